@@ -1,0 +1,111 @@
+"""`streamify dev | serve | migrate | seed`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+import uvicorn
+import uvloop
+
+from streamify.infra.db import migrate as apply_migrations
+from streamify.infra.settings import Settings
+
+cli = typer.Typer(help="Streamify: the video platform's backend.", no_args_is_help=True)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API alone against the configured PostgreSQL and Redis."""
+    _setup_logging()
+    settings = Settings()
+    uvloop.run(_serve(settings, host or settings.host, port or settings.port))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations (creates the database when missing)."""
+    _setup_logging()
+    applied = asyncio.run(apply_migrations(Settings().database_url))
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+async def _seed(settings: Settings, videos: int) -> tuple[int, int]:
+    from streamify.loaders.namespaces import VIDEO_LISTINGS
+    from streamify.seed import seed as insert_demo_data
+    from streamify.services import open_services
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        counts = await insert_demo_data(conn, videos=videos)
+    finally:
+        await conn.close()
+    async with open_services(settings) as services:
+        # Listings cached before the seed must not hide the new videos.
+        await services.cache.bump_generation(VIDEO_LISTINGS)
+    return counts
+
+
+@cli.command()
+def seed(
+    videos: Annotated[int, typer.Option(min=1, help="How many demo videos to insert.")] = 1000,
+) -> None:
+    """Insert demo videos with owners, renditions and manifests (READY, PUBLIC)."""
+    _setup_logging()
+    settings = Settings()
+    started = time.perf_counter()
+    asyncio.run(apply_migrations(settings.database_url))
+    users, count = asyncio.run(_seed(settings, videos))
+    typer.echo(f"seeded {count} videos from {users} users in {time.perf_counter() - started:.1f}s")
+
+
+@cli.command()
+def dev(
+    seed_demo: Annotated[bool, typer.Option("--seed", help="Add 1,000 demo videos.")] = False,
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the whole system on this machine with local defaults."""
+    from streamify.infra.local import local_services
+
+    _setup_logging()
+    settings = Settings()
+
+    async def prepare() -> None:
+        nonlocal settings
+        async with local_services(settings.database_url, settings.redis_url, Path(settings.state_dir)) as urls:
+            settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
+            await apply_migrations(settings.database_url)
+            if seed_demo:
+                users, count = await _seed(settings, 1000)
+                typer.echo(f"seeded {count} demo videos from {users} users")
+            bind_host, bind_port = host or settings.host, port or settings.port
+            typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
+            await _serve(settings, bind_host, bind_port)
+
+    uvloop.run(prepare())
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    from streamify.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, http="httptools", log_level="info"
+    )
+    await uvicorn.Server(config).serve()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,136 @@
+"""Records, statuses and their allowed transitions, and the errors the API speaks of."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "PUBLIC"
+    UNLISTED = "UNLISTED"
+    PRIVATE = "PRIVATE"
+
+
+class VideoStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    UPLOADED = "UPLOADED"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+ALLOWED_TRANSITIONS: dict[VideoStatus, frozenset[VideoStatus]] = {
+    VideoStatus.UPLOADING: frozenset({VideoStatus.UPLOADED, VideoStatus.FAILED}),
+    VideoStatus.UPLOADED: frozenset({VideoStatus.PROCESSING, VideoStatus.FAILED}),
+    # PROCESSING -> PROCESSING is a retried run picking the work up again.
+    VideoStatus.PROCESSING: frozenset(
+        {VideoStatus.PROCESSING, VideoStatus.READY, VideoStatus.FAILED}
+    ),
+    # A ready or failed video may be processed again (new ladder, retry after a fix).
+    VideoStatus.READY: frozenset({VideoStatus.PROCESSING}),
+    VideoStatus.FAILED: frozenset({VideoStatus.PROCESSING}),
+}
+
+
+def can_transition(current: VideoStatus, target: VideoStatus) -> bool:
+    return target in ALLOWED_TRANSITIONS[current]
+
+
+class UploadStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    ABORTED = "ABORTED"
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    display_name: str
+    created_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Video:
+    id: UUID
+    owner_id: UUID
+    title: str
+    description: str
+    tags: list[str]
+    visibility: Visibility
+    status: VideoStatus
+    duration_seconds: float | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    manifest_path: str | None = None
+    thumbnail_path: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    height: int
+    width: int
+    bitrate: int
+    codecs: str
+    playlist_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRenditions:
+    """All renditions of one video, cached as one entry versioned by the video's version."""
+
+    video_id: UUID
+    renditions: list[Rendition]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPatch:
+    """Fields an owner may change; None leaves a field as it is."""
+
+    title: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    visibility: Visibility | None = None
+
+
+class StreamifyError(Exception):
+    """An expected error: its message is safe to show to a client."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        # graphql-core copies these onto the GraphQL error the client sees.
+        self.extensions = {"code": self.code}
+
+
+class BadUserInput(StreamifyError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(StreamifyError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(StreamifyError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(StreamifyError):
+    code = "FORBIDDEN"
+
+
+class Conflict(StreamifyError):
+    code = "CONFLICT"
+
+
+class Unavailable(StreamifyError):
+    code = "UNAVAILABLE"

@@ -1,0 +1,199 @@
+"""Redis side of the cache tier: keys, the entry format, version-checked fills and
+invalidations (Lua, one key per script call so it stays cluster-safe), and the L1-drop
+broadcast that every API process listens to.
+
+An entry is `<tag><version>:<payload>`:
+  v<version>:<json>  a cached row at that version
+  n0:                a negative entry (the id does not exist)
+  t<version>:        a tombstone left by a write of <version>; older fills are refused
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "Redis is not answering", as opposed to a bug in our call.
+REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+# Fill: set the entry unless Redis already holds a newer version or a newer tombstone.
+FILL_SCRIPT = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sep = string.find(cur, ':', 2, true)
+  local curv = tonumber(string.sub(cur, 2, sep - 1))
+  if curv and tonumber(ARGV[1]) < curv then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# Invalidate: leave a tombstone of the written version unless a newer one is already there.
+INVALIDATE_SCRIPT = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sep = string.find(cur, ':', 2, true)
+  local curv = tonumber(string.sub(cur, 2, sep - 1))
+  if curv and tonumber(ARGV[1]) < curv then return 0 end
+end
+redis.call('SET', KEYS[1], 't' .. ARGV[1] .. ':', 'PX', ARGV[2])
+return 1
+"""
+
+VALUE = ord("v")
+NEGATIVE = ord("n")
+TOMBSTONE = ord("t")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A decoded Redis entry: a value (payload set), a negative entry, or a tombstone."""
+
+    tag: int
+    version: int
+    payload: bytes
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.tag == TOMBSTONE
+
+    @property
+    def is_negative(self) -> bool:
+        return self.tag == NEGATIVE
+
+
+def encode_value(version: int, payload: bytes) -> bytes:
+    return b"v%d:%s" % (version, payload)
+
+
+NEGATIVE_ENTRY = b"n0:"
+
+
+def decode_entry(raw: bytes) -> Entry | None:
+    sep = raw.find(b":", 1)
+    if sep < 0 or raw[0] not in (VALUE, NEGATIVE, TOMBSTONE):
+        return None
+    return Entry(tag=raw[0], version=int(raw[1:sep]), payload=raw[sep + 1 :])
+
+
+def jittered_ms(seconds: float, jitter: float) -> int:
+    spread = seconds * jitter
+    # Jitter only spreads expiries apart; it is not security-sensitive.
+    return max(1, int((seconds + random.uniform(-spread, spread)) * 1000))  # noqa: S311
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    key: str
+    version: int
+    entry: bytes
+    ttl_ms: int
+
+
+class RedisCache:
+    """Commands the tier sends to Redis; every method raises REDIS_DOWN_ERRORS when it is down."""
+
+    def __init__(self, client: redis.Redis, *, channel: str) -> None:
+        self.client = client
+        self.channel = channel
+        self.commands = 0
+        self._fill = client.register_script(FILL_SCRIPT)
+        self._invalidate = client.register_script(INVALIDATE_SCRIPT)
+
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.commands += 1
+        values: list[bytes | None] = await self.client.mget(keys)
+        return values
+
+    async def get(self, key: str) -> bytes | None:
+        self.commands += 1
+        value: bytes | None = await self.client.get(key)
+        return value
+
+    async def fill(self, fills: Sequence[Fill]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for f in fills:
+                await self._fill(
+                    keys=[f.key], args=[f.version, f.entry, f.ttl_ms], client=pipe
+                )
+            self.commands += len(fills)
+            await pipe.execute()
+
+    async def invalidate(self, keys: Sequence[tuple[str, int]], *, tombstone_ms: int) -> None:
+        """Tombstone each (key, version) and broadcast the L1 drop, in one round trip."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, version in keys:
+                await self._invalidate(keys=[key], args=[version, tombstone_ms], client=pipe)
+                pipe.publish(self.channel, f"{version} {key}")
+            self.commands += 2 * len(keys)
+            await pipe.execute()
+
+    async def bump(self, key: str, *, ttl_ms: int) -> int:
+        """Increment a generation counter (kept alive longer than anything keyed by it)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.pexpire(key, ttl_ms)
+            pipe.publish(self.channel, f"0 {key}")
+            self.commands += 3
+            generation, _, _ = await pipe.execute()
+        return int(generation)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except REDIS_DOWN_ERRORS:
+            return False
+
+
+async def listen_for_drops(
+    client: redis.Redis,
+    channel: str,
+    on_drop: Callable[[str, int], None],
+    on_reconnect: Callable[[], None],
+    *,
+    ready: asyncio.Event | None = None,
+    retry_seconds: float = 0.5,
+) -> None:
+    """Apply every broadcast drop to this process's L1 until cancelled.
+
+    While disconnected this process may miss drops, so after every reconnect the whole L1 is
+    cleared (`on_reconnect`): a short burst of Redis reads beats serving stale rows.
+    """
+    first = True
+    while True:
+        try:
+            async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(channel)
+                if not first:
+                    on_reconnect()
+                first = False
+                if ready is not None:
+                    ready.set()
+                async for message in pubsub.listen():
+                    version, _, key = message["data"].decode().partition(" ")
+                    on_drop(key, int(version))
+        except asyncio.CancelledError:
+            raise
+        except REDIS_DOWN_ERRORS as exc:
+            log.warning("L1 drop listener lost Redis (%s); retrying", exc)
+            await asyncio.sleep(retry_seconds)
+
+
+def create_redis(url: str, *, timeout: float | None) -> redis.Redis:
+    """A client whose commands fail fast; pass timeout=None for a pub/sub reader that idles."""
+    client: redis.Redis = redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout or 2.0,
+        health_check_interval=10,
+    )
+    return client
+

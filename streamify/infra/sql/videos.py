@@ -1,0 +1,131 @@
+"""Typed queries over videos (with their manifest) and their renditions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from streamify.domain import Rendition, Video, VideoPatch, VideoRenditions, VideoStatus, Visibility
+
+VIDEO_COLUMNS = """
+    v.id, v.owner_id, v.title, v.description, v.tags, v.visibility, v.status,
+    v.duration_seconds, v.created_at, v.updated_at, v.version, v.failure_reason,
+    m.master_path, m.thumbnail_path
+"""
+
+
+def video_from_row(row: asyncpg.Record) -> Video:
+    return Video(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        description=row["description"],
+        tags=list(row["tags"]),
+        visibility=Visibility(row["visibility"]),
+        status=VideoStatus(row["status"]),
+        duration_seconds=row["duration_seconds"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        manifest_path=row["master_path"],
+        thumbnail_path=row["thumbnail_path"],
+        failure_reason=row["failure_reason"],
+    )
+
+
+async def videos_by_ids(conn: asyncpg.Pool, ids: Sequence[UUID]) -> list[Video]:
+    rows = await conn.fetch(
+        f"SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN manifests m ON m.video_id = v.id"
+        " WHERE v.id = ANY($1::uuid[])",
+        list(ids),
+    )
+    return [video_from_row(r) for r in rows]
+
+
+async def renditions_by_video_ids(
+    conn: asyncpg.Pool, video_ids: Sequence[UUID]
+) -> list[tuple[UUID, int, VideoRenditions]]:
+    """(video id, video version, renditions) for every video that exists, renditions or not."""
+    rows = await conn.fetch(
+        """SELECT v.id AS video_id, v.version,
+                  coalesce(array_agg(ROW(r.height, r.width, r.bitrate, r.codecs, r.playlist_path)
+                                     ORDER BY r.height DESC)
+                           FILTER (WHERE r.video_id IS NOT NULL), '{}') AS renditions
+             FROM videos v LEFT JOIN renditions r ON r.video_id = v.id
+            WHERE v.id = ANY($1::uuid[])
+            GROUP BY v.id""",
+        list(video_ids),
+    )
+    return [
+        (
+            r["video_id"],
+            r["version"],
+            VideoRenditions(
+                video_id=r["video_id"],
+                renditions=[Rendition(*fields) for fields in r["renditions"]],
+            ),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    created_at: datetime
+    id: UUID
+
+
+async def video_page(
+    conn: asyncpg.Pool,
+    *,
+    limit: int,
+    after: PageCursor | None,
+    owner_id: UUID | None,
+    status: VideoStatus | None,
+    visibilities: Sequence[Visibility],
+) -> list[Video]:
+    """One keyset page, newest first; `limit` rows at most (ask for one more to see a next page)."""
+    clauses = ["v.visibility = ANY($1::visibility[])"]
+    args: list[object] = [[v.value for v in visibilities]]
+    if owner_id is not None:
+        args.append(owner_id)
+        clauses.append(f"v.owner_id = ${len(args)}")
+    if status is not None:
+        args.append(status.value)
+        clauses.append(f"v.status = ${len(args)}::video_status")
+    if after is not None:
+        args.extend([after.created_at, after.id])
+        clauses.append(f"(v.created_at, v.id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN manifests m ON m.video_id = v.id"
+        f" WHERE {' AND '.join(clauses)}"
+        f" ORDER BY v.created_at DESC, v.id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [video_from_row(r) for r in rows]
+
+
+async def update_video(conn: asyncpg.Pool, video_id: UUID, patch: VideoPatch) -> Video | None:
+    """Apply the patch in one statement; the trigger bumps `version`. None when absent."""
+    row = await conn.fetchrow(
+        f"""WITH v AS (
+                UPDATE videos SET
+                    title = coalesce($2, title),
+                    description = coalesce($3, description),
+                    tags = coalesce($4::text[], tags),
+                    visibility = coalesce($5::visibility, visibility)
+                WHERE id = $1
+                RETURNING *)
+            SELECT {VIDEO_COLUMNS} FROM v LEFT JOIN manifests m ON m.video_id = v.id""",
+        video_id,
+        patch.title,
+        patch.description,
+        patch.tags,
+        patch.visibility.value if patch.visibility else None,
+    )
+    return video_from_row(row) if row else None

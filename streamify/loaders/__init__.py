@@ -1,0 +1,31 @@
+"""Per-request DataLoaders: every read of an entity goes through one, and through the tier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streamify.infra.db import Database
+from streamify.loaders.cache_aside import CacheTier
+from streamify.loaders.renditions import RenditionsByVideoIdLoader
+from streamify.loaders.users import UserByIdLoader
+from streamify.loaders.video_pages import VideoPageByQueryLoader
+from streamify.loaders.videos import VideoByIdLoader
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    video_by_id: VideoByIdLoader
+    user_by_id: UserByIdLoader
+    renditions_by_video_id: RenditionsByVideoIdLoader
+    video_page_by_query: VideoPageByQueryLoader
+
+
+def build_loaders(db: Database, tier: CacheTier) -> Loaders:
+    """Fresh loaders for one request: their own memo must never outlive it."""
+    videos = VideoByIdLoader(db, tier)
+    return Loaders(
+        video_by_id=videos,
+        user_by_id=UserByIdLoader(db, tier),
+        renditions_by_video_id=RenditionsByVideoIdLoader(db, tier),
+        video_page_by_query=VideoPageByQueryLoader(db, tier, videos),
+    )

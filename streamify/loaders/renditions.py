@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from streamify.domain import VideoRenditions
+from streamify.infra.db import Database
+from streamify.infra.sql import videos as sql
+from streamify.loaders.cache_aside import CacheTier
+from streamify.loaders.namespaces import RENDITIONS
+
+
+class RenditionsByVideoIdLoader(DataLoader[UUID, VideoRenditions | None]):
+    """A video's renditions as one entry, versioned by the video's own version."""
+
+    def __init__(self, db: Database, tier: CacheTier) -> None:
+        async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, VideoRenditions]]:
+            rows = await sql.renditions_by_video_ids(db.pool, ids)
+            return {video_id: (version, value) for video_id, version, value in rows}
+
+        async def load(ids: list[UUID]) -> list[VideoRenditions | None]:
+            return await tier.get_many(RENDITIONS, ids, fetch)
+
+        super().__init__(load_fn=load)

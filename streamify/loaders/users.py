@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from streamify.domain import User
+from streamify.infra.db import Database
+from streamify.infra.sql import users as sql
+from streamify.loaders.cache_aside import CacheTier
+from streamify.loaders.namespaces import USERS
+
+
+class UserByIdLoader(DataLoader[UUID, User | None]):
+    def __init__(self, db: Database, tier: CacheTier) -> None:
+        async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, User]]:
+            return {u.id: (u.version, u) for u in await sql.users_by_ids(db.pool, ids)}
+
+        async def load(ids: list[UUID]) -> list[User | None]:
+            return await tier.get_many(USERS, ids, fetch)
+
+        super().__init__(load_fn=load)

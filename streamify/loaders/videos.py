@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from streamify.domain import Video
+from streamify.infra.db import Database
+from streamify.infra.sql import videos as sql
+from streamify.loaders.cache_aside import CacheTier
+from streamify.loaders.namespaces import VIDEOS
+
+
+class VideoByIdLoader(DataLoader[UUID, Video | None]):
+    def __init__(self, db: Database, tier: CacheTier) -> None:
+        async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, Video]]:
+            return {v.id: (v.version, v) for v in await sql.videos_by_ids(db.pool, ids)}
+
+        async def load(ids: list[UUID]) -> list[Video | None]:
+            return await tier.get_many(VIDEOS, ids, fetch)
+
+        super().__init__(load_fn=load)

@@ -1,0 +1,29 @@
+"""The GraphQL schema: types and the root Query / Mutation. No SQL, no Redis here."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, QueryDepthLimiter, ValidationCache
+
+from streamify.domain import StreamifyError
+from streamify.schema.root import Mutation, Query
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Expected errors and the client's own mistakes are shown; anything else is masked."""
+    original = error.original_error
+    return original is not None and not isinstance(original, StreamifyError | GraphQLError)
+
+
+def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            QueryDepthLimiter(max_depth=max_depth),
+            ParserCache(maxsize=1024),
+            ValidationCache(maxsize=1024),
+            MaskErrors(should_mask_error=_should_mask),
+        ],
+    )

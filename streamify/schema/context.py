@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from streamify.domain import Unauthenticated
+from streamify.infra.db import Database
+from streamify.infra.settings import Settings
+from streamify.loaders import Loaders
+from streamify.loaders.cache_aside import CacheTier
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user_id: UUID
+
+
+@dataclass
+class Context:
+    """Everything a resolver may use, built per request from what the lifespan owns."""
+
+    settings: Settings
+    db: Database
+    cache: CacheTier
+    loaders: Loaders
+    viewer: Viewer | None
+    # Why a presented token was refused; raised only where a viewer is needed.
+    auth_error: str | None = None
+
+    def require_viewer(self) -> Viewer:
+        if self.viewer is None:
+            raise Unauthenticated(self.auth_error or "Sign in to do this.")
+        return self.viewer

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from streamify.resolvers import videos as video_resolvers
+from streamify.schema.context import Context
+from streamify.schema.types import (
+    PageInfo,
+    UpdateVideoInput,
+    VideoConnection,
+    VideoEdge,
+    VideoStatus,
+    VideoType,
+)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
+    async def video(self, info: Info[Context, None], id: strawberry.ID) -> VideoType | None:
+        found = await video_resolvers.video_by_id(info.context, id)
+        return VideoType(record=found) if found is not None else None
+
+    @strawberry.field(description="Videos, newest first, as a Relay connection.")
+    async def videos(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        owner_id: strawberry.ID | None = None,
+        status: VideoStatus | None = None,  # type: ignore[valid-type]
+    ) -> VideoConnection:
+        pairs, has_next = await video_resolvers.video_page(
+            info.context, first=first, after=after, owner_id=owner_id, status=status
+        )
+        edges = [VideoEdge(cursor=cursor, node=VideoType(record=v)) for cursor, v in pairs]
+        return VideoConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Change a video's metadata; owners only.")
+    async def update_video(
+        self, info: Info[Context, None], id: strawberry.ID, input: UpdateVideoInput
+    ) -> VideoType:
+        patch = video_resolvers.validated_patch(
+            title=input.title,
+            description=input.description,
+            tags=input.tags,
+            visibility=input.visibility,
+        )
+        return VideoType(record=await video_resolvers.update_video(info.context, id, patch))
