@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     graphql_default_page_size: int = 20
 
     # HS256 secret for bearer tokens; the accounts issue adds issuing and refresh.
-    jwt_secret: str = "dev-insecure-change-me"  # noqa: S105
+    jwt_secret: str = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105
     jwt_algorithm: str = "HS256"
 
     cdn_base_url: str = "http://127.0.0.1:8000/media"

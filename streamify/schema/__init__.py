@@ -20,10 +20,12 @@ def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        # Factories: a fresh extension per request. The parser and validation caches
+        # themselves live at module level in Strawberry, shared across requests.
         extensions=[
-            QueryDepthLimiter(max_depth=max_depth),
-            ParserCache(maxsize=1024),
-            ValidationCache(maxsize=1024),
-            MaskErrors(should_mask_error=_should_mask),
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            lambda: MaskErrors(should_mask_error=_should_mask),
         ],
     )

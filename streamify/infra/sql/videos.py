@@ -51,25 +51,23 @@ async def renditions_by_video_ids(
 ) -> list[tuple[UUID, int, VideoRenditions]]:
     """(video id, video version, renditions) for every video that exists, renditions or not."""
     rows = await conn.fetch(
-        """SELECT v.id AS video_id, v.version,
-                  coalesce(array_agg(ROW(r.height, r.width, r.bitrate, r.codecs, r.playlist_path)
-                                     ORDER BY r.height DESC)
-                           FILTER (WHERE r.video_id IS NOT NULL), '{}') AS renditions
+        """SELECT v.id AS video_id, v.version, r.height, r.width, r.bitrate, r.codecs,
+                  r.playlist_path
              FROM videos v LEFT JOIN renditions r ON r.video_id = v.id
             WHERE v.id = ANY($1::uuid[])
-            GROUP BY v.id""",
+            ORDER BY v.id, r.height DESC""",
         list(video_ids),
     )
+    grouped: dict[UUID, tuple[int, list[Rendition]]] = {}
+    for r in rows:
+        _, renditions = grouped.setdefault(r["video_id"], (r["version"], []))
+        if r["height"] is not None:
+            renditions.append(
+                Rendition(r["height"], r["width"], r["bitrate"], r["codecs"], r["playlist_path"])
+            )
     return [
-        (
-            r["video_id"],
-            r["version"],
-            VideoRenditions(
-                video_id=r["video_id"],
-                renditions=[Rendition(*fields) for fields in r["renditions"]],
-            ),
-        )
-        for r in rows
+        (video_id, version, VideoRenditions(video_id=video_id, renditions=renditions))
+        for video_id, (version, renditions) in grouped.items()
     ]
 
 

@@ -1,0 +1,87 @@
+"""Real services for every test: PostgreSQL and Redis at the configured URLs (embedded ones
+when none answers), a database of the session's own, and a Redis key prefix per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from streamify.app import create_app
+from streamify.infra.db import database_name, drop_database, migrate
+from streamify.infra.local import local_services
+from streamify.infra.settings import Settings
+from streamify.services import Services, open_services
+
+TEST_REDIS_DB = 13
+_prefixes = itertools.count()
+
+
+def _with_path(url: str, path: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+@pytest.fixture(scope="session")
+async def service_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
+    base = Settings()
+    state = Path(base.state_dir).absolute()
+    async with local_services(base.database_url, base.redis_url, state) as (db_url, redis_url):
+        test_db = _with_path(db_url, f"/{database_name(db_url)}_test_{os.getpid()}")
+        await drop_database(test_db)
+        await migrate(test_db)
+        yield test_db, _with_path(redis_url, f"/{TEST_REDIS_DB}")
+        await drop_database(test_db)
+
+
+@pytest.fixture
+def settings(service_urls: tuple[str, str]) -> Settings:
+    db_url, redis_url = service_urls
+    return Settings(
+        database_url=db_url,
+        redis_url=redis_url,
+        # A prefix per test: its keys and its L1-drop channel are its own.
+        cache_key_prefix=f"t{os.getpid()}-{next(_prefixes)}:",
+    )
+
+
+@pytest.fixture
+async def clean_db(service_urls: tuple[str, str]) -> None:
+    conn = await asyncpg.connect(service_urls[0])
+    try:
+        await conn.execute("TRUNCATE users, videos, uploads, renditions, manifests CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def services(settings: Settings, clean_db: None) -> AsyncIterator[Services]:
+    async with open_services(settings) as opened:
+        await opened.drop_listener_ready.wait()
+        yield opened
+
+
+def with_state(app: ASGIApp, services: Services) -> ASGIApp:
+    """What a server does with the lifespan's state, for an in-process client."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["state"] = {"services": services}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = with_state(create_app(services.settings), services)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield http

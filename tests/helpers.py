@@ -1,0 +1,114 @@
+"""Test helpers: data factories, a GraphQL caller, tokens, statement counting."""
+
+from __future__ import annotations
+
+import uuid
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+
+from streamify.infra.db import Database
+from streamify.infra.settings import Settings
+from streamify.infra.tokens import issue_access_token
+
+
+async def insert_user(pool: asyncpg.Pool, name: str = "Ada") -> uuid.UUID:
+    user_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO users (id, email, display_name) VALUES ($1, $2, $3)",
+        user_id, f"{user_id}@example.com", name,
+    )
+    return user_id
+
+
+async def insert_video(
+    pool: asyncpg.Pool,
+    owner_id: uuid.UUID,
+    *,
+    title: str = "A video",
+    visibility: str = "PUBLIC",
+    status: str = "READY",
+    renditions: tuple[int, ...] = (720, 480),
+) -> uuid.UUID:
+    video_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO videos (id, owner_id, title, visibility, status, duration_seconds)"
+        " VALUES ($1, $2, $3, $4, $5, 12.5)",
+        video_id, owner_id, title, visibility, status,
+    )
+    for height in renditions:
+        await pool.execute(
+            "INSERT INTO renditions (video_id, height, width, bitrate, codecs, playlist_path)"
+            " VALUES ($1, $2, $3, $4, 'avc1.64001f,mp4a.40.2', $5)",
+            video_id, height, height * 16 // 9, height * 4000, f"videos/{video_id}/{height}.m3u8",
+        )
+    await pool.execute(
+        "INSERT INTO manifests (video_id, master_path) VALUES ($1, $2)",
+        video_id, f"videos/{video_id}/hls/master.m3u8",
+    )
+    return video_id
+
+
+def token_for(settings: Settings, user_id: uuid.UUID, ttl_seconds: int = 600) -> str:
+    return issue_access_token(
+        user_id, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=ttl_seconds
+    )
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@dataclass
+class Counted:
+    statements: int = 0
+
+
+@asynccontextmanager
+async def count_statements(db: Database) -> AsyncIterator[Counted]:
+    """Statements the driver sent inside the block."""
+    counted = Counted()
+    await asyncio.sleep(0)  # asyncpg reports a query on the next loop iteration
+    start = db.statements.count
+    try:
+        yield counted
+    finally:
+        await asyncio.sleep(0)
+        counted.statements = db.statements.count - start
+
+
+VIDEO_FIELDS = """
+  id title description tags visibility status duration createdAt updatedAt
+  owner { id displayName }
+  renditions { height width bitrate codecs }
+  manifest { url }
+  thumbnailUrl
+"""
+
+VIDEO_QUERY = f"query($id: ID!) {{ video(id: $id) {{ {VIDEO_FIELDS} }} }}"
+LIST_QUERY = f"""query($first: Int, $after: String, $ownerId: ID, $status: VideoStatus) {{
+  videos(first: $first, after: $after, ownerId: $ownerId, status: $status) {{
+    edges {{ cursor node {{ {VIDEO_FIELDS} }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+UPDATE_MUTATION = f"""mutation($id: ID!, $input: UpdateVideoInput!) {{
+  updateVideo(id: $id, input: $input) {{ {VIDEO_FIELDS} }}
+}}"""

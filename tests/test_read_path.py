@@ -1,0 +1,180 @@
+"""The read path against real PostgreSQL and Redis: batching, cache hits, single-flight."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from streamify.services import Services
+from streamify.seed import seed
+from tests.helpers import LIST_QUERY, VIDEO_QUERY, count_statements, gql, insert_user, insert_video
+
+
+async def _seed(services: Services, videos: int) -> None:
+    async with services.db.pool.acquire() as conn:
+        await seed(conn, videos=videos, users=7)
+
+
+@pytest.mark.parametrize("first", [5, 50])
+async def test_list_page_runs_one_statement_per_entity_type(
+    services: Services, client: httpx.AsyncClient, first: int
+) -> None:
+    await _seed(services, 60)
+    async with count_statements(services.db) as cold:
+        body = await gql(client, LIST_QUERY, {"first": first})
+    assert "errors" not in body, body
+    edges = body["data"]["videos"]["edges"]
+    assert len(edges) == first
+    assert all(e["node"]["owner"]["displayName"].startswith("Demo creator") for e in edges)
+    assert all(len(e["node"]["renditions"]) >= 3 for e in edges)
+    # page of videos, their owners, their renditions: whatever the page size
+    assert cold.statements == 3, [q[:60] for q in services.db.statements.recent]
+
+    async with count_statements(services.db) as warm:
+        again = await gql(client, LIST_QUERY, {"first": first})
+    assert again == body
+    assert warm.statements == 0
+
+
+async def test_cached_reads_expire_after_their_ttl(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    services.cache.settings = services.settings.model_copy(
+        update={"cache_ttl_seconds": 0.6, "cache_list_ttl_seconds": 0.6, "cache_l1_ttl_seconds": 0.2,
+                "cache_ttl_jitter": 0.0}
+    )
+    await _seed(services, 10)
+    await gql(client, LIST_QUERY, {"first": 10})
+    async with count_statements(services.db) as warm:
+        await gql(client, LIST_QUERY, {"first": 10})
+    assert warm.statements == 0
+    await asyncio.sleep(0.8)
+    async with count_statements(services.db) as expired:
+        await gql(client, LIST_QUERY, {"first": 10})
+    assert expired.statements == 3
+
+
+async def test_pages_follow_stable_cursors(services: Services, client: httpx.AsyncClient) -> None:
+    await _seed(services, 25)
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await gql(client, LIST_QUERY, {"first": 10, "after": after})
+        page = body["data"]["videos"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen)) == 25
+    created = [await services.db.pool.fetchval("SELECT created_at FROM videos WHERE id=$1",
+                                               uuid.UUID(i)) for i in seen]
+    assert created == sorted(created, reverse=True)
+
+
+async def test_five_hundred_concurrent_requests_for_one_cold_video_run_one_statement(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, renditions=())
+    query = f'{{ video(id: "{video_id}") {{ id title }} }}'
+    async with count_statements(services.db) as counted:
+        bodies = await asyncio.gather(*(gql(client, query) for _ in range(500)))
+    assert all(b == {"data": {"video": {"id": str(video_id), "title": "A video"}}} for b in bodies)
+    assert counted.statements == 1
+    assert services.cache.stats["video", "miss"] == 1
+
+
+async def test_unknown_id_is_null_and_cached_as_negative(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    missing = str(uuid.uuid4())
+    async with count_statements(services.db) as first:
+        body = await gql(client, VIDEO_QUERY, {"id": missing})
+    assert body == {"data": {"video": None}}
+    assert first.statements == 1
+    services.cache.clear_l1()  # the negative entry must come from Redis, not just L1
+    async with count_statements(services.db) as second:
+        body = await gql(client, VIDEO_QUERY, {"id": missing})
+    assert body == {"data": {"video": None}}
+    assert second.statements == 0
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", "1234", "' OR 1=1 --"])
+async def test_malformed_id_is_a_clear_error(client: httpx.AsyncClient, bad_id: str) -> None:
+    body = await gql(client, VIDEO_QUERY, {"id": bad_id})
+    assert body["data"] == {"video": None}
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not a valid id" in error["message"]
+
+
+async def test_private_video_is_hidden_from_others_even_when_cached(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    from tests.helpers import token_for
+
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, visibility="PRIVATE")
+    as_owner = await gql(client, VIDEO_QUERY, {"id": str(video_id)},
+                         token=token_for(services.settings, owner))
+    assert as_owner["data"]["video"]["id"] == str(video_id)
+    anonymous = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
+    assert anonymous == {"data": {"video": None}}
+    listing = await gql(client, LIST_QUERY, {"first": 10})
+    assert listing["data"]["videos"]["edges"] == []
+
+
+async def test_page_size_and_cursor_are_validated(client: httpx.AsyncClient) -> None:
+    for variables, needle in [
+        ({"first": 0}, "first must be between 1 and"),
+        ({"first": 101}, "first must be between 1 and"),
+        ({"first": 5, "after": "garbage!"}, "not a cursor"),
+        ({"ownerId": "nope"}, "ownerId"),
+    ]:
+        body = await gql(client, LIST_QUERY, variables)
+        [error] = body["errors"]
+        assert needle in error["message"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_invalid_documents_get_clear_errors(client: httpx.AsyncClient) -> None:
+    body = await gql(client, "{ video(id: 5) { nope } }")
+    messages = " ".join(e["message"] for e in body["errors"])
+    assert "nope" in messages
+    response = await client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    body = await gql(client, VIDEO_QUERY, {"id": 17})
+    assert body["errors"]
+
+
+async def test_internal_errors_are_masked(services: Services, client: httpx.AsyncClient) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner)
+    await services.db.pool.execute("ALTER TABLE renditions RENAME TO renditions_gone")
+    try:
+        body = await gql(client, f'{{ video(id: "{video_id}") {{ renditions {{ height }} }} }}')
+    finally:
+        await services.db.pool.execute("ALTER TABLE renditions_gone RENAME TO renditions")
+    [error] = body["errors"]
+    assert error["message"] == "Unexpected error."
+    assert "renditions" not in str(error.get("extensions", ""))
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+_ = asyncpg
