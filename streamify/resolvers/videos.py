@@ -128,7 +128,8 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
     if updated is None:
         raise NotFound("No such video.")
     await invalidate_video(ctx, updated.id, updated.version, listings=patch.visibility is not None)
-    ctx.loaders.video_by_id.clear(video_id).prime(video_id, updated)
+    ctx.loaders.video_by_id.clear(video_id)
+    ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
 
 

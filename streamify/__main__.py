@@ -1,0 +1,3 @@
+from streamify.cli import main
+
+main()

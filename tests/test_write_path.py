@@ -1,0 +1,210 @@
+"""Writes invalidate: in this process, in another process sharing Redis, and against the
+stale-fill race."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from streamify.domain import Video
+from streamify.infra.local import free_port
+from streamify.infra.settings import Settings
+from streamify.infra.sql import videos as sql
+from streamify.loaders.namespaces import VIDEOS
+from streamify.services import Services, open_services
+from tests.conftest import with_state
+from tests.helpers import (
+    LIST_QUERY,
+    UPDATE_MUTATION,
+    VIDEO_QUERY,
+    count_statements,
+    gql,
+    insert_user,
+    insert_video,
+    token_for,
+)
+from streamify.app import create_app
+
+
+async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str:
+    body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
+    title: str = body["data"]["video"]["title"]
+    return title
+
+
+async def test_update_is_read_back_at_once_in_the_same_process(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, title="Before")
+    assert await _title(client, video_id) == "Before"
+    body = await gql(
+        client, UPDATE_MUTATION,
+        {"id": str(video_id), "input": {"title": "  After  ", "tags": ["Cats", "cats", "fun"]}},
+        token=token_for(services.settings, owner),
+    )
+    assert "errors" not in body, body
+    assert body["data"]["updateVideo"]["title"] == "After"
+    assert body["data"]["updateVideo"]["tags"] == ["cats", "fun"]
+    assert await _title(client, video_id) == "After"
+    version = await services.db.pool.fetchval("SELECT version FROM videos WHERE id=$1", video_id)
+    assert version == 2
+
+
+async def test_visibility_change_drops_cached_listings(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner)
+    listed = await gql(client, LIST_QUERY, {"first": 5})
+    assert [e["node"]["id"] for e in listed["data"]["videos"]["edges"]] == [str(video_id)]
+    await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"visibility": "PRIVATE"}},
+              token=token_for(services.settings, owner))
+    listed = await gql(client, LIST_QUERY, {"first": 5})
+    assert listed["data"]["videos"]["edges"] == []
+    assert await gql(client, VIDEO_QUERY, {"id": str(video_id)}) == {"data": {"video": None}}
+
+
+async def test_update_rules(services: Services, client: httpx.AsyncClient) -> None:
+    owner = await insert_user(services.db.pool)
+    other = await insert_user(services.db.pool, "Mallory")
+    video_id = await insert_video(services.db.pool, owner, title="Mine")
+    cases = [
+        (None, {"title": "x"}, "UNAUTHENTICATED"),
+        (token_for(services.settings, other), {"title": "stolen"}, "FORBIDDEN"),
+        (token_for(services.settings, owner), {}, "BAD_USER_INPUT"),
+        (token_for(services.settings, owner), {"title": "   "}, "BAD_USER_INPUT"),
+        (token_for(services.settings, owner), {"title": "x" * 201}, "BAD_USER_INPUT"),
+        (token_for(services.settings, owner), {"tags": ["t"] * 5 + [str(i) for i in range(30)]},
+         "BAD_USER_INPUT"),
+        ("forged.token.value", {"title": "x"}, "UNAUTHENTICATED"),
+        (token_for(services.settings, owner, ttl_seconds=-10), {"title": "x"}, "UNAUTHENTICATED"),
+    ]
+    for token, patch, code in cases:
+        body = await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": patch}, token=token)
+        assert body["errors"][0]["extensions"]["code"] == code, (patch, body)
+    missing = await gql(client, UPDATE_MUTATION, {"id": str(uuid.uuid4()), "input": {"title": "x"}},
+                        token=token_for(services.settings, owner))
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    row = await services.db.pool.fetchrow("SELECT title, version FROM videos WHERE id=$1", video_id)
+    assert (row["title"], row["version"]) == ("Mine", 1)
+
+
+@pytest.fixture
+async def second_process(settings: Settings) -> AsyncIterator[str]:
+    """The API in its own process, sharing the test's PostgreSQL, Redis and key prefix.
+    Its L1 TTL is long, so only the broadcast drop can make it see an update quickly."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": settings.database_url,
+        "STREAMIFY_REDIS_URL": settings.redis_url,
+        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
+        "STREAMIFY_CACHE_L1_TTL_SECONDS": "120",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "API did not start"
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_update_drops_the_l1_of_another_process(
+    services: Services, client: httpx.AsyncClient, second_process: str
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, title="Before")
+    async with httpx.AsyncClient(base_url=second_process) as other:
+        assert await _title(other, video_id) == "Before"  # now in its L1 for 120 s
+        await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "After"}},
+                  token=token_for(services.settings, owner))
+        deadline = time.monotonic() + 2
+        while (title := await _title(other, video_id)) != "After" and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert title == "After"
+
+
+async def test_a_late_fill_of_an_old_row_never_lands(services: Services) -> None:
+    """Reader (this tier) misses and reads version 1; a writer in another process updates and
+    invalidates; only then does the reader fill. Neither Redis nor L1 may keep version 1."""
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, title="Old")
+    read_done, proceed = asyncio.Event(), asyncio.Event()
+
+    async def slow_fetch(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Video]]:
+        rows = {v.id: (v.version, v) for v in await sql.videos_by_ids(services.db.pool, ids)}
+        read_done.set()
+        await proceed.wait()
+        return rows
+
+    reader = asyncio.create_task(services.cache.get_many(VIDEOS, [video_id], slow_fetch))
+    await read_done.wait()
+
+    async with open_services(services.settings) as writer_process:
+        app = with_state(create_app(writer_process.settings), writer_process)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://writer") as writer:
+            body = await gql(writer, UPDATE_MUTATION,
+                             {"id": str(video_id), "input": {"title": "New"}},
+                             token=token_for(services.settings, owner))
+            assert body["data"]["updateVideo"]["title"] == "New"
+    key = services.cache.key(VIDEOS, video_id)
+    deadline = time.monotonic() + 2
+    while services.cache.l1_tombstones.get(key) != 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # the writer's broadcast reaching the reader's process
+
+    proceed.set()
+    [stale] = await reader
+    assert stale is not None and stale.title == "Old"  # that request saw the row it read
+
+    raw = await services.redis.get(key)
+    assert raw is not None and not raw.startswith(b"v1:")
+    assert raw.startswith(b"t2:")
+    assert key not in services.cache.l1
+    fresh = await services.cache.get_many(
+        VIDEOS, [video_id],
+        lambda ids: _fetch(services, ids),
+    )
+    assert fresh[0] is not None and (fresh[0].title, fresh[0].version) == ("New", 2)
+    assert (await services.redis.get(key) or b"").startswith(b"v2:")
+
+
+async def _fetch(services: Services, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Video]]:
+    return {v.id: (v.version, v) for v in await sql.videos_by_ids(services.db.pool, ids)}
+
+
+async def test_warm_reads_after_update_cost_one_refill(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner)
+    await _title(client, video_id)
+    await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "B"}},
+              token=token_for(services.settings, owner))
+    async with count_statements(services.db) as counted:
+        titles = await asyncio.gather(*(_title(client, video_id) for _ in range(50)))
+    assert set(titles) == {"B"}
+    assert counted.statements <= 1
