@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -194,6 +197,10 @@ def create_redis(url: str, *, timeout: float | None) -> redis.Redis:
         socket_timeout=timeout,
         socket_connect_timeout=timeout or 2.0,
         health_check_interval=10,
+        # One immediate retry on a new connection: a pooled connection goes stale when Redis
+        # restarts. Timeouts are not retried, so a hung Redis costs one timeout per call.
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError],
     )
     return client
 

