@@ -74,8 +74,8 @@ async def ensure_database(url: str) -> None:
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         log.info("created database %s", name)
-    except asyncpg.DuplicateDatabaseError:
-        pass
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        pass  # another process created it first (racing creates can fail either way)
     finally:
         await admin.close()
 

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -49,19 +50,25 @@ def free_port() -> int:
         return port
 
 
-def start_embedded_postgres(state_dir: Path, *, database: str) -> str:
-    """Start (or reuse) a PostgreSQL cluster from the `pgserver` wheel; returns its URL.
-    It listens on a unix socket in the data folder and stops when this process exits."""
-    try:
-        import pgserver
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("No PostgreSQL answers and pgserver is not installed: "
-                           "pip install 'streamify[embedded]'") from exc
-    data = state_dir / "pgdata"
-    data.mkdir(parents=True, exist_ok=True)
-    pgserver.get_server(data, cleanup_mode="stop")
+@contextlib.contextmanager
+def embedded_postgres(state_dir: Path, *, database: str) -> Iterator[str]:
+    """Run a PostgreSQL cluster from the `pgserver` wheel; yields its URL. It listens on a
+    unix socket in the data folder and keeps its data there between runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        try:
+            import pgserver
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("No PostgreSQL answers and pgserver is not installed: "
+                               "pip install 'streamify[embedded]'") from exc
+        data = state_dir / "pgdata"
+        data.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data, cleanup_mode="stop")
     log.info("started embedded PostgreSQL in %s", data)
-    return f"postgresql://postgres@/{database}?host={quote(str(data))}"
+    try:
+        yield f"postgresql://postgres@/{database}?host={quote(str(data))}"
+    finally:
+        server.cleanup()
 
 
 @contextlib.contextmanager
@@ -105,7 +112,9 @@ async def local_services(
     with contextlib.ExitStack() as stack:
         if not await postgres_answers(database_url):
             log.warning("no PostgreSQL at %s; starting an embedded one", _safe(database_url))
-            database_url = start_embedded_postgres(state_dir, database=database_name(database_url))
+            database_url = stack.enter_context(
+                embedded_postgres(state_dir, database=database_name(database_url))
+            )
         if not redis_answers(redis_url):
             log.warning("no Redis at %s; starting an embedded one", _safe(redis_url))
             redis_url = stack.enter_context(embedded_redis(state_dir / "redis"))

@@ -1,0 +1,79 @@
+"""`streamify dev` with nothing configured: real servers when they answer, embedded otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from streamify.infra.db import drop_database
+from streamify.infra.local import free_port, local_services, postgres_answers, redis_answers
+
+
+async def test_embedded_servers_start_when_nothing_answers(tmp_path: Path) -> None:
+    dead_pg = f"postgresql://postgres@127.0.0.1:{free_port()}/streamify"
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    assert not await postgres_answers(dead_pg) and not redis_answers(dead_redis)
+    async with local_services(dead_pg, dead_redis, tmp_path) as (db_url, redis_url):
+        assert db_url != dead_pg and redis_url != dead_redis
+        assert redis_answers(redis_url)
+        conn = await asyncpg.connect(urlunsplit(urlsplit(db_url)._replace(path="/postgres")))
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+    assert not redis_answers(redis_url)
+
+
+async def test_reachable_servers_are_used_as_they_are(service_urls: tuple[str, str]) -> None:
+    async with local_services(*service_urls, Path("unused")) as urls:
+        assert urls == service_urls
+
+
+@pytest.fixture
+async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
+    parts = urlsplit(service_urls[0])
+    url = urlunsplit(parts._replace(path=parts.path + "_dev"))
+    await drop_database(url)
+    yield url
+    await drop_database(url)
+
+
+async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[str, str]) -> None:
+    port = free_port()
+    env = {**os.environ, "STREAMIFY_DATABASE_URL": dev_db, "STREAMIFY_REDIS_URL": service_urls[1],
+           "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+            response = await http.post(
+                "/graphql", json={"query": "{ videos(first: 3) { edges { node { title } } } }"}
+            )
+            assert len(response.json()["data"]["videos"]["edges"]) == 3
+            page = await http.get("/graphql", headers={"accept": "text/html"})
+            assert page.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in out
