@@ -41,7 +41,9 @@ class StreamifyGraphQL(GraphQL[Context, None]):
         )
 
 
-def _viewer_from(request: Request | WebSocket, settings: Settings) -> tuple[Viewer | None, str | None]:
+def _viewer_from(
+    request: Request | WebSocket, settings: Settings
+) -> tuple[Viewer | None, str | None]:
     header = request.headers.get("authorization")
     if not header:
         return None, None

@@ -20,7 +20,9 @@ cli = typer.Typer(help="Streamify: the video platform's backend.", no_args_is_he
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.command()
@@ -47,11 +49,8 @@ async def _seed(settings: Settings, videos: int) -> tuple[int, int]:
     from streamify.seed import seed as insert_demo_data
     from streamify.services import open_services
 
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        counts = await insert_demo_data(conn, videos=videos)
-    finally:
-        await conn.close()
+    async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=1) as pool:
+        counts = await insert_demo_data(pool, videos=videos)
     async with open_services(settings) as services:
         # Listings cached before the seed must not hide the new videos.
         await services.cache.bump_generation(VIDEO_LISTINGS)
@@ -85,7 +84,9 @@ def dev(
 
     async def prepare() -> None:
         nonlocal settings
-        async with local_services(settings.database_url, settings.redis_url, Path(settings.state_dir)) as urls:
+        async with local_services(
+            settings.database_url, settings.redis_url, Path(settings.state_dir)
+        ) as urls:
             settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
             await apply_migrations(settings.database_url)
             if seed_demo:

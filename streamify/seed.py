@@ -8,14 +8,54 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-WORDS = (
-    "sunset drone tour city night lapse cooking ramen guitar cover cat kitten surf wave "
-    "mountain hike review unboxing speedrun tutorial python jazz piano street food rain "
-    "train journey aurora snow garden bread bike repair chess opening coffee art"
-).split()
+WORDS = [
+    "sunset",
+    "drone",
+    "tour",
+    "city",
+    "night",
+    "lapse",
+    "cooking",
+    "ramen",
+    "guitar",
+    "cover",
+    "cat",
+    "kitten",
+    "surf",
+    "wave",
+    "mountain",
+    "hike",
+    "review",
+    "unboxing",
+    "speedrun",
+    "tutorial",
+    "python",
+    "jazz",
+    "piano",
+    "street",
+    "food",
+    "rain",
+    "train",
+    "journey",
+    "aurora",
+    "snow",
+    "garden",
+    "bread",
+    "bike",
+    "repair",
+    "chess",
+    "opening",
+    "coffee",
+    "art",
+]
 
-LADDER = ((1080, 1920, 5_000_000), (720, 1280, 2_800_000), (480, 854, 1_400_000),
-          (360, 640, 800_000), (240, 426, 400_000))
+LADDER = (
+    (1080, 1920, 5_000_000),
+    (720, 1280, 2_800_000),
+    (480, 854, 1_400_000),
+    (360, 640, 800_000),
+    (240, 426, 400_000),
+)
 CODECS = "avc1.640028,mp4a.40.2"
 
 
@@ -23,8 +63,13 @@ def _title(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 5))).capitalize()
 
 
-async def seed(conn: asyncpg.Connection, *, videos: int, users: int | None = None,
-               rng: random.Random | None = None) -> tuple[int, int]:
+async def seed(
+    pool: asyncpg.Pool,
+    *,
+    videos: int,
+    users: int | None = None,
+    rng: random.Random | None = None,
+) -> tuple[int, int]:
     """Insert `videos` demo videos spread over `users` owners; returns (users, videos)."""
     rng = rng or random.Random()  # noqa: S311 - demo data, not secrets
     user_count = users or max(1, videos // 20)
@@ -32,7 +77,8 @@ async def seed(conn: asyncpg.Connection, *, videos: int, users: int | None = Non
     user_ids = [uuid.uuid4() for _ in range(user_count)]
     run = uuid.uuid4().hex[:8]
     user_rows = [
-        (uid, f"demo-{run}-{i}@example.com", f"Demo creator {i}", now) for i, uid in enumerate(user_ids)
+        (uid, f"demo-{run}-{i}@example.com", f"Demo creator {i}", now)
+        for i, uid in enumerate(user_ids)
     ]
     video_rows: list[tuple[object, ...]] = []
     rendition_rows: list[tuple[object, ...]] = []
@@ -41,27 +87,46 @@ async def seed(conn: asyncpg.Connection, *, videos: int, users: int | None = Non
     for i in range(videos):
         vid = uuid.uuid4()
         created = now - timedelta(seconds=i * 7 + rng.random())
-        video_rows.append((
-            vid, rng.choice(user_ids), _title(rng), "Seeded demo video.",
-            rng.sample(WORDS, 3), "PUBLIC", "READY", round(rng.uniform(5, 900), 2),
-            created, created,
-        ))
-        for height, width, bitrate in LADDER[rng.randint(0, 2):]:
+        video_rows.append(
+            (
+                vid,
+                rng.choice(user_ids),
+                _title(rng),
+                "Seeded demo video.",
+                rng.sample(WORDS, 3),
+                "PUBLIC",
+                "READY",
+                round(rng.uniform(5, 900), 2),
+                created,
+                created,
+            )
+        )
+        for height, width, bitrate in LADDER[rng.randint(0, 2) :]:
             rendition_rows.append(
                 (vid, height, width, bitrate, CODECS, f"videos/{vid}/hls/{height}p/index.m3u8")
             )
         manifest_rows.append(
             (vid, f"videos/{vid}/hls/master.m3u8", f"videos/{vid}/thumbs/poster.jpg", created)
         )
-    async with conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         await conn.copy_records_to_table(
             "users", records=user_rows, columns=["id", "email", "display_name", "created_at"]
         )
         await conn.copy_records_to_table(
             "videos",
             records=video_rows,
-            columns=["id", "owner_id", "title", "description", "tags", "visibility", "status",
-                     "duration_seconds", "created_at", "updated_at"],
+            columns=[
+                "id",
+                "owner_id",
+                "title",
+                "description",
+                "tags",
+                "visibility",
+                "status",
+                "duration_seconds",
+                "created_at",
+                "updated_at",
+            ],
         )
         await conn.copy_records_to_table(
             "renditions",

@@ -41,7 +41,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         name="l1-drop-listener",
     )
     try:
-        yield Services(settings=settings, db=db, redis=client, cache=cache, drop_listener_ready=ready)
+        yield Services(
+            settings=settings, db=db, redis=client, cache=cache, drop_listener_ready=ready
+        )
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):

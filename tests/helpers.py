@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
+import redis.asyncio as redis
 
 from streamify.infra.db import Database
 from streamify.infra.settings import Settings
@@ -21,7 +22,9 @@ async def insert_user(pool: asyncpg.Pool, name: str = "Ada") -> uuid.UUID:
     user_id = uuid.uuid4()
     await pool.execute(
         "INSERT INTO users (id, email, display_name) VALUES ($1, $2, $3)",
-        user_id, f"{user_id}@example.com", name,
+        user_id,
+        f"{user_id}@example.com",
+        name,
     )
     return user_id
 
@@ -39,24 +42,36 @@ async def insert_video(
     await pool.execute(
         "INSERT INTO videos (id, owner_id, title, visibility, status, duration_seconds)"
         " VALUES ($1, $2, $3, $4, $5, 12.5)",
-        video_id, owner_id, title, visibility, status,
+        video_id,
+        owner_id,
+        title,
+        visibility,
+        status,
     )
     for height in renditions:
         await pool.execute(
             "INSERT INTO renditions (video_id, height, width, bitrate, codecs, playlist_path)"
             " VALUES ($1, $2, $3, $4, 'avc1.64001f,mp4a.40.2', $5)",
-            video_id, height, height * 16 // 9, height * 4000, f"videos/{video_id}/{height}.m3u8",
+            video_id,
+            height,
+            height * 16 // 9,
+            height * 4000,
+            f"videos/{video_id}/{height}.m3u8",
         )
     await pool.execute(
         "INSERT INTO manifests (video_id, master_path) VALUES ($1, $2)",
-        video_id, f"videos/{video_id}/hls/master.m3u8",
+        video_id,
+        f"videos/{video_id}/hls/master.m3u8",
     )
     return video_id
 
 
 def token_for(settings: Settings, user_id: uuid.UUID, ttl_seconds: int = 600) -> str:
     return issue_access_token(
-        user_id, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=ttl_seconds
+        user_id,
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
+        ttl_seconds=ttl_seconds,
     )
 
 
@@ -74,6 +89,11 @@ async def gql(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def redis_raw(client: redis.Redis, key: str) -> bytes:
+    """The raw cache entry under `key` (b"" when absent)."""
+    return cast(bytes | None, await client.get(key)) or b""
 
 
 @dataclass

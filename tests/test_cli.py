@@ -27,11 +27,19 @@ async def cli_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
 
 
 def _run(*args: str, database_url: str, redis_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STREAMIFY_DATABASE_URL": database_url,
-           "STREAMIFY_REDIS_URL": redis_url, "STREAMIFY_CACHE_KEY_PREFIX": f"cli{os.getpid()}:"}
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": database_url,
+        "STREAMIFY_REDIS_URL": redis_url,
+        "STREAMIFY_CACHE_KEY_PREFIX": f"cli{os.getpid()}:",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "streamify", *args], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-m", "streamify", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -73,8 +81,7 @@ async def test_seed_inserts_100k_videos_in_under_a_minute(
 
 
 def test_bad_arguments_are_refused_clearly(service_urls: tuple[str, str]) -> None:
-    result = _run("seed", "--videos", "0", database_url=service_urls[0],
-                  redis_url=service_urls[1])
+    result = _run("seed", "--videos", "0", database_url=service_urls[0], redis_url=service_urls[1])
     assert result.returncode != 0
     assert "--videos" in result.stderr
 

@@ -9,14 +9,13 @@ import asyncpg
 import httpx
 import pytest
 
-from streamify.services import Services
 from streamify.seed import seed
+from streamify.services import Services
 from tests.helpers import LIST_QUERY, VIDEO_QUERY, count_statements, gql, insert_user, insert_video
 
 
 async def _seed(services: Services, videos: int) -> None:
-    async with services.db.pool.acquire() as conn:
-        await seed(conn, videos=videos, users=7)
+    await seed(services.db.pool, videos=videos, users=7)
 
 
 @pytest.mark.parametrize("first", [5, 50])
@@ -44,8 +43,12 @@ async def test_cached_reads_expire_after_their_ttl(
     services: Services, client: httpx.AsyncClient
 ) -> None:
     services.cache.settings = services.settings.model_copy(
-        update={"cache_ttl_seconds": 0.6, "cache_list_ttl_seconds": 0.6, "cache_l1_ttl_seconds": 0.2,
-                "cache_ttl_jitter": 0.0}
+        update={
+            "cache_ttl_seconds": 0.6,
+            "cache_list_ttl_seconds": 0.6,
+            "cache_l1_ttl_seconds": 0.2,
+            "cache_ttl_jitter": 0.0,
+        }
     )
     await _seed(services, 10)
     await gql(client, LIST_QUERY, {"first": 10})
@@ -70,8 +73,10 @@ async def test_pages_follow_stable_cursors(services: Services, client: httpx.Asy
             break
         after = page["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen)) == 25
-    created = [await services.db.pool.fetchval("SELECT created_at FROM videos WHERE id=$1",
-                                               uuid.UUID(i)) for i in seen]
+    created = [
+        await services.db.pool.fetchval("SELECT created_at FROM videos WHERE id=$1", uuid.UUID(i))
+        for i in seen
+    ]
     assert created == sorted(created, reverse=True)
 
 
@@ -119,8 +124,9 @@ async def test_private_video_is_hidden_from_others_even_when_cached(
 
     owner = await insert_user(services.db.pool)
     video_id = await insert_video(services.db.pool, owner, visibility="PRIVATE")
-    as_owner = await gql(client, VIDEO_QUERY, {"id": str(video_id)},
-                         token=token_for(services.settings, owner))
+    as_owner = await gql(
+        client, VIDEO_QUERY, {"id": str(video_id)}, token=token_for(services.settings, owner)
+    )
     assert as_owner["data"]["video"]["id"] == str(video_id)
     anonymous = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
     assert anonymous == {"data": {"video": None}}
@@ -129,12 +135,13 @@ async def test_private_video_is_hidden_from_others_even_when_cached(
 
 
 async def test_page_size_and_cursor_are_validated(client: httpx.AsyncClient) -> None:
-    for variables, needle in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"first": 0}, "first must be between 1 and"),
         ({"first": 101}, "first must be between 1 and"),
         ({"first": 5, "after": "garbage!"}, "not a cursor"),
         ({"ownerId": "nope"}, "ownerId"),
-    ]:
+    ]
+    for variables, needle in cases:
         body = await gql(client, LIST_QUERY, variables)
         [error] = body["errors"]
         assert needle in error["message"]
@@ -145,7 +152,9 @@ async def test_invalid_documents_get_clear_errors(client: httpx.AsyncClient) -> 
     body = await gql(client, "{ video(id: 5) { nope } }")
     messages = " ".join(e["message"] for e in body["errors"])
     assert "nope" in messages
-    response = await client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     body = await gql(client, VIDEO_QUERY, {"id": 17})
     assert body["errors"]

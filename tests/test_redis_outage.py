@@ -51,8 +51,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+            [
+                _redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
@@ -95,12 +106,14 @@ def own_redis(tmp_path: object) -> Iterator[RedisServer]:
 async def outage_services(
     settings: Settings, clean_db: None, own_redis: RedisServer
 ) -> AsyncIterator[Services]:
-    tuned = settings.model_copy(update={
-        "redis_url": own_redis.url,
-        "redis_timeout_seconds": 0.2,
-        "redis_breaker_cooldown_seconds": 0.3,
-        "cache_l1_ttl_seconds": 0.1,
-    })
+    tuned = settings.model_copy(
+        update={
+            "redis_url": own_redis.url,
+            "redis_timeout_seconds": 0.2,
+            "redis_breaker_cooldown_seconds": 0.3,
+            "cache_l1_ttl_seconds": 0.1,
+        }
+    )
     async with open_services(tuned) as opened:
         await opened.drop_listener_ready.wait()
         yield opened
@@ -132,8 +145,12 @@ async def test_dead_redis_degrades_to_postgres_and_recovers(
     own_redis.stop()
     assert await _title(client, cold) == "Cold"
     assert await _title(client, cached) == "Cached"
-    body = await gql(client, UPDATE_MUTATION, {"id": str(cached), "input": {"title": "Edited"}},
-                     token=token_for(services.settings, owner))
+    body = await gql(
+        client,
+        UPDATE_MUTATION,
+        {"id": str(cached), "input": {"title": "Edited"}},
+        token=token_for(services.settings, owner),
+    )
     assert body["data"]["updateVideo"]["title"] == "Edited"
     assert await _title(client, cached) == "Edited"
     ready = await client.get("/readyz")
@@ -159,8 +176,12 @@ async def test_invalidations_missed_while_redis_hung_are_replayed(
     assert await _title(client, video_id) == "Old"  # Redis now holds version 1
     with own_redis.paused():
         started = time.monotonic()
-        body = await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "New"}},
-                         token=token_for(services.settings, owner))
+        body = await gql(
+            client,
+            UPDATE_MUTATION,
+            {"id": str(video_id), "input": {"title": "New"}},
+            token=token_for(services.settings, owner),
+        )
         assert body["data"]["updateVideo"]["title"] == "New"
         assert await _title(client, video_id) == "New"
         assert time.monotonic() - started < 2  # timeouts, not hangs

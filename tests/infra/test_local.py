@@ -50,11 +50,18 @@ async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
 
 async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[str, str]) -> None:
     port = free_port()
-    env = {**os.environ, "STREAMIFY_DATABASE_URL": dev_db, "STREAMIFY_REDIS_URL": service_urls[1],
-           "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:"}
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": dev_db,
+        "STREAMIFY_REDIS_URL": service_urls[1],
+        "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

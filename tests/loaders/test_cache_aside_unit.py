@@ -12,6 +12,7 @@ import pytest
 from streamify.infra.cache import RedisCache, decode_entry
 from streamify.infra.settings import Settings
 from streamify.loaders.cache_aside import CacheTier, CircuitBreaker, Namespace
+from tests.helpers import redis_raw
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,15 @@ async def test_fill_never_overwrites_a_newer_version_or_tombstone(tier: CacheTie
     key = tier.key(ITEMS, 1)
     await tier.put_many(ITEMS, [(1, 5, Item(1, "v5"))])
     await tier.put_many(ITEMS, [(1, 4, Item(1, "v4"))])
-    entry = decode_entry(await tier.redis.client.get(key))
+    entry = decode_entry(await redis_raw(tier.redis.client, key))
     assert entry is not None and entry.version == 5
     await tier.invalidate(ITEMS, [(1, 7)])
     await tier.put_many(ITEMS, [(1, 6, Item(1, "v6"))])
-    entry = decode_entry(await tier.redis.client.get(key))
+    entry = decode_entry(await redis_raw(tier.redis.client, key))
     assert entry is not None and entry.is_tombstone and entry.version == 7
     assert key not in tier.l1  # the L1 tombstone refused v6 too
     await tier.put_many(ITEMS, [(1, 7, Item(1, "v7"))])
-    entry = decode_entry(await tier.redis.client.get(key))
+    entry = decode_entry(await redis_raw(tier.redis.client, key))
     assert entry is not None and not entry.is_tombstone and entry.version == 7
 
 
@@ -166,6 +167,8 @@ def test_breaker_opens_then_lets_one_probe_through() -> None:
 
 
 def test_l1_and_single_flight_can_be_turned_off() -> None:
-    settings = Settings(cache_l1_enabled=False, cache_single_flight=False, cache_redis_enabled=False)
+    settings = Settings(
+        cache_l1_enabled=False, cache_single_flight=False, cache_redis_enabled=False
+    )
     plain = CacheTier(settings, None)
     assert plain.redis is None and not plain.l1_enabled and not plain.single_flight

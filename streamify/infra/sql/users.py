@@ -22,8 +22,7 @@ def user_from_row(row: asyncpg.Record) -> User:
 
 async def users_by_ids(conn: asyncpg.Pool, ids: Sequence[UUID]) -> list[User]:
     rows = await conn.fetch(
-        "SELECT id, email, display_name, created_at, version FROM users"
-        " WHERE id = ANY($1::uuid[])",
+        "SELECT id, email, display_name, created_at, version FROM users WHERE id = ANY($1::uuid[])",
         list(ids),
     )
     return [user_from_row(r) for r in rows]
