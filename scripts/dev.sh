@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs and runs the whole system on this machine: PostgreSQL and Redis at the default
+# local URLs when they answer (embedded ones otherwise), migrations, demo data, the API.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+exec .venv/bin/streamify dev --seed "$@"
