@@ -57,6 +57,20 @@ async def _seed(settings: Settings, videos: int) -> tuple[int, int]:
     return counts
 
 
+async def _seed_once(settings: Settings, videos: int) -> None:
+    """Seed an empty database only, so restarting `dev --seed` does not pile up demo data."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        existing = await conn.fetchval("SELECT count(*) FROM videos")
+    finally:
+        await conn.close()
+    if existing:
+        typer.echo(f"{existing} videos already there; not seeding")
+        return
+    users, count = await _seed(settings, videos)
+    typer.echo(f"seeded {count} demo videos from {users} users")
+
+
 @cli.command()
 def seed(
     videos: Annotated[int, typer.Option(min=1, help="How many demo videos to insert.")] = 1000,
@@ -72,7 +86,7 @@ def seed(
 
 @cli.command()
 def dev(
-    seed_demo: Annotated[bool, typer.Option("--seed", help="Add 1,000 demo videos.")] = False,
+    seed_demo: Annotated[bool, typer.Option("--seed", help="Add 1,000 demo videos to an empty database.")] = False,
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
@@ -90,8 +104,7 @@ def dev(
             settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
             await apply_migrations(settings.database_url)
             if seed_demo:
-                users, count = await _seed(settings, 1000)
-                typer.echo(f"seeded {count} demo videos from {users} users")
+                await _seed_once(settings, 1000)
             bind_host, bind_port = host or settings.host, port or settings.port
             typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
             await _serve(settings, bind_host, bind_port)
