@@ -7,18 +7,22 @@ from collections.abc import AsyncIterator
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from streamify.infra.settings import Settings
-from streamify.infra.tokens import InvalidToken, verify_access_token
-from streamify.loaders import build_loaders
 from streamify.schema import build_schema
-from streamify.schema.context import Context, Viewer
+from streamify.schema.context import Context
 from streamify.services import Services, open_services
+from streamify.web import uppy
+from streamify.web.context import context_for
+from streamify.web.health import healthz, readyz
+from streamify.web.hooks import s3_hook
 
 
 class State(TypedDict):
@@ -29,48 +33,7 @@ class StreamifyGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        services: Services = request.state.services
-        viewer, auth_error = _viewer_from(request, services.settings)
-        return Context(
-            settings=services.settings,
-            db=services.db,
-            cache=services.cache,
-            loaders=build_loaders(services.db, services.cache),
-            viewer=viewer,
-            auth_error=auth_error,
-        )
-
-
-def _viewer_from(
-    request: Request | WebSocket, settings: Settings
-) -> tuple[Viewer | None, str | None]:
-    header = request.headers.get("authorization")
-    if not header:
-        return None, None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None, "Authorization must be 'Bearer <token>'."
-    try:
-        user_id = verify_access_token(
-            token.strip(), secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
-        )
-    except InvalidToken:
-        return None, "The access token is invalid or expired."
-    return Viewer(user_id=user_id), None
-
-
-async def healthz(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    """503 only when PostgreSQL is down; a Redis outage is served, so it is `degraded`."""
-    services: Services = request.state.services
-    postgres = await services.db.ping()
-    redis_ok = await services.cache.redis.ping() if services.cache.redis is not None else True
-    checks = {"postgres": "ok" if postgres else "down", "redis": "ok" if redis_ok else "down"}
-    status = "ok" if postgres and redis_ok else ("degraded" if postgres else "down")
-    return JSONResponse({"status": status, "checks": checks}, status_code=200 if postgres else 503)
+        return context_for(request)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -88,6 +51,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/hooks/s3", s3_hook, methods=["POST"]),
+            *uppy.routes,
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_allow_origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["content-type", "authorization", "uppy-versions", "uppy-auth-token"],
+                expose_headers=["etag"],
+                max_age=600,
+            )
         ],
         lifespan=lifespan,
     )

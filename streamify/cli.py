@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -86,30 +87,39 @@ def seed(
 
 @cli.command()
 def dev(
-    seed_demo: Annotated[bool, typer.Option("--seed", help="Add 1,000 demo videos to an empty database.")] = False,
+    seed_demo: Annotated[
+        bool, typer.Option("--seed", help="Add 1,000 demo videos to an empty database.")
+    ] = False,
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run the whole system on this machine with local defaults."""
-    from streamify.infra.local import local_services
-
     _setup_logging()
-    settings = Settings()
+    uvloop.run(_dev(Settings(), seed_demo=seed_demo, host=host, port=port))
 
-    async def prepare() -> None:
-        nonlocal settings
-        async with local_services(
-            settings.database_url, settings.redis_url, Path(settings.state_dir)
-        ) as urls:
-            settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
-            await apply_migrations(settings.database_url)
-            if seed_demo:
-                await _seed_once(settings, 1000)
-            bind_host, bind_port = host or settings.host, port or settings.port
-            typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
-            await _serve(settings, bind_host, bind_port)
 
-    uvloop.run(prepare())
+async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
+    from streamify.infra.local import embedded_s3, local_services
+    from streamify.infra.s3_setup import prepare_s3
+
+    state = Path(settings.state_dir)
+    async with (
+        local_services(settings.database_url, settings.redis_url, state) as urls,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
+        if settings.s3_endpoint_url is None:
+            endpoint = stack.enter_context(embedded_s3(state / "s3"))
+            settings = settings.model_copy(update={"s3_endpoint_url": endpoint})
+            queue_url = await prepare_s3(settings)
+            settings = settings.model_copy(update={"s3_events_queue_url": queue_url})
+            typer.echo(f"local S3 at {endpoint}; upload events arrive through SQS")
+        await apply_migrations(settings.database_url)
+        if seed_demo:
+            await _seed_once(settings, 1000)
+        bind_host, bind_port = host or settings.host, port or settings.port
+        typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
+        await _serve(settings, bind_host, bind_port)
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
 from streamify.infra.cache import RedisCache, create_redis, listen_for_drops
 from streamify.infra.db import Database, create_database
 from streamify.infra.settings import Settings
+from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.loaders.cache_aside import CacheTier
+from streamify.pipelines.trigger import EventIntake, StartProcessing, poll_sqs, record_only
+from streamify.pipelines.upload_sweeper import run_sweeper
 
 
 @dataclass
@@ -21,33 +24,82 @@ class Services:
     db: Database
     redis: redis.Redis
     cache: CacheTier
+    storage: Storage
+    intake: EventIntake
     drop_listener_ready: asyncio.Event
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    db = await create_database(
-        settings.database_url,
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
-    )
-    client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-    listener_client = create_redis(settings.redis_url, timeout=None)
-    channel = f"{settings.cache_key_prefix}l1-drop"
-    cache = CacheTier(settings, RedisCache(client, channel=channel))
-    ready = asyncio.Event()
-    listener = asyncio.create_task(
-        listen_for_drops(listener_client, channel, cache.drop_l1, cache.clear_l1, ready=ready),
-        name="l1-drop-listener",
-    )
-    try:
-        yield Services(
-            settings=settings, db=db, redis=client, cache=cache, drop_listener_ready=ready
+async def open_services(
+    settings: Settings,
+    *,
+    start_processing: StartProcessing = record_only,
+    background_jobs: bool = True,
+) -> AsyncIterator[Services]:
+    """Open every client; with background_jobs, also run the upload sweeper and the S3 event
+    queue poller (when a queue is configured) beside the API."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = await create_database(
+            settings.database_url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
         )
-    finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
-        await listener_client.aclose()
-        await client.aclose()
-        await db.close()
+        stack.push_async_callback(db.close)
+        client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        stack.push_async_callback(client.aclose)
+        listener_client = create_redis(settings.redis_url, timeout=None)
+        stack.push_async_callback(listener_client.aclose)
+        storage = await stack.enter_async_context(open_storage(settings))
+
+        channel = f"{settings.cache_key_prefix}l1-drop"
+        cache = CacheTier(settings, RedisCache(client, channel=channel))
+        intake = EventIntake(
+            db, raw_bucket=settings.s3_raw_bucket, start_processing=start_processing
+        )
+        services = Services(
+            settings=settings,
+            db=db,
+            redis=client,
+            cache=cache,
+            storage=storage,
+            intake=intake,
+            drop_listener_ready=asyncio.Event(),
+        )
+        tasks = services.background
+        tasks.append(
+            asyncio.create_task(
+                listen_for_drops(
+                    listener_client,
+                    channel,
+                    cache.drop_l1,
+                    cache.clear_l1,
+                    ready=services.drop_listener_ready,
+                ),
+                name="l1-drop-listener",
+            )
+        )
+        if background_jobs:
+            tasks.append(
+                asyncio.create_task(
+                    run_sweeper(
+                        db, storage, cache, interval=settings.upload_sweep_interval_seconds
+                    ),
+                    name="upload-sweeper",
+                )
+            )
+            if settings.s3_events_queue_url:
+                sqs = await stack.enter_async_context(open_sqs(settings))
+                tasks.append(
+                    asyncio.create_task(
+                        poll_sqs(sqs, settings.s3_events_queue_url, intake), name="s3-event-poller"
+                    )
+                )
+        try:
+            yield services
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,7 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
 from streamify.infra.db import database_name, drop_database, migrate
-from streamify.infra.local import local_services
+from streamify.infra.local import embedded_s3, local_services
+from streamify.infra.s3_setup import prepare_s3
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 
@@ -40,14 +42,38 @@ async def service_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         await drop_database(test_db)
 
 
+@dataclass(frozen=True)
+class LocalS3:
+    endpoint: str
+    raw_bucket: str
+    media_bucket: str
+    queue_url: str
+
+
+@pytest.fixture(scope="session")
+async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalS3]:
+    """A real S3 server on loopback for the session, with its own buckets and event queue."""
+    with embedded_s3(tmp_path_factory.mktemp("s3")) as endpoint:
+        run = f"t{os.getpid()}"
+        base = Settings(
+            s3_endpoint_url=endpoint, s3_raw_bucket=f"{run}-raw", s3_media_bucket=f"{run}-media"
+        )
+        queue_url = await prepare_s3(base, queue_name=f"{run}-events")
+        yield LocalS3(endpoint, base.s3_raw_bucket, base.s3_media_bucket, queue_url)
+
+
 @pytest.fixture
-def settings(service_urls: tuple[str, str]) -> Settings:
+def settings(service_urls: tuple[str, str], local_s3: LocalS3) -> Settings:
     db_url, redis_url = service_urls
     return Settings(
         database_url=db_url,
         redis_url=redis_url,
         # A prefix per test: its keys and its L1-drop channel are its own.
         cache_key_prefix=f"t{os.getpid()}-{next(_prefixes)}:",
+        s3_endpoint_url=local_s3.endpoint,
+        s3_raw_bucket=local_s3.raw_bucket,
+        s3_media_bucket=local_s3.media_bucket,
+        s3_events_queue_url=local_s3.queue_url,
     )
 
 
@@ -62,7 +88,8 @@ async def clean_db(service_urls: tuple[str, str]) -> None:
 
 @pytest.fixture
 async def services(settings: Settings, clean_db: None) -> AsyncIterator[Services]:
-    async with open_services(settings) as opened:
+    # Background jobs (sweeper, event poller) only where a test asks for them.
+    async with open_services(settings, background_jobs=False) as opened:
         await opened.drop_listener_ready.wait()
         yield opened
 

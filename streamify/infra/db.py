@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK_ID = 0x5354_5245_414D
 
 
+# A connection of our own or one borrowed from the pool: queries accept either.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
 @dataclass(eq=False)  # hashable by identity: asyncpg keeps loggers in a set
 class StatementCounter:
     """Counts every statement the driver sends: tests and /metrics read it."""

@@ -8,6 +8,7 @@ import logging
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -117,6 +118,39 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def embedded_s3(state_dir: Path) -> Iterator[str]:
+    """A real S3-compatible server (moto's, which also delivers bucket notifications to its
+    SQS) on a free loopback port; yields its endpoint URL."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_file = (state_dir / "s3.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"local S3 server did not start; see {state_dir}/s3.log"
+                    ) from None
+                time.sleep(0.1)
+        log.info("started local S3 at %s", url)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log_file.close()
 
 
 @contextlib.asynccontextmanager

@@ -41,6 +41,37 @@ class Settings(BaseSettings):
 
     cdn_base_url: str = "http://127.0.0.1:8000/media"
 
+    # Object storage. No endpoint means AWS itself; `streamify dev` and the tests start a
+    # local S3-compatible server when none is configured.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = "streamify"
+    s3_secret_access_key: str = "streamify-secret-key"  # noqa: S105
+    s3_raw_bucket: str = "streamify-raw"
+    s3_media_bucket: str = "streamify-media"
+    # SQS queue that receives the raw bucket's ObjectCreated notifications (polled when set).
+    s3_events_queue_url: str | None = None
+    # SQS endpoint; defaults to the S3 endpoint (one local server serves both).
+    sqs_endpoint_url: str | None = None
+    # Shared secret of POST /hooks/s3 (MinIO webhook auth_token, or ?token= for SNS).
+    s3_webhook_secret: str = "dev-only-webhook-secret"  # noqa: S105
+    # SNS SubscriptionConfirmation URLs are fetched only from hosts ending with this.
+    sns_confirm_host_suffix: str = ".amazonaws.com"
+
+    upload_max_bytes: int = 20 * 1024**3
+    upload_default_part_bytes: int = 8 * 1024**2
+    upload_ttl_seconds: int = 24 * 3600
+    upload_presign_ttl_seconds: int = 3600
+    upload_sweep_interval_seconds: float = 60.0
+
+    # Browser origins allowed to call the API (GraphQL and the Uppy routes).
+    cors_allow_origins: list[str] = [
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "http://127.0.0.1:5173",
+        "http://localhost:5173",
+    ]
+
     host: str = "127.0.0.1"
     port: int = 8000
     state_dir: str = ".streamify"

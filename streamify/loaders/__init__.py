@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from streamify.infra.db import Database
 from streamify.loaders.cache_aside import CacheTier
 from streamify.loaders.renditions import RenditionsByVideoIdLoader
+from streamify.loaders.uploads import UploadByIdLoader
 from streamify.loaders.users import UserByIdLoader
 from streamify.loaders.video_pages import VideoPageByQueryLoader
 from streamify.loaders.videos import VideoByIdLoader
@@ -18,6 +19,7 @@ class Loaders:
     user_by_id: UserByIdLoader
     renditions_by_video_id: RenditionsByVideoIdLoader
     video_page_by_query: VideoPageByQueryLoader
+    upload_by_id: UploadByIdLoader
 
 
 def build_loaders(db: Database, tier: CacheTier) -> Loaders:
@@ -28,4 +30,5 @@ def build_loaders(db: Database, tier: CacheTier) -> Loaders:
         user_by_id=UserByIdLoader(db, tier),
         renditions_by_video_id=RenditionsByVideoIdLoader(db, tier),
         video_page_by_query=VideoPageByQueryLoader(db, tier, videos),
+        upload_by_id=UploadByIdLoader(db),
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
 from streamify.schema.root import Mutation, Query
+from streamify.schema.scalars import SCALARS
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -20,6 +22,7 @@ def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALARS),
         # Factories: a fresh extension per request. The parser and validation caches
         # themselves live at module level in Strawberry, shared across requests.
         extensions=[

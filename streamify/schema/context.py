@@ -6,6 +6,7 @@ from uuid import UUID
 from streamify.domain import Unauthenticated
 from streamify.infra.db import Database
 from streamify.infra.settings import Settings
+from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
 from streamify.loaders.cache_aside import CacheTier
 
@@ -22,6 +23,7 @@ class Context:
     settings: Settings
     db: Database
     cache: CacheTier
+    storage: Storage
     loaders: Loaders
     viewer: Viewer | None
     # Why a presented token was refused; raised only where a viewer is needed.

@@ -13,10 +13,11 @@ from streamify.schema.types import (
     VideoStatus,
     VideoType,
 )
+from streamify.schema.uploads import UploadMutation, UploadQuery
 
 
 @strawberry.type
-class Query:
+class Query(UploadQuery):
     @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
     async def video(self, info: Info[Context, None], id: strawberry.ID) -> VideoType | None:
         found = await video_resolvers.video_by_id(info.context, id)
@@ -44,7 +45,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(UploadMutation):
     @strawberry.mutation(description="Change a video's metadata; owners only.")
     async def update_video(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateVideoInput

@@ -1,0 +1,154 @@
+"""Typed queries over uploads, and the video rows their lifecycle moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from streamify.domain import Conflict, NotFound, UploadStatus, VideoStatus, can_transition
+from streamify.infra.db import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: UUID
+    video_id: UUID
+    owner_id: UUID
+    filename: str
+    content_type: str
+    size_bytes: int | None
+    part_size_bytes: int
+    part_count: int
+    s3_key: str
+    s3_upload_id: str
+    status: UploadStatus
+    expires_at: datetime
+    created_at: datetime
+    completed_size_bytes: int | None
+    failure_reason: str | None
+
+
+COLUMNS = """id, video_id, owner_id, filename, content_type, size_bytes, part_size_bytes,
+    part_count, s3_key, s3_upload_id, status, expires_at, created_at, completed_size_bytes,
+    failure_reason"""
+
+
+def upload_from_row(row: asyncpg.Record) -> Upload:
+    return Upload(
+        id=row["id"],
+        video_id=row["video_id"],
+        owner_id=row["owner_id"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        part_size_bytes=row["part_size_bytes"],
+        part_count=row["part_count"],
+        s3_key=row["s3_key"],
+        s3_upload_id=row["s3_upload_id"],
+        status=UploadStatus(row["status"]),
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        completed_size_bytes=row["completed_size_bytes"],
+        failure_reason=row["failure_reason"],
+    )
+
+
+async def insert_upload_with_video(
+    conn: asyncpg.Pool,
+    *,
+    upload: Upload,
+    bucket: str,
+    title: str,
+    description: str,
+) -> int:
+    """Insert the video (UPLOADING) and its upload together; returns the video's version."""
+    async with conn.acquire() as c, c.transaction():
+        version: int = await c.fetchval(
+            """INSERT INTO videos (id, owner_id, title, description, status)
+               VALUES ($1, $2, $3, $4, 'UPLOADING') RETURNING version""",
+            upload.video_id,
+            upload.owner_id,
+            title,
+            description,
+        )
+        await c.execute(
+            """INSERT INTO uploads (id, video_id, owner_id, filename, content_type, size_bytes,
+                   part_size_bytes, part_count, s3_bucket, s3_key, s3_upload_id, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            upload.id,
+            upload.video_id,
+            upload.owner_id,
+            upload.filename,
+            upload.content_type,
+            upload.size_bytes,
+            upload.part_size_bytes,
+            upload.part_count,
+            bucket,
+            upload.s3_key,
+            upload.s3_upload_id,
+            upload.expires_at,
+        )
+    return version
+
+
+async def uploads_by_ids(conn: asyncpg.Pool, ids: list[UUID]) -> list[Upload]:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM uploads WHERE id = ANY($1::uuid[])", ids)
+    return [upload_from_row(r) for r in rows]
+
+
+async def lock_upload(conn: Connection, upload_id: UUID) -> Upload | None:
+    """The upload, row-locked until the caller's transaction ends."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE", upload_id)
+    return upload_from_row(row) if row else None
+
+
+async def set_video_status(
+    conn: Connection, video_id: UUID, target: VideoStatus, *, reason: str | None = None
+) -> int:
+    """Move a video to `target` if its current status allows it; returns the new version.
+    Raises Conflict otherwise (the caller's transaction then rolls back)."""
+    current = await conn.fetchval("SELECT status FROM videos WHERE id = $1 FOR UPDATE", video_id)
+    if current is None:
+        raise NotFound("No such video.")
+    if not can_transition(VideoStatus(current), target):
+        raise Conflict(f"The video is {current}; it cannot become {target.value}.")
+    version: int = await conn.fetchval(
+        "UPDATE videos SET status = $2, failure_reason = $3 WHERE id = $1 RETURNING version",
+        video_id,
+        target.value,
+        reason,
+    )
+    return version
+
+
+async def finish_upload(
+    conn: Connection,
+    upload_id: UUID,
+    *,
+    status: UploadStatus,
+    video_status: VideoStatus,
+    completed_size: int | None = None,
+    reason: str | None = None,
+) -> int:
+    """Set the upload's final status and its video's; returns the video's new version."""
+    video_id = await conn.fetchval(
+        """UPDATE uploads SET status = $2, completed_size_bytes = $3, failure_reason = $4
+           WHERE id = $1 RETURNING video_id""",
+        upload_id,
+        status.value,
+        completed_size,
+        reason,
+    )
+    return await set_video_status(conn, video_id, video_status, reason=reason)
+
+
+async def expired_upload_ids(conn: asyncpg.Pool, *, limit: int) -> list[UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM uploads WHERE status = 'PENDING' AND expires_at < now()"
+        " ORDER BY expires_at LIMIT $1",
+        limit,
+    )
+    return [r["id"] for r in rows]

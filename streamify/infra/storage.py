@@ -1,0 +1,148 @@
+"""S3 through aiobotocore: multipart uploads, presigned part URLs, object reads. One client per
+process, owned by the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from streamify.infra.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_sqs import SQSClient
+
+# S3's multipart rules.
+MIN_PART_BYTES = 5 * 1024**2
+MAX_PART_BYTES = 5 * 1024**3
+MAX_PARTS = 10_000
+
+STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPart:
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+class Storage:
+    def __init__(self, client: S3Client, settings: Settings) -> None:
+        self.client = client
+        self.raw_bucket = settings.s3_raw_bucket
+        self.media_bucket = settings.s3_media_bucket
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        created = await self.client.create_multipart_upload(
+            Bucket=self.raw_bucket, Key=key, ContentType=content_type
+        )
+        return created["UploadId"]
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, *, expires: int
+    ) -> str:
+        # Signing is local computation: no request reaches S3.
+        return await self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.raw_bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+            },
+            ExpiresIn=expires,
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        parts: list[StoredPart] = []
+        marker = 0
+        while True:
+            page = await self.client.list_parts(
+                Bucket=self.raw_bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+            )
+            parts += [
+                StoredPart(p["PartNumber"], p["Size"], p["ETag"].strip('"'))
+                for p in page.get("Parts", [])
+            ]
+            if not page.get("IsTruncated"):
+                return parts
+            marker = page["NextPartNumberMarker"]
+
+    async def complete(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> str:
+        await self.client.complete_multipart_upload(
+            Bucket=self.raw_bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in parts]
+            },
+        )
+        return f"{self.raw_bucket}/{key}"
+
+    async def abort(self, key: str, upload_id: str) -> None:
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.raw_bucket, Key=key, UploadId=upload_id
+            )
+        except ClientError as exc:
+            if error_code(exc) not in ("NoSuchUpload", "404"):
+                raise
+
+    async def object_size(self, bucket: str, key: str) -> int | None:
+        try:
+            head = await self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return head["ContentLength"]
+
+
+@contextlib.asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    session = get_session()
+    config = AioConfig(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=50,
+    )
+    async with session.create_client(
+        "s3",
+        region_name=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        config=config,
+    ) as client:
+        yield Storage(client, settings)
+
+
+@contextlib.asynccontextmanager
+async def open_sqs(settings: Settings) -> AsyncIterator[SQSClient]:
+    session = get_session()
+    async with session.create_client(
+        "sqs",
+        region_name=settings.s3_region,
+        endpoint_url=settings.sqs_endpoint_url or settings.s3_endpoint_url,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        # Long polls last up to 20 s; the read timeout must outlast them.
+        config=AioConfig(connect_timeout=5, read_timeout=30),
+    ) as client:
+        yield client
