@@ -114,7 +114,7 @@ async def outage_services(
             "cache_l1_ttl_seconds": 0.1,
         }
     )
-    async with open_services(tuned) as opened:
+    async with open_services(tuned, background_jobs=False) as opened:
         await opened.drop_listener_ready.wait()
         yield opened
 

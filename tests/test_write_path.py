@@ -184,7 +184,7 @@ async def test_a_late_fill_of_an_old_row_never_lands(services: Services) -> None
     reader = asyncio.create_task(services.cache.get_many(VIDEOS, [video_id], slow_fetch))
     await read_done.wait()
 
-    async with open_services(services.settings) as writer_process:
+    async with open_services(services.settings, background_jobs=False) as writer_process:
         app = with_state(create_app(writer_process.settings), writer_process)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://writer"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
 
 from streamify.infra.db import Database
 from streamify.loaders.cache_aside import CacheTier
@@ -12,6 +17,9 @@ from streamify.loaders.users import UserByIdLoader
 from streamify.loaders.video_pages import VideoPageByQueryLoader
 from streamify.loaders.videos import VideoByIdLoader
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
 
 @dataclass(frozen=True, slots=True)
 class Loaders:
@@ -20,6 +28,12 @@ class Loaders:
     renditions_by_video_id: RenditionsByVideoIdLoader
     video_page_by_query: VideoPageByQueryLoader
     upload_by_id: UploadByIdLoader
+
+
+def forget(loader: DataLoader[K, V], key: K) -> None:
+    """Drop one key from a request's loader memo (Strawberry's clear() raises when absent)."""
+    with contextlib.suppress(KeyError):
+        loader.clear(key)
 
 
 def build_loaders(db: Database, tier: CacheTier) -> Loaders:

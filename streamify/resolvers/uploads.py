@@ -32,6 +32,7 @@ from streamify.infra.storage import (
     StoredPart,
     error_code,
 )
+from streamify.loaders import forget
 from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEOS
 from streamify.resolvers.ids import parse_id
 from streamify.schema.context import Context
@@ -298,7 +299,7 @@ async def abort_upload(ctx: Context, raw_id: str | UUID) -> Upload:
 async def _after_video_write(ctx: Context, video_id: UUID, version: int) -> None:
     await ctx.cache.invalidate(VIDEOS, [(video_id, version)])
     await ctx.cache.bump_generation(VIDEO_LISTINGS)
-    ctx.loaders.video_by_id.clear(video_id)
+    forget(ctx.loaders.video_by_id, video_id)
 
 
 def _with(upload: Upload, **changes: object) -> Upload:

@@ -16,6 +16,7 @@ from streamify.domain import (
     Visibility,
 )
 from streamify.infra.sql import videos as sql
+from streamify.loaders import forget
 from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEOS
 from streamify.loaders.video_pages import PageQuery
 from streamify.resolvers.ids import decode_cursor, encode_cursor, parse_id
@@ -128,7 +129,7 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
     if updated is None:
         raise NotFound("No such video.")
     await invalidate_video(ctx, updated.id, updated.version, listings=patch.visibility is not None)
-    ctx.loaders.video_by_id.clear(video_id)
+    forget(ctx.loaders.video_by_id, video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
 
