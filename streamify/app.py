@@ -20,6 +20,7 @@ from streamify.schema import build_schema
 from streamify.schema.context import Context
 from streamify.services import Services, open_services
 from streamify.web import uppy
+from streamify.web.body_limit import BodyLimit
 from streamify.web.context import context_for
 from streamify.web.health import healthz, readyz
 from streamify.web.hooks import s3_hook
@@ -33,12 +34,12 @@ class StreamifyGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return context_for(request)
+        return await context_for(request, response if isinstance(response, Response) else None)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    graphql = StreamifyGraphQL(build_schema(), graphql_ide="graphiql")
+    graphql = StreamifyGraphQL(build_schema(settings), graphql_ide="graphiql")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["content-type", "authorization", "uppy-versions", "uppy-auth-token"],
                 expose_headers=["etag"],
                 max_age=600,
-            )
+            ),
+            Middleware(BodyLimit, max_bytes=settings.max_request_body_bytes),
         ],
         lifespan=lifespan,
     )

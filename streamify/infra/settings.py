@@ -35,9 +35,23 @@ class Settings(BaseSettings):
     graphql_max_page_size: int = 100
     graphql_default_page_size: int = 20
 
-    # HS256 secret for bearer tokens; the accounts issue adds issuing and refresh.
+    # HS256 secret of access tokens and session cookies: set a long random one in production.
     jwt_secret: str = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105
     jwt_algorithm: str = "HS256"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    session_cookie_name: str = "sf_session"
+    # Send the session cookie over HTTPS only; turn on wherever the API is served over TLS.
+    session_cookie_secure: bool = False
+    password_min_length: int = 10
+
+    # Abuse limits, per minute. Counted in Redis; when Redis is down they are not enforced.
+    rate_limit_login_per_minute: int = 10
+    rate_limit_mutations_per_minute: int = 120
+    max_request_body_bytes: int = 1024 * 1024
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2000
 
     cdn_base_url: str = "http://127.0.0.1:8000/media"
 

@@ -16,6 +16,7 @@ from streamify.infra.settings import Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
     from types_aiobotocore_sqs import SQSClient
 
 # S3's multipart rules.
@@ -101,6 +102,11 @@ class Storage:
             if error_code(exc) not in ("NoSuchUpload", "404"):
                 raise
 
+    async def delete_video_objects(self, video_id: str) -> int:
+        """Remove a video's source, pending parts and published media."""
+        deleted = await delete_prefix(self.client, self.raw_bucket, f"uploads/{video_id}/")
+        return deleted + await delete_prefix(self.client, self.media_bucket, f"videos/{video_id}/")
+
     async def object_size(self, bucket: str, key: str) -> int | None:
         try:
             head = await self.client.head_object(Bucket=bucket, Key=key)
@@ -146,3 +152,17 @@ async def open_sqs(settings: Settings) -> AsyncIterator[SQSClient]:
         config=AioConfig(connect_timeout=5, read_timeout=30),
     ) as client:
         yield client
+
+
+async def delete_prefix(client: S3Client, bucket: str, prefix: str) -> int:
+    """Delete every object under `prefix`; returns how many were deleted."""
+    deleted = 0
+    paginator = client.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys: list[ObjectIdentifierTypeDef] = [
+            {"Key": obj["Key"]} for obj in page.get("Contents", [])
+        ]
+        if keys:
+            await client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from streamify.infra.db import Database
 from streamify.loaders.cache_aside import CacheTier
 from streamify.loaders.renditions import RenditionsByVideoIdLoader
+from streamify.loaders.sessions import SessionByIdLoader
 from streamify.loaders.uploads import UploadByIdLoader
 from streamify.loaders.users import UserByIdLoader
 from streamify.loaders.video_pages import VideoPageByQueryLoader
@@ -28,6 +29,7 @@ class Loaders:
     renditions_by_video_id: RenditionsByVideoIdLoader
     video_page_by_query: VideoPageByQueryLoader
     upload_by_id: UploadByIdLoader
+    session_by_id: SessionByIdLoader
 
 
 def forget(loader: DataLoader[K, V], key: K) -> None:
@@ -45,4 +47,5 @@ def build_loaders(db: Database, tier: CacheTier) -> Loaders:
         renditions_by_video_id=RenditionsByVideoIdLoader(db, tier),
         video_page_by_query=VideoPageByQueryLoader(db, tier, videos),
         upload_by_id=UploadByIdLoader(db),
+        session_by_id=SessionByIdLoader(db, tier),
     )

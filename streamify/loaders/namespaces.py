@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from streamify.domain import User, Video, VideoRenditions
+from streamify.infra.sql.accounts import Session
 from streamify.loaders.cache_aside import Namespace
 
 
@@ -21,5 +22,6 @@ VIDEOS: Namespace[Video] = Namespace("video", Video)
 USERS: Namespace[User] = Namespace("user", User)
 RENDITIONS: Namespace[VideoRenditions] = Namespace("renditions", VideoRenditions)
 VIDEO_PAGES: Namespace[VideoPage] = Namespace("videopage", VideoPage)
+SESSIONS: Namespace[Session] = Namespace("session", Session)
 # Bumped by every write that can change which videos a listing shows.
 VIDEO_LISTINGS = "videos"

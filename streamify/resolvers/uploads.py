@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
@@ -28,13 +27,13 @@ from streamify.infra.storage import (
     MAX_PART_BYTES,
     MAX_PARTS,
     MIN_PART_BYTES,
-    STORAGE_ERRORS,
     StoredPart,
     error_code,
 )
 from streamify.loaders import forget
 from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEOS
 from streamify.resolvers.ids import parse_id
+from streamify.resolvers.storage_call import storage_call
 from streamify.schema.context import Context
 
 CONTENT_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -52,15 +51,6 @@ class SignedPart:
 
 def source_key(video_id: UUID) -> str:
     return f"uploads/{video_id}/source"
-
-
-@asynccontextmanager
-async def storage_call() -> AsyncIterator[None]:
-    """S3 failures reach clients as UNAVAILABLE, without S3's own wording."""
-    try:
-        yield
-    except STORAGE_ERRORS as exc:
-        raise Unavailable("Object storage did not answer; try again shortly.") from exc
 
 
 def plan_parts(

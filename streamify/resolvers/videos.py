@@ -17,9 +17,10 @@ from streamify.domain import (
 )
 from streamify.infra.sql import videos as sql
 from streamify.loaders import forget
-from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEOS
+from streamify.loaders.namespaces import RENDITIONS, VIDEO_LISTINGS, VIDEOS
 from streamify.loaders.video_pages import PageQuery
 from streamify.resolvers.ids import decode_cursor, encode_cursor, parse_id
+from streamify.resolvers.storage_call import storage_call
 from streamify.schema.context import Context
 
 MAX_TITLE = 200
@@ -132,6 +133,37 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
     forget(ctx.loaders.video_by_id, video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
+
+
+async def delete_video(ctx: Context, raw_id: str) -> UUID:
+    """Remove the video: rows (uploads, renditions, manifest cascade), its objects in both
+    buckets, and its cache entries. Owners only."""
+    viewer = ctx.require_viewer()
+    video_id = parse_id(raw_id, what="id")
+    async with ctx.db.pool.acquire() as conn, conn.transaction():
+        found = await sql.lock_video_for_delete(conn, video_id)
+        if found is None:
+            raise NotFound("No such video.")
+        owner_id, version = found
+        if owner_id != viewer.user_id:
+            video = await ctx.loaders.video_by_id.load(video_id)
+            if video is None or not can_view(ctx, video, by_id=True):
+                raise NotFound("No such video.")
+            raise Forbidden("Only the video's owner may delete it.")
+        # Objects first, inside the row lock: if S3 fails, nothing is deleted from the rows
+        # and the owner can retry; the row lock keeps the pipeline from writing meanwhile.
+        async with storage_call():
+            for key, upload_id in await sql.pending_multipart_uploads(conn, video_id):
+                await ctx.storage.abort(key, upload_id)
+            await ctx.storage.delete_video_objects(str(video_id))
+        await conn.execute("DELETE FROM videos WHERE id = $1", video_id)
+    # A tombstone newer than any row that ever existed refuses late fills of the old row.
+    gone = version + 1
+    await ctx.cache.invalidate(VIDEOS, [(video_id, gone)])
+    await ctx.cache.invalidate(RENDITIONS, [(video_id, gone)])
+    await ctx.cache.bump_generation(VIDEO_LISTINGS)
+    forget(ctx.loaders.video_by_id, video_id)
+    return video_id
 
 
 async def invalidate_video(ctx: Context, video_id: UUID, version: int, *, listings: bool) -> None:

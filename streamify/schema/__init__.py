@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
+from streamify.infra.settings import Settings
+from streamify.schema.limits import MutationRateLimit
 from streamify.schema.root import Mutation, Query
 from streamify.schema.scalars import SCALARS
 
@@ -18,7 +27,7 @@ def _should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, StreamifyError | GraphQLError)
 
 
-def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
+def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -26,9 +35,12 @@ def build_schema(*, max_depth: int = 12) -> strawberry.Schema:
         # Factories: a fresh extension per request. The parser and validation caches
         # themselves live at module level in Strawberry, shared across requests.
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
+            MutationRateLimit,
             lambda: MaskErrors(should_mask_error=_should_mask),
         ],
     )

@@ -3,6 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from redis.asyncio import Redis
+from starlette.responses import Response
+
 from streamify.domain import Unauthenticated
 from streamify.infra.db import Database
 from streamify.infra.settings import Settings
@@ -14,6 +17,8 @@ from streamify.loaders.cache_aside import CacheTier
 @dataclass(frozen=True, slots=True)
 class Viewer:
     user_id: UUID
+    # The log-in session the credentials belong to (None for sessionless access tokens).
+    session_id: UUID | None = None
 
 
 @dataclass
@@ -24,10 +29,14 @@ class Context:
     db: Database
     cache: CacheTier
     storage: Storage
+    redis: Redis
     loaders: Loaders
     viewer: Viewer | None
-    # Why a presented token was refused; raised only where a viewer is needed.
+    # Why presented credentials were refused; raised only where a viewer is needed.
     auth_error: str | None = None
+    # Where the request came from (rate limits) and its response (cookies).
+    client_ip: str = "unknown"
+    response: Response | None = None
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

@@ -4,6 +4,7 @@ import strawberry
 from strawberry.types import Info
 
 from streamify.resolvers import videos as video_resolvers
+from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import Context
 from streamify.schema.types import (
     PageInfo,
@@ -17,7 +18,7 @@ from streamify.schema.uploads import UploadMutation, UploadQuery
 
 
 @strawberry.type
-class Query(UploadQuery):
+class Query(UploadQuery, AccountQuery):
     @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
     async def video(self, info: Info[Context, None], id: strawberry.ID) -> VideoType | None:
         found = await video_resolvers.video_by_id(info.context, id)
@@ -45,7 +46,7 @@ class Query(UploadQuery):
 
 
 @strawberry.type
-class Mutation(UploadMutation):
+class Mutation(UploadMutation, AccountMutation):
     @strawberry.mutation(description="Change a video's metadata; owners only.")
     async def update_video(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateVideoInput
@@ -57,3 +58,10 @@ class Mutation(UploadMutation):
             visibility=input.visibility,
         )
         return VideoType(record=await video_resolvers.update_video(info.context, id, patch))
+
+    @strawberry.mutation(
+        description="Delete a video with its uploads, objects and renditions; owners only."
+    )
+    async def delete_video(self, info: Info[Context, None], id: strawberry.ID) -> strawberry.ID:
+        deleted = await video_resolvers.delete_video(info.context, id)
+        return strawberry.ID(str(deleted))

@@ -1,14 +1,20 @@
-"""Builds a request's Context from what the lifespan owns: the one place requests meet services."""
+"""Builds a request's Context from what the lifespan owns: the one place requests meet services,
+and where credentials (bearer token or session cookie) become a Viewer."""
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
-from streamify.infra.settings import Settings
-from streamify.infra.tokens import InvalidToken, verify_access_token
-from streamify.loaders import build_loaders
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from streamify.infra.tokens import InvalidToken, TokenType, verify_token
+from streamify.loaders import Loaders, build_loaders
 from streamify.schema.context import Context, Viewer
 from streamify.services import Services
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def services_of(conn: HTTPConnection) -> Services:
@@ -16,31 +22,74 @@ def services_of(conn: HTTPConnection) -> Services:
     return services
 
 
-def context_for(conn: HTTPConnection) -> Context:
+async def context_for(conn: HTTPConnection, response: Response | None = None) -> Context:
     services = services_of(conn)
-    viewer, auth_error = viewer_from(conn, services.settings)
+    loaders = build_loaders(services.db, services.cache)
+    viewer, auth_error = await authenticate(conn, services, loaders)
     return Context(
         settings=services.settings,
         db=services.db,
         cache=services.cache,
         storage=services.storage,
-        loaders=build_loaders(services.db, services.cache),
+        redis=services.redis,
+        loaders=loaders,
         viewer=viewer,
         auth_error=auth_error,
+        client_ip=conn.client.host if conn.client else "unknown",
+        response=response,
     )
 
 
-def viewer_from(conn: HTTPConnection, settings: Settings) -> tuple[Viewer | None, str | None]:
+async def authenticate(
+    conn: HTTPConnection, services: Services, loaders: Loaders
+) -> tuple[Viewer | None, str | None]:
+    """(viewer, None), or (None, why the credentials were refused); (None, None) if none."""
     header = conn.headers.get("authorization")
-    if not header:
-        return None, None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None, "Authorization must be 'Bearer <token>'."
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None, "Authorization must be 'Bearer <token>'."
+        return await viewer_from_token(token.strip(), "access", services, loaders)
+    cookie = conn.cookies.get(services.settings.session_cookie_name)
+    if cookie:
+        if not same_origin_or_safe(conn, services.settings.cors_allow_origins):
+            return None, "A cookie session needs a request from an allowed Origin."
+        return await viewer_from_token(cookie, "session", services, loaders)
+    return None, None
+
+
+async def viewer_from_token(
+    token: str, kind: TokenType, services: Services, loaders: Loaders
+) -> tuple[Viewer | None, str | None]:
+    settings = services.settings
     try:
-        user_id = verify_access_token(
-            token.strip(), secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
+        claims = verify_token(
+            token, kind=kind, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
         )
     except InvalidToken:
-        return None, "The access token is invalid or expired."
-    return Viewer(user_id=user_id), None
+        return None, "The credentials are invalid or expired; sign in again."
+    if claims.session_id is not None:
+        session = await loaders.session_by_id.load(claims.session_id)
+        ended = (
+            session is None
+            or session.revoked_at is not None
+            or session.expires_at <= datetime.now(UTC)
+            or session.user_id != claims.user_id
+        )
+        if ended:
+            return None, "The session has ended; sign in again."
+    return Viewer(user_id=claims.user_id, session_id=claims.session_id), None
+
+
+def same_origin_or_safe(conn: HTTPConnection, allowed: list[str]) -> bool:
+    """CSRF guard for cookie sessions: state-changing requests must say where they come from,
+    and it must be this API's own origin or an allowed one."""
+    if conn.scope["type"] == "http" and conn.scope.get("method", "GET") in SAFE_METHODS:
+        return True
+    origin = conn.headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.netloc == conn.headers.get("host", "")

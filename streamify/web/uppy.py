@@ -25,7 +25,7 @@ Handler = Callable[[Request, Context], Awaitable[Response]]
 def _handles_errors(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            return await handler(request, context_for(request))
+            return await handler(request, await context_for(request))
         except StreamifyError as exc:
             return error_response(exc)
 

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from streamify.domain import Rendition, Video, VideoPatch, VideoRenditions, VideoStatus, Visibility
+from streamify.infra.db import Connection
 
 VIDEO_COLUMNS = """
     v.id, v.owner_id, v.title, v.description, v.tags, v.visibility, v.status,
@@ -106,6 +107,22 @@ async def video_page(
         *args,
     )
     return [video_from_row(r) for r in rows]
+
+
+async def lock_video_for_delete(conn: Connection, video_id: UUID) -> tuple[UUID, int] | None:
+    """(owner, version) of the video, row-locked; None when absent."""
+    row = await conn.fetchrow(
+        "SELECT owner_id, version FROM videos WHERE id = $1 FOR UPDATE", video_id
+    )
+    return (row["owner_id"], row["version"]) if row else None
+
+
+async def pending_multipart_uploads(conn: Connection, video_id: UUID) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT s3_key, s3_upload_id FROM uploads WHERE video_id = $1 AND status = 'PENDING'",
+        video_id,
+    )
+    return [(r["s3_key"], r["s3_upload_id"]) for r in rows]
 
 
 async def update_video(conn: asyncpg.Pool, video_id: UUID, patch: VideoPatch) -> Video | None:

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from streamify.infra.db import Database
+from streamify.infra.sql import accounts as sql
+from streamify.infra.sql.accounts import Session
+from streamify.loaders.cache_aside import CacheTier
+from streamify.loaders.namespaces import SESSIONS
+
+
+class SessionByIdLoader(DataLoader[UUID, Session | None]):
+    """Sessions are read on every authenticated request, so they go through the tier too;
+    logging out bumps the version and invalidates."""
+
+    def __init__(self, db: Database, tier: CacheTier) -> None:
+        async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, Session]]:
+            return {s.id: (s.version, s) for s in await sql.sessions_by_ids(db.pool, ids)}
+
+        async def load(ids: list[UUID]) -> list[Session | None]:
+            return await tier.get_many(SESSIONS, ids, fetch)
+
+        super().__init__(load_fn=load)
