@@ -15,6 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
 
 from streamify.infra.settings import Settings
 from streamify.schema import build_schema
@@ -22,9 +24,11 @@ from streamify.schema.context import Context
 from streamify.services import Services, open_services
 from streamify.web import uppy
 from streamify.web.body_limit import BodyLimit
-from streamify.web.context import context_for
+from streamify.web.context import context_for, viewer_from_token
 from streamify.web.health import healthz, readyz
 from streamify.web.hooks import s3_hook
+
+NO_ACK_PAYLOAD = UnsetType()
 
 
 class State(TypedDict):
@@ -32,6 +36,20 @@ class State(TypedDict):
 
 
 class StreamifyGraphQL(GraphQL[Context, None]):
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Subscriptions authenticate with the token in connection_init's payload
+        (`{"authorization": "Bearer <token>"}`); a bad token closes the socket with 4403."""
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization") or params.get("token")
+        if raw is None:
+            return NO_ACK_PAYLOAD
+        token = str(raw).removeprefix("Bearer ").strip()
+        viewer, error = await viewer_from_token(token, "access", context.settings, context.loaders)
+        if viewer is None:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": error})
+        context.viewer, context.auth_error = viewer, None
+        return NO_ACK_PAYLOAD
+
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry answers 500 to a body that is not UTF-8 or not a JSON object.
         try:

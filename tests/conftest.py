@@ -3,8 +3,13 @@ when none answers), a database of the session's own, and a Redis key prefix per 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
 from streamify.infra.db import database_name, drop_database, migrate
-from streamify.infra.local import embedded_s3, local_services
+from streamify.infra.local import embedded_s3, free_port, local_services
 from streamify.infra.s3_setup import prepare_s3
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
@@ -112,3 +117,41 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
         yield http
+
+
+@contextlib.asynccontextmanager
+async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
+    """`streamify serve` in its own process on the test's services; yields its base URL."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": settings.database_url,
+        "STREAMIFY_REDIS_URL": settings.redis_url,
+        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
+        "STREAMIFY_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "STREAMIFY_S3_RAW_BUCKET": settings.s3_raw_bucket,
+        "STREAMIFY_S3_MEDIA_BUCKET": settings.s3_media_bucket,
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "API did not start"
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

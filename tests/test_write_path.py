@@ -4,9 +4,6 @@ stale-fill race."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,12 +13,11 @@ import pytest
 
 from streamify.app import create_app
 from streamify.domain import Video
-from streamify.infra.local import free_port
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
 from streamify.loaders.namespaces import VIDEOS
 from streamify.services import Services, open_services
-from tests.conftest import with_state
+from tests.conftest import api_process, with_state
 from tests.helpers import (
     LIST_QUERY,
     UPDATE_MUTATION,
@@ -115,38 +111,9 @@ async def test_update_rules(services: Services, client: httpx.AsyncClient) -> No
 
 @pytest.fixture
 async def second_process(settings: Settings) -> AsyncIterator[str]:
-    """The API in its own process, sharing the test's PostgreSQL, Redis and key prefix.
-    Its L1 TTL is long, so only the broadcast drop can make it see an update quickly."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "STREAMIFY_DATABASE_URL": settings.database_url,
-        "STREAMIFY_REDIS_URL": settings.redis_url,
-        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
-        "STREAMIFY_CACHE_L1_TTL_SECONDS": "120",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "API did not start"
-                await asyncio.sleep(0.1)
+    """Its L1 TTL is long, so only the broadcast drop can make it see an update quickly."""
+    async with api_process(settings, STREAMIFY_CACHE_L1_TTL_SECONDS="120") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_update_drops_the_l1_of_another_process(

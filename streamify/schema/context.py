@@ -37,6 +37,8 @@ class Context:
     # Where the request came from (rate limits) and its response (cookies).
     client_ip: str = "unknown"
     response: Response | None = None
+    # The graphql-transport-ws connection_init payload (Strawberry sets it on websockets).
+    connection_params: dict[str, object] | None = None
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

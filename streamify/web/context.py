@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from streamify.infra.settings import Settings
 from streamify.infra.tokens import InvalidToken, TokenType, verify_token
 from streamify.loaders import Loaders, build_loaders
 from streamify.schema.context import Context, Viewer
@@ -49,19 +50,18 @@ async def authenticate(
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None, "Authorization must be 'Bearer <token>'."
-        return await viewer_from_token(token.strip(), "access", services, loaders)
+        return await viewer_from_token(token.strip(), "access", services.settings, loaders)
     cookie = conn.cookies.get(services.settings.session_cookie_name)
     if cookie:
         if not same_origin_or_safe(conn, services.settings.cors_allow_origins):
             return None, "A cookie session needs a request from an allowed Origin."
-        return await viewer_from_token(cookie, "session", services, loaders)
+        return await viewer_from_token(cookie, "session", services.settings, loaders)
     return None, None
 
 
 async def viewer_from_token(
-    token: str, kind: TokenType, services: Services, loaders: Loaders
+    token: str, kind: TokenType, settings: Settings, loaders: Loaders
 ) -> tuple[Viewer | None, str | None]:
-    settings = services.settings
     try:
         claims = verify_token(
             token, kind=kind, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
