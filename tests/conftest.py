@@ -61,7 +61,11 @@ async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Lo
     with embedded_s3(tmp_path_factory.mktemp("s3")) as endpoint:
         run = f"t{os.getpid()}"
         base = Settings(
-            s3_endpoint_url=endpoint, s3_raw_bucket=f"{run}-raw", s3_media_bucket=f"{run}-media"
+            s3_endpoint_url=endpoint,
+            s3_raw_bucket=f"{run}-raw",
+            s3_media_bucket=f"{run}-media",
+            # Browser tests serve their page from a random port.
+            cors_allow_origins=["*"],
         )
         queue_url = await prepare_s3(base, queue_name=f"{run}-events")
         yield LocalS3(endpoint, base.s3_raw_bucket, base.s3_media_bucket, queue_url)

@@ -128,7 +128,7 @@ def embedded_s3(state_dir: Path) -> Iterator[str]:
     port = free_port()
     log_file = (state_dir / "s3.log").open("ab")
     proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "streamify.infra.s3_server", "--port", str(port)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )

@@ -1,0 +1,110 @@
+"""A stock Uppy uploader (AwsS3 plugin, companion mode) in headless Chromium uploads a file
+through the API's /s3/ routes, authenticated by the session cookie logIn sets, with the
+parts going straight from the browser to the S3 server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import async_playwright
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from streamify.app import create_app
+from streamify.infra.local import free_port
+from streamify.services import Services
+from tests.conftest import with_state
+from tests.test_auth import PASSWORD, sign_up
+
+HARNESS = Path(__file__).parent / "uppy" / "dist" / "uppy-harness.js"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Uppy</title>
+<script src="/__test__/uppy-harness.js"></script></head><body>uploader</body></html>"""
+SIZE = 12 * 1024 * 1024  # three parts of Uppy's default 5 MiB
+
+
+def expected_bytes(size: int) -> bytes:
+    return bytes((i * 31 + 7) % 251 for i in range(size))
+
+
+def page_and_api(api: ASGIApp) -> Starlette:
+    """The API with the test page beside it, on one origin (the session cookie's)."""
+    return Starlette(
+        routes=[
+            Route("/__test__/page", lambda _: HTMLResponse(PAGE)),
+            Route("/__test__/uppy-harness.js", lambda _: FileResponse(HARNESS)),
+            Mount("/", app=api),
+        ]
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_stock_uppy_uploads_a_file_unchanged(services: Services) -> None:
+    assert HARNESS.exists(), "run scripts/test.sh: it builds tests/browser/uppy"
+    assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
+    app = page_and_api(with_state(create_app(services.settings), services))
+    async with serve(app) as origin, async_playwright() as pw:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=origin) as http:
+            account = await sign_up(http)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{origin}/__test__/page")
+            result = await page.evaluate(
+                "args => window.runUpload(args)",
+                {"email": account["viewer"]["email"], "password": PASSWORD, "size": SIZE},
+            )
+        finally:
+            await browser.close()
+    assert result["failed"] == [] and result["successful"] == 1, result
+
+    row = await services.db.pool.fetchrow(
+        "SELECT u.status, u.completed_size_bytes, u.s3_key, v.status AS video_status"
+        " FROM uploads u JOIN videos v ON v.id = u.video_id"
+    )
+    assert row is not None
+    assert (row["status"], row["video_status"]) == ("COMPLETED", "UPLOADED")
+    assert row["completed_size_bytes"] == SIZE
+    stored = await services.storage.client.get_object(
+        Bucket=services.storage.raw_bucket, Key=row["s3_key"]
+    )
+    async with stored["Body"] as body:
+        assert await body.read() == expected_bytes(SIZE)
+
+
+pytestmark = pytest.mark.timeout(180)
