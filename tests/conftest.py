@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -145,17 +146,35 @@ async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "API did not start"
-                await asyncio.sleep(0.1)
+        await wait_until_ready(base, proc)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def wait_until_ready(base: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Poll /readyz of a server process until it answers 200, or fail if it exits first."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, f"server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "server did not become ready"
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(service_urls: tuple[str, str], suffix: str) -> AsyncIterator[str]:
+    """The URL of a database of the test's own (absent at first), dropped afterwards."""
+    parts = urlsplit(service_urls[0])
+    url = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    await drop_database(url)
+    try:
+        yield url
+    finally:
+        await drop_database(url)

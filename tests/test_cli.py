@@ -8,22 +8,18 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from streamify.infra.db import drop_database, migrate, migration_files
-from tests.conftest import TEST_REDIS_DB
+from streamify.infra.db import migrate, migration_files
+from tests.conftest import scratch_database
 
 
 @pytest.fixture
 async def cli_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
-    parts = urlsplit(service_urls[0])
-    url = urlunsplit(parts._replace(path=parts.path + "_cli"))
-    await drop_database(url)
-    yield url
-    await drop_database(url)
+    async with scratch_database(service_urls, "cli") as url:
+        yield url
 
 
 def _run(*args: str, database_url: str, redis_url: str) -> subprocess.CompletedProcess[str]:
@@ -84,6 +80,3 @@ def test_bad_arguments_are_refused_clearly(service_urls: tuple[str, str]) -> Non
     result = _run("seed", "--videos", "0", database_url=service_urls[0], redis_url=service_urls[1])
     assert result.returncode != 0
     assert "--videos" in result.stderr
-
-
-_ = TEST_REDIS_DB

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 import httpx
 import pytest
 
@@ -184,6 +183,3 @@ async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None
     response = await client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
-
-
-_ = asyncpg

