@@ -28,29 +28,22 @@ log = logging.getLogger(__name__)
 # Errors that mean "Redis is not answering", as opposed to a bug in our call.
 REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
-# Fill: set the entry unless Redis already holds a newer version or a newer tombstone.
-FILL_SCRIPT = """
+# Lua prelude of both scripts: stop when Redis already holds a newer version (row or tombstone)
+# than ARGV[1].
+REFUSE_OLDER = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local sep = string.find(cur, ':', 2, true)
   local curv = tonumber(string.sub(cur, 2, sep - 1))
   if curv and tonumber(ARGV[1]) < curv then return 0 end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
 """
-
-# Invalidate: leave a tombstone of the written version unless a newer one is already there.
-INVALIDATE_SCRIPT = """
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local sep = string.find(cur, ':', 2, true)
-  local curv = tonumber(string.sub(cur, 2, sep - 1))
-  if curv and tonumber(ARGV[1]) < curv then return 0 end
-end
-redis.call('SET', KEYS[1], 't' .. ARGV[1] .. ':', 'PX', ARGV[2])
-return 1
-"""
+# Fill: set the entry (ARGV[2]) with its TTL (ARGV[3]).
+FILL_SCRIPT = REFUSE_OLDER + "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\nreturn 1\n"
+# Invalidate: leave a tombstone of the written version for ARGV[2] milliseconds.
+INVALIDATE_SCRIPT = (
+    REFUSE_OLDER + "redis.call('SET', KEYS[1], 't' .. ARGV[1] .. ':', 'PX', ARGV[2])\nreturn 1\n"
+)
 
 VALUE = ord("v")
 NEGATIVE = ord("n")
