@@ -13,11 +13,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Scope
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from streamify.infra.metrics import Metrics, RequestMetrics
 from streamify.infra.settings import Settings
 from streamify.schema import build_schema
 from streamify.schema.context import Context
@@ -25,7 +27,7 @@ from streamify.services import Services, open_services
 from streamify.web import uppy
 from streamify.web.body_limit import BodyLimit
 from streamify.web.context import context_for, viewer_from_token
-from streamify.web.health import healthz, readyz
+from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
 
 NO_ACK_PAYLOAD = UnsetType()
@@ -66,6 +68,11 @@ class StreamifyGraphQL(GraphQL[Context, None]):
         return await context_for(request, response if isinstance(response, Response) else None)
 
 
+def _metrics_of(scope: Scope) -> Metrics | None:
+    services: Services | None = scope.get("state", {}).get("services")
+    return services.metrics if services is not None else None
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     graphql = StreamifyGraphQL(build_schema(settings), graphql_ide="graphiql")
@@ -81,10 +88,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/hooks/s3", s3_hook, methods=["POST"]),
             *uppy.routes,
         ],
         middleware=[
+            Middleware(RequestMetrics, metrics=_metrics_of),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_allow_origins,

@@ -11,6 +11,7 @@ import redis.asyncio as redis
 
 from streamify.infra.cache import RedisCache, create_redis, listen_for_drops
 from streamify.infra.db import Database, create_database
+from streamify.infra.metrics import CountersCollector, Metrics
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.loaders.cache_aside import CacheTier
@@ -27,6 +28,7 @@ class Services:
     storage: Storage
     intake: EventIntake
     drop_listener_ready: asyncio.Event
+    metrics: Metrics
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -57,6 +59,15 @@ async def open_services(
         intake = EventIntake(
             db, raw_bucket=settings.s3_raw_bucket, start_processing=start_processing
         )
+        metrics = Metrics()
+        metrics.add_collector(
+            CountersCollector(
+                tier_stats=lambda: list(cache.stats.items()),
+                statements=db.statements,
+                redis=cache.redis,
+                l1_size=lambda: len(cache.l1),
+            )
+        )
         services = Services(
             settings=settings,
             db=db,
@@ -65,6 +76,7 @@ async def open_services(
             storage=storage,
             intake=intake,
             drop_listener_ready=asyncio.Event(),
+            metrics=metrics,
         )
         tasks = services.background
         tasks.append(

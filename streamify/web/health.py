@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -8,6 +9,11 @@ from streamify.web.context import services_of
 
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of this process's metrics."""
+    return Response(services_of(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def readyz(request: Request) -> Response:

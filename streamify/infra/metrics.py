@@ -1,0 +1,122 @@
+"""Prometheus metrics of one process, in a registry of its own (never the global one).
+
+Request counts and latency are observed per request; everything the cache tier, the driver and
+Redis already count is read only when /metrics is scraped, so the hot path pays nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from streamify.infra.cache import RedisCache
+    from streamify.infra.db import StatementCounter
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class CountersCollector(Collector):
+    """Exposes counters kept elsewhere, read at scrape time."""
+
+    def __init__(
+        self,
+        *,
+        tier_stats: Callable[[], Iterable[tuple[tuple[str, str], int]]],
+        statements: StatementCounter,
+        redis: RedisCache | None,
+        l1_size: Callable[[], int],
+    ) -> None:
+        self.tier_stats = tier_stats
+        self.statements = statements
+        self.redis = redis
+        self.l1_size = l1_size
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        events = CounterMetricFamily(
+            "streamify_cache_events",
+            "Cache tier events by loader namespace and event (l1_hit, redis_hit, miss, fill, "
+            "invalidation, single_flight_wait, error).",
+            labels=["namespace", "event"],
+        )
+        for (namespace, event), count in sorted(self.tier_stats()):
+            events.add_metric([namespace, event], count)
+        yield events
+        yield CounterMetricFamily(
+            "streamify_sql_statements",
+            "Statements sent to PostgreSQL.",
+            value=self.statements.count,
+        )
+        yield CounterMetricFamily(
+            "streamify_redis_commands",
+            "Commands the cache tier sent to Redis.",
+            value=self.redis.commands if self.redis is not None else 0,
+        )
+        yield GaugeMetricFamily(
+            "streamify_l1_entries", "Entries in the L1 cache.", value=self.l1_size()
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "streamify_http_requests",
+            "HTTP requests by route and status class.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "streamify_http_request_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+KNOWN_ROUTES = ("/graphql", "/s3/", "/hooks/", "/healthz", "/readyz", "/metrics")
+
+
+class RequestMetrics:
+    """ASGI middleware: one counter increment and one histogram observation per request."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Callable[[Scope], Metrics | None]) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.metrics(scope)
+        if metrics is None:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        route = next((r for r in KNOWN_ROUTES if path.startswith(r)), "other")
+        started = time.perf_counter()
+        status = 500
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
+            metrics.requests.labels(route, f"{status // 100}xx").inc()
