@@ -21,6 +21,7 @@ from strawberry.types.unset import UnsetType
 
 from streamify.infra.metrics import Metrics, RequestMetrics
 from streamify.infra.settings import Settings
+from streamify.loaders import LoadersFactory, build_loaders
 from streamify.schema import build_schema
 from streamify.schema.context import Context
 from streamify.services import Services, open_services
@@ -73,13 +74,15 @@ def _metrics_of(scope: Scope) -> Metrics | None:
     return services.metrics if services is not None else None
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, loaders_factory: LoadersFactory = build_loaders
+) -> Starlette:
     settings = settings or Settings()
     graphql = StreamifyGraphQL(build_schema(settings), graphql_ide="graphiql")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
-        async with open_services(settings) as services:
+        async with open_services(settings, loaders_factory=loaders_factory) as services:
             yield {"services": services}
 
     return Starlette(

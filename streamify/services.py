@@ -14,6 +14,7 @@ from streamify.infra.db import Database, create_database
 from streamify.infra.metrics import CountersCollector, Metrics
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
+from streamify.loaders import LoadersFactory, build_loaders
 from streamify.loaders.cache_aside import CacheTier
 from streamify.pipelines.trigger import EventIntake, StartProcessing, poll_sqs, record_only
 from streamify.pipelines.upload_sweeper import run_sweeper
@@ -29,6 +30,7 @@ class Services:
     intake: EventIntake
     drop_listener_ready: asyncio.Event
     metrics: Metrics
+    loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -38,6 +40,7 @@ async def open_services(
     *,
     start_processing: StartProcessing = record_only,
     background_jobs: bool = True,
+    loaders_factory: LoadersFactory = build_loaders,
 ) -> AsyncIterator[Services]:
     """Open every client; with background_jobs, also run the upload sweeper and the S3 event
     queue poller (when a queue is configured) beside the API."""
@@ -77,6 +80,7 @@ async def open_services(
             intake=intake,
             drop_listener_ready=asyncio.Event(),
             metrics=metrics,
+            loaders_factory=loaders_factory,
         )
         tasks = services.background
         tasks.append(

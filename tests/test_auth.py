@@ -353,3 +353,20 @@ async def test_concurrent_refresh_with_one_token_yields_one_winner(
         *(gql(client, REFRESH, {"token": first["refreshToken"]}) for _ in range(4))
     )
     assert len([o for o in outcomes if "errors" not in o]) <= 1
+
+
+async def test_mutations_are_rate_limited_per_user(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    services.settings = services.settings.model_copy(update={"rate_limit_mutations_per_minute": 3})
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner)
+    token = token_for(services.settings, owner)
+    codes = []
+    for i in range(4):
+        body = await gql(client, UPDATE_MUTATION, {"id": str(video), "input": {"title": f"t{i}"}},
+                         token=token)
+        codes.append(body["errors"][0]["extensions"]["code"] if body.get("errors") else "ok")
+    assert codes == ["ok", "ok", "ok", "RATE_LIMITED"]
+    # Queries are not counted.
+    assert (await gql(client, VIDEO_QUERY, {"id": str(video)}, token=token))["data"]["video"]

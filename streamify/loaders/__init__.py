@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -22,14 +22,36 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
 class Loaders:
-    video_by_id: VideoByIdLoader
-    user_by_id: UserByIdLoader
-    renditions_by_video_id: RenditionsByVideoIdLoader
-    video_page_by_query: VideoPageByQueryLoader
-    upload_by_id: UploadByIdLoader
-    session_by_id: SessionByIdLoader
+    """One request's loaders, each made on first use (most requests need two or three)."""
+
+    def __init__(self, db: Database, tier: CacheTier) -> None:
+        self.db = db
+        self.tier = tier
+
+    @cached_property
+    def video_by_id(self) -> VideoByIdLoader:
+        return VideoByIdLoader(self.db, self.tier)
+
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader(self.db, self.tier)
+
+    @cached_property
+    def renditions_by_video_id(self) -> RenditionsByVideoIdLoader:
+        return RenditionsByVideoIdLoader(self.db, self.tier)
+
+    @cached_property
+    def video_page_by_query(self) -> VideoPageByQueryLoader:
+        return VideoPageByQueryLoader(self.db, self.tier, self.video_by_id)
+
+    @cached_property
+    def upload_by_id(self) -> UploadByIdLoader:
+        return UploadByIdLoader(self.db)
+
+    @cached_property
+    def session_by_id(self) -> SessionByIdLoader:
+        return SessionByIdLoader(self.db, self.tier)
 
 
 def forget(loader: DataLoader[K, V], key: K) -> None:
@@ -40,12 +62,7 @@ def forget(loader: DataLoader[K, V], key: K) -> None:
 
 def build_loaders(db: Database, tier: CacheTier) -> Loaders:
     """Fresh loaders for one request: their own memo must never outlive it."""
-    videos = VideoByIdLoader(db, tier)
-    return Loaders(
-        video_by_id=videos,
-        user_by_id=UserByIdLoader(db, tier),
-        renditions_by_video_id=RenditionsByVideoIdLoader(db, tier),
-        video_page_by_query=VideoPageByQueryLoader(db, tier, videos),
-        upload_by_id=UploadByIdLoader(db),
-        session_by_id=SessionByIdLoader(db, tier),
-    )
+    return Loaders(db, tier)
+
+
+LoadersFactory = Callable[[Database, CacheTier], Loaders]

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from streamify import domain
 from streamify.resolvers import accounts
 from streamify.schema.context import Context
+from streamify.schema.limits import RATE_LIMITED
 
 
 @strawberry.type(name="Viewer")
@@ -61,7 +62,10 @@ class AccountQuery:
 
 @strawberry.type
 class AccountMutation:
-    @strawberry.mutation(description="Create an account and sign in (also sets a session cookie).")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED,
+        description="Create an account and sign in (also sets a session cookie).",
+    )
     async def sign_up(
         self, info: Info[Context, None], email: str, password: str, display_name: str
     ) -> AuthPayload:
@@ -71,16 +75,22 @@ class AccountMutation:
             )
         )
 
-    @strawberry.mutation(description="Sign in (also sets a session cookie).")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED, description="Sign in (also sets a session cookie)."
+    )
     async def log_in(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
         return _payload(await accounts.log_in(info.context, email=email, password=password))
 
-    @strawberry.mutation(description="Trade a refresh token for a new access and refresh token.")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED,
+        description="Trade a refresh token for a new access and refresh token.",
+    )
     async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
         return _payload(await accounts.refresh(info.context, refresh_token))
 
     @strawberry.mutation(
-        description="End the session of this refresh token (or of the current credentials)."
+        extensions=RATE_LIMITED,
+        description="End the session of this refresh token (or of the current credentials).",
     )
     async def log_out(self, info: Info[Context, None], refresh_token: str | None = None) -> bool:
         return await accounts.log_out(info.context, refresh_token)

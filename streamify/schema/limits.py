@@ -1,28 +1,28 @@
-"""Per-request guards that run before execution."""
+"""Per-mutation guards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
 
-from streamify.resolvers.accounts import RateLimited, enforce_mutation_rate
-from streamify.schema.context import Context
+from streamify.resolvers.accounts import enforce_mutation_rate
 
 
-class MutationRateLimit(SchemaExtension):
-    """Every mutation counts against its user (or, anonymous, its IP) per minute."""
+class MutationRateLimit(FieldExtension):
+    """Counts the mutation against its user (or, anonymous, its IP) per minute. A field
+    extension on mutations only, so queries never pay for it."""
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        if execution.operation_type == OperationType.MUTATION:
-            context: Context = execution.context
-            try:
-                await enforce_mutation_rate(context)
-            except RateLimited as exc:
-                execution.result = ExecutionResult(
-                    data=None, errors=[GraphQLError(exc.message, extensions={"code": exc.code})]
-                )
-        yield
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        raise NotImplementedError("mutations are async")
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        await enforce_mutation_rate(info.context)
+        return await next_(source, info, **kwargs)
+
+
+RATE_LIMITED: list[FieldExtension] = [MutationRateLimit()]

@@ -6,6 +6,7 @@ from strawberry.types import Info
 from streamify.resolvers import videos as video_resolvers
 from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import Context
+from streamify.schema.limits import RATE_LIMITED
 from streamify.schema.types import (
     PageInfo,
     UpdateVideoInput,
@@ -47,7 +48,9 @@ class Query(UploadQuery, AccountQuery):
 
 @strawberry.type
 class Mutation(UploadMutation, AccountMutation):
-    @strawberry.mutation(description="Change a video's metadata; owners only.")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED, description="Change a video's metadata; owners only."
+    )
     async def update_video(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateVideoInput
     ) -> VideoType:
@@ -60,7 +63,8 @@ class Mutation(UploadMutation, AccountMutation):
         return VideoType(record=await video_resolvers.update_video(info.context, id, patch))
 
     @strawberry.mutation(
-        description="Delete a video with its uploads, objects and renditions; owners only."
+        extensions=RATE_LIMITED,
+        description="Delete a video with its uploads, objects and renditions; owners only.",
     )
     async def delete_video(self, info: Info[Context, None], id: strawberry.ID) -> strawberry.ID:
         deleted = await video_resolvers.delete_video(info.context, id)

@@ -11,6 +11,7 @@ from streamify import domain
 from streamify.infra.sql.uploads import Upload
 from streamify.resolvers import uploads as upload_resolvers
 from streamify.schema.context import Context
+from streamify.schema.limits import RATE_LIMITED
 from streamify.schema.scalars import Long
 from streamify.schema.types import VideoType
 
@@ -109,7 +110,9 @@ class UploadQuery:
 
 @strawberry.type
 class UploadMutation:
-    @strawberry.mutation(description="Start a resumable upload straight to S3.")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED, description="Start a resumable upload straight to S3."
+    )
     async def create_upload(
         self, info: Info[Context, None], input: CreateUploadInput
     ) -> UploadType:
@@ -124,7 +127,7 @@ class UploadMutation:
         )
         return UploadType(record=upload)
 
-    @strawberry.mutation(description="Presigned PUT URLs for these parts.")
+    @strawberry.mutation(extensions=RATE_LIMITED, description="Presigned PUT URLs for these parts.")
     async def sign_upload_parts(
         self, info: Info[Context, None], upload_id: strawberry.ID, part_numbers: list[int]
     ) -> list[SignedUploadPart]:
@@ -134,7 +137,9 @@ class UploadMutation:
             for s in signed
         ]
 
-    @strawberry.mutation(description="Assemble the parts; the video becomes UPLOADED.")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED, description="Assemble the parts; the video becomes UPLOADED."
+    )
     async def complete_upload(
         self, info: Info[Context, None], upload_id: strawberry.ID, parts: list[CompletedPartInput]
     ) -> UploadType:
@@ -143,6 +148,8 @@ class UploadMutation:
         )
         return UploadType(record=done)
 
-    @strawberry.mutation(description="Cancel the upload and discard its parts.")
+    @strawberry.mutation(
+        extensions=RATE_LIMITED, description="Cancel the upload and discard its parts."
+    )
     async def abort_upload(self, info: Info[Context, None], upload_id: strawberry.ID) -> UploadType:
         return UploadType(record=await upload_resolvers.abort_upload(info.context, upload_id))

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import InvalidToken, TokenType, verify_token
-from streamify.loaders import Loaders, build_loaders
+from streamify.loaders import Loaders
 from streamify.schema.context import Context, Viewer
 from streamify.services import Services
 
@@ -25,7 +25,7 @@ def services_of(conn: HTTPConnection) -> Services:
 
 async def context_for(conn: HTTPConnection, response: Response | None = None) -> Context:
     services = services_of(conn)
-    loaders = build_loaders(services.db, services.cache)
+    loaders = services.loaders_factory(services.db, services.cache)
     viewer, auth_error = await authenticate(conn, services, loaders)
     return Context(
         settings=services.settings,
@@ -45,6 +45,11 @@ async def authenticate(
     conn: HTTPConnection, services: Services, loaders: Loaders
 ) -> tuple[Viewer | None, str | None]:
     """(viewer, None), or (None, why the credentials were refused); (None, None) if none."""
+    # Most requests carry no credentials: look at the raw headers once before building
+    # Starlette's header and cookie mappings.
+    names = {name for name, _ in conn.scope["headers"]}
+    if b"authorization" not in names and b"cookie" not in names:
+        return None, None
     header = conn.headers.get("authorization")
     if header:
         scheme, _, token = header.partition(" ")
