@@ -119,12 +119,18 @@ def ceiling_app() -> Starlette:
 
 def _as_json(video: Video) -> dict[str, Any]:
     return {
-        "id": video.id, "title": video.title, "description": video.description,
-        "tags": video.tags, "visibility": video.visibility, "status": video.status,
-        "duration": video.duration, "createdAt": video.created_at.isoformat(),
+        "id": video.id,
+        "title": video.title,
+        "description": video.description,
+        "tags": video.tags,
+        "visibility": video.visibility,
+        "status": video.status,
+        "duration": video.duration,
+        "createdAt": video.created_at.isoformat(),
         "updatedAt": video.updated_at.isoformat(),
         "owner": {"id": video.owner.id, "displayName": video.owner.display_name}
-        if video.owner else None,
+        if video.owner
+        else None,
         "renditions": [
             {"height": r.height, "width": r.width, "bitrate": r.bitrate, "codecs": r.codecs}
             for r in video.renditions
@@ -144,8 +150,13 @@ def plain_app() -> Starlette:
             {"cursor": f"c{i}", "node": _as_json(static_video(f"00000000-0000-0000-0000-{i:012d}"))}
             for i in range(first)
         ]
-        return JSONResponse({"data": {"videos": {
-            "edges": edges, "pageInfo": {"hasNextPage": True, "endCursor": "c"}}}})
+        return JSONResponse(
+            {
+                "data": {
+                    "videos": {"edges": edges, "pageInfo": {"hasNextPage": True, "endCursor": "c"}}
+                }
+            }
+        )
 
     return Starlette(routes=[Route("/video/{id}", video), Route("/videos", videos)])
 
@@ -182,19 +193,29 @@ def static_loaders(db: Any, tier: Any) -> Any:
 
     def video(video_id: uuid_module.UUID) -> Video:
         return Video(
-            id=video_id, owner_id=owner, title="Sunset drone tour",
-            description="Seeded demo video.", tags=["sunset", "drone", "tour"],
-            visibility=Visibility.PUBLIC, status=VideoStatus.READY, duration_seconds=123.4,
-            created_at=CREATED, updated_at=CREATED, version=1,
+            id=video_id,
+            owner_id=owner,
+            title="Sunset drone tour",
+            description="Seeded demo video.",
+            tags=["sunset", "drone", "tour"],
+            visibility=Visibility.PUBLIC,
+            status=VideoStatus.READY,
+            duration_seconds=123.4,
+            created_at=CREATED,
+            updated_at=CREATED,
+            version=1,
             manifest_path=f"videos/{video_id}/hls/master.m3u8",
             thumbnail_path=f"videos/{video_id}/thumbs/poster.jpg",
         )
 
     def renditions(video_id: uuid_module.UUID) -> VideoRenditions:
-        return VideoRenditions(video_id, [
-            Rendition(h, w, b, "avc1.640028,mp4a.40.2", f"videos/{video_id}/{h}.m3u8")
-            for h, w, b in ((720, 1280, 2_800_000), (480, 854, 1_400_000), (360, 640, 800_000))
-        ])
+        return VideoRenditions(
+            video_id,
+            [
+                Rendition(h, w, b, "avc1.640028,mp4a.40.2", f"videos/{video_id}/{h}.m3u8")
+                for h, w, b in ((720, 1280, 2_800_000), (480, 854, 1_400_000), (360, 640, 800_000))
+            ],
+        )
 
     page_ids = [uuid_module.UUID(int=i + 2) for i in range(100)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -43,8 +44,11 @@ ROWS = {
     "g": "bare Strawberry + Starlette, static resolvers",
 }
 TIER_ENV = {
-    "a": {"STREAMIFY_CACHE_L1_ENABLED": "false", "STREAMIFY_CACHE_SINGLE_FLIGHT": "false",
-          "STREAMIFY_CACHE_REDIS_ENABLED": "false"},
+    "a": {
+        "STREAMIFY_CACHE_L1_ENABLED": "false",
+        "STREAMIFY_CACHE_SINGLE_FLIGHT": "false",
+        "STREAMIFY_CACHE_REDIS_ENABLED": "false",
+    },
     "b": {"STREAMIFY_CACHE_L1_ENABLED": "false", "STREAMIFY_CACHE_SINGLE_FLIGHT": "false"},
     "c": {},
     "d": {},
@@ -52,12 +56,16 @@ TIER_ENV = {
     "f": {"STREAMIFY_RESPONSE_CACHE_ENABLED": "true"},
     "g": {},
 }
-VIDEO_FIELDS = ("id title description tags visibility status duration createdAt updatedAt "
-                "owner { id displayName } renditions { height width bitrate codecs } "
-                "manifest { url } thumbnailUrl")
+VIDEO_FIELDS = (
+    "id title description tags visibility status duration createdAt updatedAt "
+    "owner { id displayName } renditions { height width bitrate codecs } "
+    "manifest { url } thumbnailUrl"
+)
 VIDEO_QUERY = f"query($id: ID!) {{ video(id: $id) {{ {VIDEO_FIELDS} }} }}"
-LIST_QUERY = ("query($first: Int) { videos(first: $first) { edges { cursor node { "
-              f"{VIDEO_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}")
+LIST_QUERY = (
+    "query($first: Int) { videos(first: $first) { edges { cursor node { "
+    f"{VIDEO_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+)
 
 
 @dataclass
@@ -78,11 +86,13 @@ def bench_settings() -> Settings:
     base = Settings()
     parts = urlsplit(base.database_url)
     redis_parts = urlsplit(base.redis_url)
-    return base.model_copy(update={
-        "database_url": urlunsplit(parts._replace(path="/streamify_bench")),
-        "redis_url": urlunsplit(redis_parts._replace(path="/12")),
-        "cache_key_prefix": "bench:",
-    })
+    return base.model_copy(
+        update={
+            "database_url": urlunsplit(parts._replace(path="/streamify_bench")),
+            "redis_url": urlunsplit(redis_parts._replace(path="/12")),
+            "cache_key_prefix": "bench:",
+        }
+    )
 
 
 async def prepare_data(settings: Settings, videos: int) -> list[str]:
@@ -93,7 +103,9 @@ async def prepare_data(settings: Settings, videos: int) -> list[str]:
         if have < videos:
             print(f"seeding {videos - have} videos ...", flush=True)
             await seed(pool, videos=videos - have)
-        rows = await pool.fetch("SELECT id FROM videos WHERE visibility = 'PUBLIC' LIMIT $1", videos)
+        rows = await pool.fetch(
+            "SELECT id FROM videos WHERE visibility = 'PUBLIC' LIMIT $1", videos
+        )
     finally:
         await pool.close()
     return [str(r["id"]) for r in rows]
@@ -122,13 +134,33 @@ def wrk_script(scenario: str, row: str, ids_file: Path, hot_id: str) -> str:
         ]
     else:
         lines += [f"local function pick() return {lua_string(hot_id)} end"]
+    if row == "f":
+        query = LIST_QUERY if scenario == "list50" else VIDEO_QUERY
+        lines += [
+            f"local ext = {lua_string(quote(persisted_extension(query)))}",
+            "local function enc(text) return (text:gsub('[^%w%-_%.~]', function(c)",
+            "  return string.format('%%%02X', string.byte(c)) end)) end",
+        ]
+        variables = (
+            "'{\"first\":50}'" if scenario == "list50" else "'{\"id\":\"' .. pick() .. '\"}'"
+        )
+        lines += [
+            "request = function()",
+            '  return wrk.format("GET", "/graphql?extensions=" .. ext ..',
+            f'                    "&variables=" .. enc({variables}))',
+            "end",
+        ]
+        return "\n".join(lines) + "\n"
     if scenario == "list50":
         if row == "e":
             lines += ['request = function() return wrk.format("GET", "/videos?first=50") end']
         else:
             body = json.dumps({"query": LIST_QUERY, "variables": {"first": 50}})
-            lines += ['wrk.method = "POST"', 'wrk.headers["content-type"] = "application/json"',
-                      f"wrk.body = {lua_string(body)}"]
+            lines += [
+                'wrk.method = "POST"',
+                'wrk.headers["content-type"] = "application/json"',
+                f"wrk.body = {lua_string(body)}",
+            ]
         return "\n".join(lines) + "\n"
     if row == "e":
         lines += ['request = function() return wrk.format("GET", "/video/" .. pick()) end']
@@ -138,10 +170,29 @@ def wrk_script(scenario: str, row: str, ids_file: Path, hot_id: str) -> str:
             f"local prefix = {lua_string(prefix)}",
             "request = function()",
             '  return wrk.format("POST", "/graphql", {["content-type"] = "application/json"},',
-            '                    prefix .. pick() .. \'"}}\')',
+            "                    prefix .. pick() .. '\"}}')",
             "end",
         ]
     return "\n".join(lines) + "\n"
+
+
+def persisted_extension(query: str) -> str:
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    return json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})
+
+
+def register_persisted(base: str) -> None:
+    """Row (f) clients send hashes only; register both documents once, as a client would."""
+    for query in (VIDEO_QUERY, LIST_QUERY):
+        httpx.get(
+            f"{base}/graphql",
+            params={
+                "query": query,
+                "extensions": persisted_extension(query),
+                "variables": json.dumps({"id": "00000000-0000-0000-0000-000000000000", "first": 1}),
+            },
+            timeout=10,
+        )
 
 
 def parse_wrk(output: str) -> tuple[int, float, float, float, int]:
@@ -154,7 +205,10 @@ def parse_wrk(output: str) -> tuple[int, float, float, float, int]:
     p50 = millis(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = millis(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     errors = 0
-    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+    for pattern in (
+        r"Non-2xx or 3xx responses: (\d+)",
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+    ):
         found = re.search(pattern, output)
         if found:
             errors += sum(int(g) for g in found.groups())
@@ -168,14 +222,22 @@ def counters(base: str) -> tuple[float, float]:
     return (float(sql.group(1)) if sql else 0.0, float(cmds.group(1)) if cmds else 0.0)
 
 
-def start_server(row: str, settings: Settings, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    row: str, settings: Settings, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "STREAMIFY_DATABASE_URL": settings.database_url,
-           "STREAMIFY_REDIS_URL": settings.redis_url,
-           "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
-           "STREAMIFY_S3_ENDPOINT_URL": "http://127.0.0.1:9", **TIER_ENV[row], **extra_env}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.servers", row, "--port", str(port)],
-                            env=env, cwd=ROOT.parent)
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": settings.database_url,
+        "STREAMIFY_REDIS_URL": settings.redis_url,
+        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
+        "STREAMIFY_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        **TIER_ENV[row],
+        **extra_env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.servers", row, "--port", str(port)], env=env, cwd=ROOT.parent
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -190,23 +252,43 @@ def start_server(row: str, settings: Settings, extra_env: dict[str, str]) -> tup
 
 def run_wrk(base: str, script: Path, seconds: float, connections: int) -> str:
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-         "-s", str(script), base],
-        capture_output=True, text=True, check=False,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
     return done.stdout
 
 
-def measure(scenario: str, row: str, settings: Settings, ids_file: Path, hot_id: str,
-            seconds: float, connections: int, extra_env: dict[str, str] | None = None) -> Result:
+def measure(
+    scenario: str,
+    row: str,
+    settings: Settings,
+    ids_file: Path,
+    hot_id: str,
+    seconds: float,
+    connections: int,
+    extra_env: dict[str, str] | None = None,
+) -> Result:
     redis.Redis.from_url(settings.redis_url).flushdb()  # every row starts cold
     proc, base = start_server(row, settings, extra_env or {})
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
             handle.write(wrk_script(scenario, row, ids_file, hot_id))
         script = Path(handle.name)
+        if row == "f":
+            register_persisted(base)
         if scenario != "stampede":
             run_wrk(base, script, min(2.0, seconds), connections)  # warm-up
         tracked = row in "abcdf"
@@ -216,7 +298,13 @@ def measure(scenario: str, row: str, settings: Settings, ids_file: Path, hot_id:
         requests, rps, p50, p99, errors = parse_wrk(output)
         sql, cmds = after[0] - before[0], after[1] - before[1]
         return Result(
-            scenario, row, requests, rps, p50, p99, errors,
+            scenario,
+            row,
+            requests,
+            rps,
+            p50,
+            p99,
+            errors,
             sql_per_1000=1000 * sql / requests if tracked else None,
             redis_per_1000=1000 * cmds / requests if tracked else None,
             sql_total=int(sql) if tracked else None,
@@ -229,12 +317,17 @@ def measure(scenario: str, row: str, settings: Settings, ids_file: Path, hot_id:
 
 def table(results: list[Result]) -> str:
     by_row = {r.row: r for r in results}
-    lines = [f"{'row':<46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SQL/1k':>9} {'Redis/1k':>9} {'errors':>6}"]
+    lines = [
+        f"{'row':<46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SQL/1k':>9} {'Redis/1k':>9}"
+        f" {'errors':>6}"
+    ]
     for r in results:
         sql = "-" if r.sql_per_1000 is None else f"{r.sql_per_1000:.3f}"
         cmds = "-" if r.redis_per_1000 is None else f"{r.redis_per_1000:.1f}"
-        lines.append(f"({r.row}) {ROWS[r.row]:<42} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                     f"{sql:>9} {cmds:>9} {r.errors:>6}")
+        lines.append(
+            f"({r.row}) {ROWS[r.row]:<42} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{sql:>9} {cmds:>9} {r.errors:>6}"
+        )
     ratios = []
     for top, bottom in (("c", "a"), ("c", "d"), ("c", "e"), ("f", "e")):
         if top in by_row and bottom in by_row:
@@ -255,22 +348,42 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     ids_file = RESULTS / "ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")
-    report: dict[str, Any] = {"settings": {"duration_s": args.duration, "connections": args.connections,
-                                           "videos": len(ids)}, "scenarios": {}}
+    report: dict[str, Any] = {
+        "settings": {
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "videos": len(ids),
+        },
+        "scenarios": {},
+    }
     for scenario in args.scenarios.split(","):
         rows = [r for r in args.rows if not (scenario == "stampede" and r in "defg")]
-        extra = ({"STREAMIFY_CACHE_TTL_SECONDS": "1", "STREAMIFY_CACHE_L1_TTL_SECONDS": "0.5",
-                  "STREAMIFY_CACHE_TTL_JITTER": "0"} if scenario == "stampede" else None)
-        results = [measure(scenario, row, settings, ids_file, ids[0], args.duration,
-                           args.connections, extra) for row in rows]
+        extra = (
+            {
+                "STREAMIFY_CACHE_TTL_SECONDS": "1",
+                "STREAMIFY_CACHE_L1_TTL_SECONDS": "0.5",
+                "STREAMIFY_CACHE_TTL_JITTER": "0",
+            }
+            if scenario == "stampede"
+            else None
+        )
+        results = [
+            measure(
+                scenario, row, settings, ids_file, ids[0], args.duration, args.connections, extra
+            )
+            for row in rows
+        ]
         print(f"\n== {scenario} ==")
         print(table(results))
         if scenario == "stampede":
             expiries = args.duration / 1.0
             for r in results:
                 if r.sql_total is not None:
-                    print(f"({r.row}) {r.sql_total} SQL statements over ~{expiries:.0f} expiries of the"
-                          f" hot key (3 entities each): {r.sql_total / (3 * expiries):.2f} per entity per expiry")
+                    print(
+                        f"({r.row}) {r.sql_total} SQL statements over ~{expiries:.0f} expiries of"
+                        f" the hot key (3 entities each):"
+                        f" {r.sql_total / (3 * expiries):.2f} per entity per expiry"
+                    )
         report["scenarios"][scenario] = [asdict(r) for r in results]
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     print(f"\nwrote {RESULTS / 'latest.json'}")

@@ -32,8 +32,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     uvicorn.run(
-        app_for(args.row), host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-        log_level="warning", access_log=False,
+        app_for(args.row),
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
     )
 
 

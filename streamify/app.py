@@ -30,6 +30,7 @@ from streamify.web.body_limit import BodyLimit
 from streamify.web.context import context_for, viewer_from_token
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
+from streamify.web.persisted import PersistedQueries
 
 NO_ACK_PAYLOAD = UnsetType()
 
@@ -78,7 +79,9 @@ def create_app(
     settings: Settings | None = None, *, loaders_factory: LoadersFactory = build_loaders
 ) -> Starlette:
     settings = settings or Settings()
-    graphql = StreamifyGraphQL(build_schema(settings), graphql_ide="graphiql")
+    schema = build_schema(settings)
+    graphql = StreamifyGraphQL(schema, graphql_ide="graphiql")
+    endpoint = PersistedQueries(graphql, schema, max_entries=settings.response_cache_max_entries)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -87,7 +90,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", endpoint, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -364,8 +364,9 @@ async def test_mutations_are_rate_limited_per_user(
     token = token_for(services.settings, owner)
     codes = []
     for i in range(4):
-        body = await gql(client, UPDATE_MUTATION, {"id": str(video), "input": {"title": f"t{i}"}},
-                         token=token)
+        body = await gql(
+            client, UPDATE_MUTATION, {"id": str(video), "input": {"title": f"t{i}"}}, token=token
+        )
         codes.append(body["errors"][0]["extensions"]["code"] if body.get("errors") else "ok")
     assert codes == ["ok", "ok", "ok", "RATE_LIMITED"]
     # Queries are not counted.

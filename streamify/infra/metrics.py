@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -78,6 +78,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        # labels() takes a lock and builds a key each call; the children are kept instead.
+        key = (route, status // 100)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.latency.labels(route), self.requests.labels(route, f"{key[1]}xx"))
+            self._children[key] = children
+        children[0].observe(seconds)
+        children[1].inc()
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -105,7 +116,11 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        route = next((r for r in KNOWN_ROUTES if path.startswith(r)), "other")
+        route = (
+            "/graphql"
+            if path == "/graphql"
+            else next((r for r in KNOWN_ROUTES if path.startswith(r)), "other")
+        )
         started = time.perf_counter()
         status = 500
 
@@ -118,5 +133,4 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, recording)
         finally:
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
-            metrics.requests.labels(route, f"{status // 100}xx").inc()
+            metrics.observe(route, status, time.perf_counter() - started)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     # How many requests may fall through to PostgreSQL at once while Redis is down.
     db_fallback_concurrency: int = 8
 
+    # Automatic persisted queries (sha256 -> document, kept in Redis this long).
+    persisted_query_ttl_seconds: int = 7 * 24 * 3600
+    # Whole-response cache for anonymous persisted GET queries, revalidated against the
+    # versions of every entity the response was built from.
+    response_cache_enabled: bool = True
+    response_cache_max_entries: int = 10_000
     graphql_max_page_size: int = 100
     graphql_default_page_size: int = 20
 

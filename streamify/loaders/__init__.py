@@ -28,22 +28,24 @@ class Loaders:
     def __init__(self, db: Database, tier: CacheTier) -> None:
         self.db = db
         self.tier = tier
+        # When set (by the response cache), every cached read records its key and version.
+        self.deps: dict[str, int] | None = None
 
     @cached_property
     def video_by_id(self) -> VideoByIdLoader:
-        return VideoByIdLoader(self.db, self.tier)
+        return VideoByIdLoader(self.db, self.tier, self.deps)
 
     @cached_property
     def user_by_id(self) -> UserByIdLoader:
-        return UserByIdLoader(self.db, self.tier)
+        return UserByIdLoader(self.db, self.tier, self.deps)
 
     @cached_property
     def renditions_by_video_id(self) -> RenditionsByVideoIdLoader:
-        return RenditionsByVideoIdLoader(self.db, self.tier)
+        return RenditionsByVideoIdLoader(self.db, self.tier, self.deps)
 
     @cached_property
     def video_page_by_query(self) -> VideoPageByQueryLoader:
-        return VideoPageByQueryLoader(self.db, self.tier, self.video_by_id)
+        return VideoPageByQueryLoader(self.db, self.tier, self.video_by_id, self.deps)
 
     @cached_property
     def upload_by_id(self) -> UploadByIdLoader:
@@ -51,7 +53,7 @@ class Loaders:
 
     @cached_property
     def session_by_id(self) -> SessionByIdLoader:
-        return SessionByIdLoader(self.db, self.tier)
+        return SessionByIdLoader(self.db, self.tier, self.deps)
 
 
 def forget(loader: DataLoader[K, V], key: K) -> None:

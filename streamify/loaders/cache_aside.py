@@ -120,8 +120,15 @@ class CacheTier:
     # -- reads ----------------------------------------------------------------------------
 
     async def get_many(
-        self, ns: Namespace[V], ids: Sequence[K], fetch: Fetch[K, V]
+        self,
+        ns: Namespace[V],
+        ids: Sequence[K],
+        fetch: Fetch[K, V],
+        *,
+        record: dict[str, int] | None = None,
     ) -> list[V | None]:
+        """Values in key order (None for absent ids). With `record`, the key and version of
+        everything read are added to it, so a response built from them can be revalidated."""
         keys = [self.key(ns, i) for i in ids]
         found: dict[str, tuple[int, Any]] = {}
         owned: dict[str, K] = {}
@@ -150,7 +157,20 @@ class CacheTier:
             found.update(await asyncio.shield(task))
         for key, running in waits.items():
             found[key] = (await asyncio.shield(running))[key]
+        if record is not None:
+            for key, (version, _) in found.items():
+                record[key] = version
         return [found[k][1] for k in keys]
+
+    def still_current(self, deps: dict[str, int]) -> bool:
+        """True while L1 holds every (key, version) of `deps`: nothing read for a response has
+        been invalidated (drops reach L1 from every process) or expired since."""
+        l1 = self.l1
+        for key, version in deps.items():
+            entry = l1.get(key)
+            if entry is None or entry.version != version:
+                return False
+        return True
 
     async def _load(
         self, ns: Namespace[V], owned: dict[str, K], fetch: Fetch[K, V]
@@ -299,9 +319,11 @@ class CacheTier:
     def generation_key(self, name: str) -> str:
         return f"{self.prefix}gen:{name}"
 
-    async def generation(self, name: str) -> int:
+    async def generation(self, name: str, *, record: dict[str, int] | None = None) -> int:
         key = self.generation_key(name)
         if self.l1_enabled and (hit := self.l1.get(key)) is not None:
+            if record is not None:
+                record[key] = hit.version
             return int(hit.value)
         value = 0
         if self.redis is not None and self.breaker.allow():
@@ -313,7 +335,10 @@ class CacheTier:
                 await self._redis_ok()
                 value = int(raw) if raw else 0
         if self.l1_enabled:
-            self.l1[key] = _L1Entry(0, value, self.settings.cache_l1_ttl_seconds)
+            # The generation is its own version, so still_current() can check it like a row.
+            self.l1[key] = _L1Entry(value, value, self.settings.cache_l1_ttl_seconds)
+        if record is not None:
+            record[key] = value
         return value
 
     async def bump_generation(self, name: str) -> None:

@@ -14,12 +14,12 @@ from streamify.loaders.namespaces import RENDITIONS
 class RenditionsByVideoIdLoader(DataLoader[UUID, VideoRenditions | None]):
     """A video's renditions as one entry, versioned by the video's own version."""
 
-    def __init__(self, db: Database, tier: CacheTier) -> None:
+    def __init__(self, db: Database, tier: CacheTier, deps: dict[str, int] | None = None) -> None:
         async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, VideoRenditions]]:
             rows = await sql.renditions_by_video_ids(db.pool, ids)
             return {video_id: (version, value) for video_id, version, value in rows}
 
         async def load(ids: list[UUID]) -> list[VideoRenditions | None]:
-            return await tier.get_many(RENDITIONS, ids, fetch)
+            return await tier.get_many(RENDITIONS, ids, fetch, record=deps)
 
         super().__init__(load_fn=load)

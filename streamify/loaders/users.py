@@ -12,11 +12,11 @@ from streamify.loaders.namespaces import USERS
 
 
 class UserByIdLoader(DataLoader[UUID, User | None]):
-    def __init__(self, db: Database, tier: CacheTier) -> None:
+    def __init__(self, db: Database, tier: CacheTier, deps: dict[str, int] | None = None) -> None:
         async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, User]]:
             return {u.id: (u.version, u) for u in await sql.users_by_ids(db.pool, ids)}
 
         async def load(ids: list[UUID]) -> list[User | None]:
-            return await tier.get_many(USERS, ids, fetch)
+            return await tier.get_many(USERS, ids, fetch, record=deps)
 
         super().__init__(load_fn=load)

@@ -29,9 +29,15 @@ class VideoPageByQueryLoader(DataLoader[PageQuery, VideoPage]):
     """Pages of a listing, cached under the listing's generation: any write that may change
     which videos a listing shows bumps it, so a cached page is never served after one."""
 
-    def __init__(self, db: Database, tier: CacheTier, videos: DataLoader[UUID, Video | None]):
+    def __init__(
+        self,
+        db: Database,
+        tier: CacheTier,
+        videos: DataLoader[UUID, Video | None],
+        deps: dict[str, int] | None = None,
+    ):
         async def load(queries: list[PageQuery]) -> list[VideoPage]:
-            generation = await tier.generation(VIDEO_LISTINGS)
+            generation = await tier.generation(VIDEO_LISTINGS, record=deps)
             by_key = {f"{generation}:{q.digest()}": q for q in queries}
 
             async def fetch(keys: list[str]) -> dict[str, tuple[int, VideoPage]]:
@@ -54,7 +60,7 @@ class VideoPageByQueryLoader(DataLoader[PageQuery, VideoPage]):
                     pages[key] = (generation, page)
                 return pages
 
-            found = await tier.get_many(VIDEO_PAGES, list(by_key), fetch)
+            found = await tier.get_many(VIDEO_PAGES, list(by_key), fetch, record=deps)
             return [page or VideoPage([], has_next=False) for page in found]
 
         super().__init__(load_fn=load)

@@ -12,11 +12,11 @@ from streamify.loaders.namespaces import VIDEOS
 
 
 class VideoByIdLoader(DataLoader[UUID, Video | None]):
-    def __init__(self, db: Database, tier: CacheTier) -> None:
+    def __init__(self, db: Database, tier: CacheTier, deps: dict[str, int] | None = None) -> None:
         async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, Video]]:
             return {v.id: (v.version, v) for v in await sql.videos_by_ids(db.pool, ids)}
 
         async def load(ids: list[UUID]) -> list[Video | None]:
-            return await tier.get_many(VIDEOS, ids, fetch)
+            return await tier.get_many(VIDEOS, ids, fetch, record=deps)
 
         super().__init__(load_fn=load)

@@ -1,0 +1,160 @@
+"""Automatic persisted queries over GET and POST, and the whole-response cache for anonymous
+GET queries: revalidated by entity versions, never stale after an update, never shared."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from typing import Any
+
+import httpx
+
+from streamify.infra.settings import Settings
+from streamify.services import Services
+from tests.conftest import api_process
+from tests.helpers import (
+    UPDATE_MUTATION,
+    VIDEO_QUERY,
+    count_statements,
+    insert_user,
+    insert_video,
+    token_for,
+)
+
+DIGEST = hashlib.sha256(VIDEO_QUERY.encode()).hexdigest()
+EXTENSIONS = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": DIGEST}})
+
+
+def params(video_id: object, *, with_query: bool = False) -> dict[str, str]:
+    found = {"extensions": EXTENSIONS, "variables": json.dumps({"id": str(video_id)})}
+    if with_query:
+        found["query"] = VIDEO_QUERY
+    return found
+
+
+async def get(
+    client: httpx.AsyncClient,
+    video_id: object,
+    *,
+    with_query: bool = False,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return await client.get(
+        "/graphql", params=params(video_id, with_query=with_query), headers=headers or {}
+    )
+
+
+async def test_persisted_query_round_trip(services: Services, client: httpx.AsyncClient) -> None:
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, title="Hello")
+    unknown = await get(client, video)
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    registered = await get(client, video, with_query=True)
+    assert registered.json()["data"]["video"]["title"] == "Hello"
+    hashed = await get(client, video)
+    assert hashed.json()["data"]["video"]["title"] == "Hello"
+    assert hashed.headers["cache-control"] == "public, max-age=0, must-revalidate"
+
+    wrong = await client.get("/graphql", params={**params(video), "query": "{ viewer { id } }"})
+    assert wrong.status_code == 400
+    mutation = "mutation { logOut }"
+    mutation_hash = hashlib.sha256(mutation.encode()).hexdigest()
+    over_get = await client.get(
+        "/graphql",
+        params={
+            "query": mutation,
+            "extensions": json.dumps(
+                {"persistedQuery": {"version": 1, "sha256Hash": mutation_hash}}
+            ),
+        },
+    )
+    assert over_get.status_code == 405
+    bad = await client.get("/graphql", params={"extensions": "{nope"})
+    assert bad.status_code == 400
+
+    post = await client.post(
+        "/graphql",
+        json={
+            "variables": {"id": str(video)},
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": DIGEST}},
+        },
+    )
+    assert post.json()["data"]["video"]["title"] == "Hello"
+
+
+async def test_anonymous_responses_are_cached_and_revalidated(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, title="Before")
+    first = await get(client, video, with_query=True)
+    l1_hits = services.cache.stats["video", "l1_hit"]
+    async with count_statements(services.db) as counted:
+        again = await get(client, video)
+    assert again.content == first.content and counted.statements == 0
+    assert services.cache.stats["video", "l1_hit"] == l1_hits  # served without executing
+    etag = again.headers["etag"]
+    not_modified = await get(client, video, headers={"if-none-match": etag})
+    assert not_modified.status_code == 304 and not not_modified.content
+
+    await client.post(
+        "/graphql",
+        json={
+            "query": UPDATE_MUTATION,
+            "variables": {"id": str(video), "input": {"title": "After"}},
+        },
+        headers={"authorization": f"Bearer {token_for(services.settings, owner)}"},
+    )
+    after = await get(client, video)
+    assert after.json()["data"]["video"]["title"] == "After"
+    assert after.headers["etag"] != etag
+    assert (await get(client, video, headers={"if-none-match": etag})).status_code == 200
+
+
+async def test_responses_are_never_shared_with_other_viewers(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    private = await insert_video(services.db.pool, owner, visibility="PRIVATE", title="Secret")
+    as_owner = await get(
+        client,
+        private,
+        with_query=True,
+        headers={"authorization": f"Bearer {token_for(services.settings, owner)}"},
+    )
+    assert as_owner.json()["data"]["video"]["title"] == "Secret"
+    assert as_owner.headers["cache-control"] == "private, no-store"
+    anonymous = await get(client, private)
+    assert anonymous.json() == {"data": {"video": None}}
+
+
+async def test_an_update_in_one_process_refreshes_another_process_at_once(
+    settings: Settings, services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, title="Before")
+    async with (
+        api_process(settings, STREAMIFY_CACHE_L1_TTL_SECONDS="120") as base,
+        httpx.AsyncClient(base_url=base) as other,
+    ):
+        first = await get(other, video, with_query=True)
+        assert first.json()["data"]["video"]["title"] == "Before"
+        assert (await get(other, video)).content == first.content  # cached there now
+        await client.post(
+            "/graphql",
+            json={
+                "query": UPDATE_MUTATION,
+                "variables": {"id": str(video), "input": {"title": "After"}},
+            },
+            headers={"authorization": f"Bearer {token_for(services.settings, owner)}"},
+        )
+        deadline = time.monotonic() + 2
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = (await get(other, video)).json()
+            if body["data"]["video"]["title"] == "After":
+                break
+            await asyncio.sleep(0.02)
+        assert body["data"]["video"]["title"] == "After"
