@@ -157,9 +157,11 @@ def wrk_script(scenario: str, row: str, ids_file: Path, hot_id: str) -> str:
         else:
             body = json.dumps({"query": LIST_QUERY, "variables": {"first": 50}})
             lines += [
-                'wrk.method = "POST"',
-                'wrk.headers["content-type"] = "application/json"',
-                f"wrk.body = {lua_string(body)}",
+                f"local body = {lua_string(body)}",
+                "request = function()",
+                '  return wrk.format("POST", "/graphql", {["content-type"] = "application/json"},',
+                "                    body)",
+                "end",
             ]
         return "\n".join(lines) + "\n"
     if row == "e":
@@ -258,6 +260,8 @@ def run_wrk(base: str, script: Path, seconds: float, connections: int) -> str:
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
+            "--timeout",
+            "10s",
             "-s",
             str(script),
             base,
@@ -289,13 +293,17 @@ def measure(
         script = Path(handle.name)
         if row == "f":
             register_persisted(base)
-        if scenario != "stampede":
+        if scenario == "zipf":
+            run_wrk(base, script, seconds, connections)  # steady state: the head is cached
+        elif scenario != "stampede":
             run_wrk(base, script, min(2.0, seconds), connections)  # warm-up
         tracked = row in "abcdf"
         before = counters(base) if tracked else (0.0, 0.0)
         output = run_wrk(base, script, seconds, connections)
         after = counters(base) if tracked else (0.0, 0.0)
         requests, rps, p50, p99, errors = parse_wrk(output)
+        if requests == 0:
+            raise RuntimeError(f"row {row} answered no request in {scenario}:\n{output}")
         sql, cmds = after[0] - before[0], after[1] - before[1]
         return Result(
             scenario,

@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     cache_list_ttl_seconds: float = 30.0
     cache_ttl_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
     cache_l1_enabled: bool = True
-    cache_l1_ttl_seconds: float = 2.0
+    # Writes drop L1 entries in every process through the broadcast; this TTL only bounds how
+    # long a process that missed a broadcast (while reconnecting) could serve an old row.
+    cache_l1_ttl_seconds: float = 10.0
     cache_l1_max_entries: int = 100_000
     cache_single_flight: bool = True
     cache_redis_enabled: bool = True

@@ -23,7 +23,7 @@ class Query(UploadQuery, AccountQuery):
     @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
     async def video(self, info: Info[Context, None], id: strawberry.ID) -> VideoType | None:
         found = await video_resolvers.video_by_id(info.context, id)
-        return VideoType(record=found) if found is not None else None
+        return VideoType.of(info.context, found) if found is not None else None
 
     @strawberry.field(description="Videos, newest first, as a Relay connection.")
     async def videos(
@@ -37,7 +37,9 @@ class Query(UploadQuery, AccountQuery):
         pairs, has_next = await video_resolvers.video_page(
             info.context, first=first, after=after, owner_id=owner_id, status=status
         )
-        edges = [VideoEdge(cursor=cursor, node=VideoType(record=v)) for cursor, v in pairs]
+        edges = [
+            VideoEdge(cursor=cursor, node=VideoType.of(info.context, v)) for cursor, v in pairs
+        ]
         return VideoConnection(
             edges=edges,
             page_info=PageInfo(
@@ -60,7 +62,9 @@ class Mutation(UploadMutation, AccountMutation):
             tags=input.tags,
             visibility=input.visibility,
         )
-        return VideoType(record=await video_resolvers.update_video(info.context, id, patch))
+        return VideoType.of(
+            info.context, await video_resolvers.update_video(info.context, id, patch)
+        )
 
     @strawberry.mutation(
         extensions=RATE_LIMITED,

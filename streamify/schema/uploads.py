@@ -72,7 +72,7 @@ class UploadType:
     @strawberry.field
     async def video(self, info: Info[Context, None]) -> VideoType | None:
         video = await info.context.loaders.video_by_id.load(self.record.video_id)
-        return VideoType(record=video) if video is not None else None
+        return VideoType.of(info.context, video) if video is not None else None
 
     @strawberry.field(description="Parts S3 already holds, read from S3: resume from here.")
     async def parts(self, info: Info[Context, None]) -> list[UploadPart]:
