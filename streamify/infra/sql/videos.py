@@ -88,8 +88,16 @@ async def video_page(
     visibilities: Sequence[Visibility],
 ) -> list[Video]:
     """One keyset page, newest first; `limit` rows at most (ask for one more to see a next page)."""
-    clauses = ["v.visibility = ANY($1::visibility[])"]
-    args: list[object] = [[v.value for v in visibilities]]
+    clauses: list[str] = []
+    args: list[object] = []
+    # One visibility as `=`, so PostgreSQL walks videos_feed_idx in order and stops at LIMIT;
+    # `= ANY(...)` would make it sort every matching row first.
+    if len(visibilities) == 1:
+        args.append(visibilities[0].value)
+        clauses.append(f"v.visibility = ${len(args)}::visibility")
+    elif set(visibilities) != set(Visibility):
+        args.append([v.value for v in visibilities])
+        clauses.append(f"v.visibility = ANY(${len(args)}::visibility[])")
     if owner_id is not None:
         args.append(owner_id)
         clauses.append(f"v.owner_id = ${len(args)}")
@@ -102,7 +110,7 @@ async def video_page(
     args.append(limit)
     rows = await conn.fetch(
         f"SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN manifests m ON m.video_id = v.id"
-        f" WHERE {' AND '.join(clauses)}"
+        f" WHERE {' AND '.join(clauses) or 'true'}"
         f" ORDER BY v.created_at DESC, v.id DESC LIMIT ${len(args)}",
         *args,
     )
