@@ -17,7 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
-from streamify.schema.root import Mutation, Query
+from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
 
 
@@ -46,6 +46,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         # Factories: a fresh extension per request. The parser and validation caches
         # themselves live at module level in Strawberry, shared across requests.

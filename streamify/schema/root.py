@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 from strawberry.types import Info
 
 from streamify.resolvers import videos as video_resolvers
+from streamify.resolvers.processing import processing_events
 from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import Context
 from streamify.schema.limits import RATE_LIMITED
 from streamify.schema.types import (
     PageInfo,
+    ProcessingEventType,
     UpdateVideoInput,
     VideoConnection,
     VideoEdge,
@@ -73,3 +77,22 @@ class Mutation(UploadMutation, AccountMutation):
     async def delete_video(self, info: Info[Context, None], id: strawberry.ID) -> strawberry.ID:
         deleted = await video_resolvers.delete_video(info.context, id)
         return strawberry.ID(str(deleted))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The video's processing status now, then live until READY or FAILED."
+    )
+    async def video_processing(
+        self, info: Info[Context, None], video_id: strawberry.ID
+    ) -> AsyncGenerator[ProcessingEventType, None]:
+        async for event in processing_events(info.context, video_id):
+            yield ProcessingEventType(
+                video_id=strawberry.ID(str(event.video_id)),
+                status=event.status,
+                step=event.step,
+                progress=event.progress,
+                message=event.message,
+                at=event.at,
+            )

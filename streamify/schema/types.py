@@ -115,3 +115,13 @@ class UpdateVideoInput:
     description: str | None = None
     tags: list[str] | None = None
     visibility: Visibility | None = None  # type: ignore[valid-type]
+
+
+@strawberry.type(name="ProcessingEvent")
+class ProcessingEventType:
+    video_id: strawberry.ID
+    status: VideoStatus  # type: ignore[valid-type]
+    step: str
+    progress: float | None = strawberry.field(description="0..1 within the step, when known.")
+    message: str | None
+    at: datetime
