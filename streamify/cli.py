@@ -131,5 +131,19 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     await uvicorn.Server(config).serve()
 
 
+@cli.command()
+def worker() -> None:
+    """Serve the transcoding flow: pull runs of transcode-video/transcode and execute them."""
+    import os
+
+    _setup_logging()
+    settings = Settings()
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    from streamify.pipelines.transcode import transcode_video
+
+    transcode_video.serve(name="transcode", limit=1)
+
+
 def main() -> None:
     cli()

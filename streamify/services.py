@@ -16,7 +16,13 @@ from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.loaders.cache_aside import CacheTier
-from streamify.pipelines.trigger import EventIntake, StartProcessing, poll_sqs, record_only
+from streamify.pipelines.trigger import (
+    EventIntake,
+    StartProcessing,
+    poll_sqs,
+    prefect_starter,
+    record_only,
+)
 from streamify.pipelines.upload_sweeper import run_sweeper
 
 
@@ -38,7 +44,7 @@ class Services:
 async def open_services(
     settings: Settings,
     *,
-    start_processing: StartProcessing = record_only,
+    start_processing: StartProcessing | None = None,
     background_jobs: bool = True,
     loaders_factory: LoadersFactory = build_loaders,
 ) -> AsyncIterator[Services]:
@@ -59,6 +65,12 @@ async def open_services(
 
         channel = f"{settings.cache_key_prefix}l1-drop"
         cache = CacheTier(settings, RedisCache(client, channel=channel))
+        if start_processing is None:
+            start_processing = (
+                prefect_starter(settings.prefect_api_url)
+                if settings.prefect_api_url
+                else record_only
+            )
         intake = EventIntake(
             db, raw_bucket=settings.s3_raw_bucket, start_processing=start_processing
         )

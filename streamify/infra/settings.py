@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # SNS SubscriptionConfirmation URLs are fetched only from hosts ending with this.
     sns_confirm_host_suffix: str = ".amazonaws.com"
 
+    # Prefect API that runs the transcoding flow; without it, uploads are recorded and wait.
+    prefect_api_url: str | None = None
+
     upload_max_bytes: int = 20 * 1024**3
     upload_default_part_bytes: int = 8 * 1024**2
     upload_ttl_seconds: int = 24 * 3600

@@ -50,6 +50,11 @@ class Namespace(Generic[V]):
     def __post_init__(self) -> None:
         object.__setattr__(self, "decoder", msgspec.json.Decoder(self.type))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Prefect pickles flows and their tasks for worker processes; msgspec codecs do not
+        # pickle, so a namespace travels as its definition and rebuilds them.
+        return (Namespace, (self.name, self.type, self.ttl_seconds))
+
     def decode(self, payload: bytes) -> V:
         value: V = self.decoder.decode(payload)  # type: ignore[attr-defined]
         return value

@@ -32,10 +32,11 @@ from streamify.loaders.cache_aside import CacheTier
 from streamify.loaders.namespaces import RENDITIONS, VIDEO_LISTINGS, VIDEOS
 from streamify.pipelines import media
 from streamify.pipelines.media import MediaError, Rung, SourceInfo
+from streamify.pipelines.trigger import TRANSCODE_DEPLOYMENT
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT = "transcode-video/transcode"
+DEPLOYMENT = TRANSCODE_DEPLOYMENT
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
 PLAYLIST_CACHE = "public, max-age=10"
 CONTENT_TYPES = {

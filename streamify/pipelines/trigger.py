@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Defined here (not imported from the flow) so the API does not import the flow's tasks.
+TRANSCODE_DEPLOYMENT = "transcode-video/transcode"
+
 SOURCE_KEY = re.compile(
     r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/source$"
 )
@@ -107,32 +110,53 @@ class EventIntake:
                 log.info("ignoring object %s: not an upload source", record.key)
                 continue
             video_id = UUID(match.group(1))
-            first_time = await self.db.pool.fetchval(
-                """INSERT INTO s3_events
-                       (dedupe_key, bucket, object_key, video_id, event_name, size_bytes, etag)
-                   SELECT $1, $2, $3, v.id, $4, $5, $6 FROM videos v WHERE v.id = $7
-                   ON CONFLICT (dedupe_key) DO NOTHING
-                   RETURNING true""",
-                record.dedupe_key,
-                record.bucket,
-                record.key,
-                record.event_name,
-                record.size_bytes,
-                record.etag,
-                video_id,
-            )
-            if not first_time:
-                log.info("duplicate or orphan event for %s ignored", record.key)
-                continue
-            await self.start_processing(video_id, record)
+            # Recorded and started together: if starting fails, the record is rolled back and
+            # the redelivered event (SQS, webhook retry) tries again.
+            async with self.db.pool.acquire() as conn, conn.transaction():
+                first_time = await conn.fetchval(
+                    """INSERT INTO s3_events
+                           (dedupe_key, bucket, object_key, video_id, event_name, size_bytes, etag)
+                       SELECT $1, $2, $3, v.id, $4, $5, $6 FROM videos v WHERE v.id = $7
+                       ON CONFLICT (dedupe_key) DO NOTHING
+                       RETURNING true""",
+                    record.dedupe_key,
+                    record.bucket,
+                    record.key,
+                    record.event_name,
+                    record.size_bytes,
+                    record.etag,
+                    video_id,
+                )
+                if not first_time:
+                    log.info("duplicate or orphan event for %s ignored", record.key)
+                    continue
+                await self.start_processing(video_id, record)
             started += 1
         return started
 
 
 async def record_only(video_id: UUID, obj: StoredObject) -> None:
-    """Until the transcoding flow exists, an uploaded video stays UPLOADED; the event is kept
-    in s3_events for it."""
-    log.info("video %s uploaded (%s bytes); awaiting processing", video_id, obj.size_bytes)
+    """Without a Prefect API an uploaded video stays UPLOADED; the event is kept in s3_events
+    so it can be processed later."""
+    log.info("video %s uploaded (%s bytes); no Prefect API to process it", video_id, obj.size_bytes)
+
+
+def prefect_starter(api_url: str) -> StartProcessing:
+    """start_processing that creates a run of the transcoding deployment. The object's dedupe
+    key is the run's idempotency key, so a repeated event cannot start a second run."""
+    from prefect.client.orchestration import PrefectClient
+
+    async def start(video_id: UUID, obj: StoredObject) -> None:
+        async with PrefectClient(api_url) as client:
+            deployment = await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+            run = await client.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={"video_id": str(video_id)},
+                idempotency_key=obj.dedupe_key,
+            )
+        log.info("started transcoding run %s for video %s", run.id, video_id)
+
+    return start
 
 
 async def poll_sqs(

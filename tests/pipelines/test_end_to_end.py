@@ -1,0 +1,191 @@
+"""End to end: the upload API -> S3 notification (SQS) -> a Prefect run of the deployment,
+served by `streamify worker` in its own process -> READY, streamed to a subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+
+from streamify.app import create_app
+from streamify.domain import VideoStatus
+from streamify.infra import events
+from streamify.infra.events import ProcessingEvent
+from streamify.infra.settings import Settings
+from streamify.infra.storage import open_sqs
+from streamify.pipelines.trigger import TRANSCODE_DEPLOYMENT, prefect_starter
+from streamify.services import Services, open_services
+from tests.conftest import with_state
+from tests.helpers import gql, insert_user, token_for
+from tests.pipelines.test_media import make_clip
+from tests.pipelines.test_transcode_flow import prefect_server  # noqa: F401 - fixture
+from tests.test_uploads import COMPLETE, CREATE, SIGN, put_part
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(300),
+]
+
+
+@pytest.fixture
+async def prefect_url(prefect_server: None) -> str:  # noqa: F811
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url
+    return str(url)
+
+
+@pytest.fixture
+async def worker(settings: Settings, prefect_url: str) -> AsyncIterator[None]:
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": settings.database_url,
+        "STREAMIFY_REDIS_URL": settings.redis_url,
+        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
+        "STREAMIFY_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "STREAMIFY_S3_RAW_BUCKET": settings.s3_raw_bucket,
+        "STREAMIFY_S3_MEDIA_BUCKET": settings.s3_media_bucket,
+        "STREAMIFY_PREFECT_API_URL": prefect_url,
+    }
+    log = Path(settings.state_dir).absolute() / "worker-test.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamify", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            async with PrefectClient(prefect_url) as client:
+                while True:
+                    try:
+                        await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+                        break
+                    except ObjectNotFound:
+                        pass
+                    assert proc.poll() is None, log.read_text()[-2000:]
+                    assert time.monotonic() < deadline, "the worker did not register"
+                    await asyncio.sleep(0.5)
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+async def test_upload_to_ready_through_the_notification_path(
+    worker: None, prefect_url: str, settings: Settings, services: Services, tmp_path: Path
+) -> None:
+    assert settings.s3_events_queue_url
+    async with open_sqs(settings) as sqs:
+        await sqs.purge_queue(QueueUrl=settings.s3_events_queue_url)
+    clip = make_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    data = clip.read_bytes()
+    owner = await insert_user(services.db.pool)
+    token = token_for(settings, owner)
+
+    async with open_services(settings, start_processing=prefect_starter(prefect_url)) as api:
+        app = with_state(create_app(settings), api)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api"
+        ) as client:
+            created = (
+                await gql(
+                    client,
+                    CREATE,
+                    {
+                        "input": {
+                            "filename": "clip.mp4",
+                            "contentType": "video/mp4",
+                            "sizeBytes": len(data),
+                            "title": "Holiday",
+                        }
+                    },
+                    token=token,
+                )
+            )["data"]["createUpload"]
+            video_id = created["video"]["id"]
+            seen: list[ProcessingEvent] = []
+            subscribed = asyncio.Event()
+
+            async def listen() -> None:
+                import uuid
+
+                async with events.subscription(
+                    api.redis, settings.cache_key_prefix, uuid.UUID(video_id)
+                ) as live:
+                    subscribed.set()
+                    async for event in live:
+                        seen.append(event)
+                        if event.final:
+                            return
+
+            listener = asyncio.create_task(listen())
+            await subscribed.wait()
+            signed = (await gql(client, SIGN, {"id": created["id"], "parts": [1]}, token=token))[
+                "data"
+            ]["signUploadParts"]
+            etag = await put_part(signed[0]["url"], data)
+            done = await gql(
+                client,
+                COMPLETE,
+                {"id": created["id"], "parts": [{"partNumber": 1, "etag": etag}]},
+                token=token,
+            )
+            assert done["data"]["completeUpload"]["status"] == "COMPLETED"
+            await asyncio.wait_for(listener, 240)
+            assert seen[-1].status is VideoStatus.READY, [(e.step, e.message) for e in seen]
+            video = (
+                await gql(
+                    client,
+                    "query($id: ID!) { video(id: $id) { status duration "
+                    "manifest { url } renditions { height } } }",
+                    {"id": video_id},
+                )
+            )["data"]["video"]
+            assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
+            assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
+
+            # The same event again starts no second run.
+            obj_key = f"uploads/{video_id}/source"
+            record = {
+                "eventName": "ObjectCreated:CompleteMultipartUpload",
+                "s3": {
+                    "bucket": {"name": settings.s3_raw_bucket},
+                    "object": {
+                        "key": obj_key,
+                        "size": len(data),
+                        "eTag": await services.db.pool.fetchval(
+                            "SELECT etag FROM s3_events WHERE object_key = $1", obj_key
+                        ),
+                    },
+                },
+            }
+            again = await client.post(
+                "/hooks/s3",
+                json={"Records": [record]},
+                headers={"authorization": f"Bearer {settings.s3_webhook_secret}"},
+            )
+            assert again.json() == {"received": 1, "started": 0}
+    async with PrefectClient(prefect_url) as prefect:
+        deployment = await prefect.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+        runs = await prefect.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
+        mine = [
+            r
+            for r in runs
+            if r.deployment_id == deployment.id and r.parameters.get("video_id") == video_id
+        ]
+        assert len(mine) == 1 and mine[0].state is not None and mine[0].state.is_completed()
