@@ -99,7 +99,12 @@ def dev(
 
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
-    from streamify.infra.local import embedded_s3, local_services
+    from streamify.infra.local import (
+        embedded_s3,
+        local_prefect_server,
+        local_services,
+        worker_process,
+    )
     from streamify.infra.s3_setup import prepare_s3
 
     state = Path(settings.state_dir)
@@ -109,12 +114,23 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
     ):
         settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
         if settings.s3_endpoint_url is None:
-            endpoint = stack.enter_context(embedded_s3(state / "s3"))
+            endpoint = stack.enter_context(
+                embedded_s3(state / "s3", public_bucket=settings.s3_media_bucket)
+            )
             settings = settings.model_copy(update={"s3_endpoint_url": endpoint})
             queue_url = await prepare_s3(settings)
             settings = settings.model_copy(update={"s3_events_queue_url": queue_url})
             typer.echo(f"local S3 at {endpoint}; upload events arrive through SQS")
+            if "cdn_base_url" not in settings.model_fields_set:
+                # The local S3 server answers anonymous GETs: it is the CDN here.
+                cdn = f"{endpoint}/{settings.s3_media_bucket}"
+                settings = settings.model_copy(update={"cdn_base_url": cdn})
         await apply_migrations(settings.database_url)
+        if settings.prefect_api_url is None:
+            api_url = stack.enter_context(local_prefect_server(state / "prefect"))
+            settings = settings.model_copy(update={"prefect_api_url": api_url})
+            typer.echo(f"Prefect UI at {api_url.removesuffix('/api')}")
+        stack.enter_context(worker_process(settings, state / "worker.log"))
         if seed_demo:
             await _seed_once(settings, 1000)
         bind_host, bind_port = host or settings.host, port or settings.port

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import asyncpg
 import redis
 
 from streamify.infra.db import database_name
+from streamify.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +133,21 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def embedded_s3(state_dir: Path) -> Iterator[str]:
+def embedded_s3(state_dir: Path, *, public_bucket: str | None = None) -> Iterator[str]:
     """A real S3-compatible server (moto's, which also delivers bucket notifications to its
     SQS) on a free loopback port; yields its endpoint URL."""
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_file = (state_dir / "s3.log").open("ab")
     proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
-        [sys.executable, "-m", "streamify.infra.s3_server", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "streamify.infra.s3_server",
+            "--port",
+            str(port),
+            *(["--public-bucket", public_bucket] if public_bucket else []),
+        ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
@@ -183,3 +192,89 @@ async def local_services(
 def _safe(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}:{parts.port}{parts.path}"
+
+
+@contextlib.contextmanager
+def local_prefect_server(state_dir: Path) -> Iterator[str]:
+    """`prefect server start` on a free loopback port, its data under state_dir; yields the
+    API URL (its UI is the same address without /api)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(state_dir.absolute()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true",
+    }
+    log_file = (state_dir / "server.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while not _http_ok(f"{url}/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Prefect server did not start; see {state_dir}/server.log")
+            time.sleep(0.5)
+        log.info("started Prefect server at %s", url)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log_file.close()
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`streamify worker` with these settings, logging to log_path."""
+    env = {
+        **os.environ,
+        **{
+            f"STREAMIFY_{k.upper()}": str(v)
+            for k, v in {
+                "database_url": settings.database_url,
+                "redis_url": settings.redis_url,
+                "cache_key_prefix": settings.cache_key_prefix,
+                "s3_endpoint_url": settings.s3_endpoint_url or "",
+                "s3_raw_bucket": settings.s3_raw_bucket,
+                "s3_media_bucket": settings.s3_media_bucket,
+                "prefect_api_url": settings.prefect_api_url or "",
+            }.items()
+        },
+    }
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamify", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _http_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

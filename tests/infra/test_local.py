@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -43,13 +45,17 @@ async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
         yield url
 
 
-async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[str, str]) -> None:
+@pytest.mark.timeout(240)
+async def test_dev_runs_the_whole_system(
+    dev_db: str, service_urls: tuple[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     env = {
         **os.environ,
         "STREAMIFY_DATABASE_URL": dev_db,
         "STREAMIFY_REDIS_URL": service_urls[1],
         "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:",
+        "STREAMIFY_STATE_DIR": str(tmp_path / "state"),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],
@@ -67,7 +73,20 @@ async def test_dev_migrates_seeds_and_serves(dev_db: str, service_urls: tuple[st
             assert len(response.json()["data"]["videos"]["edges"]) == 3
             page = await http.get("/graphql", headers={"accept": "text/html"})
             assert page.status_code == 200
+            manifest = await http.post(
+                "/graphql",
+                json={"query": "{ videos(first: 1) { edges { node { manifest { url } } } } }"},
+            )
+            url = manifest.json()["data"]["videos"]["edges"][0]["node"]["manifest"]["url"]
+            assert url.startswith("http://127.0.0.1:") and "/streamify-media/videos/" in url
+        # The worker registers the transcoding deployment with the local Prefect server.
+        log = tmp_path / "state" / "worker.log"
+        deadline = time.monotonic() + 90
+        while "transcode" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the worker did not start"
+            await asyncio.sleep(1)
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in out
+    assert "Prefect UI at http://127.0.0.1:" in out and "local S3 at" in out
