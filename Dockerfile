@@ -1,4 +1,8 @@
 FROM python:3.11-slim
+# ffmpeg and ffprobe for the transcoding worker (the API image is the same).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streamify ./streamify
