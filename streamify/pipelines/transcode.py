@@ -12,6 +12,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from prefect import Task, flow, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 
 from streamify.domain import VideoStatus, can_transition
@@ -175,7 +176,7 @@ async def encode(
     workdir: str,
     source: dict[str, object],
     ladder: list[dict[str, object]],
-) -> None:
+) -> float:
     """Encode every rendition in one ffmpeg run, reporting its progress."""
     info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
     hls = Path(workdir) / "hls"
@@ -191,7 +192,9 @@ async def encode(
                     c, UUID(video_id), VideoStatus.PROCESSING, "encode", progress=round(fraction, 3)
                 )
 
+        started = time.perf_counter()
         await media.encode(Path(source_path), hls, info, rungs, on_progress=progress)
+        return time.perf_counter() - started
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
@@ -319,16 +322,25 @@ async def fail(video_id: str, reason: str) -> None:
 async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN."""
     workdir = tempfile.mkdtemp(prefix=f"streamify-{video_id}-")
+    started = time.perf_counter()
     try:
         await begin(video_id)
         source_path = await fetch_source(video_id, workdir)
         source = await probe_source(video_id, source_path)
         ladder = plan(source)
-        await encode(video_id, source_path, workdir, source, ladder)
+        encoding = await encode(video_id, source_path, workdir, source, ladder)
         await thumbnails(video_id, source_path, workdir, source)
         variants = await master(workdir, source, ladder)
         await publish(video_id, workdir)
         await finish(video_id, source, variants)
+        total = time.perf_counter() - started
+        get_run_logger().info(
+            "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s",
+            video_id,
+            total,
+            encoding,
+            total - encoding,
+        )
     except MediaError as exc:
         await fail(video_id, str(exc))
         raise
