@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
 from streamify.infra.db import database_name, drop_database, migrate
-from streamify.infra.local import embedded_s3, free_port, local_services
+from streamify.infra.local import embedded_s3, free_port, local_services, service_env
 from streamify.infra.s3_setup import prepare_s3
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
@@ -128,16 +128,9 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
     """`streamify serve` in its own process on the test's services; yields its base URL."""
     port = free_port()
-    environment = {
-        **os.environ,
-        "STREAMIFY_DATABASE_URL": settings.database_url,
-        "STREAMIFY_REDIS_URL": settings.redis_url,
-        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
-        "STREAMIFY_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "STREAMIFY_S3_RAW_BUCKET": settings.s3_raw_bucket,
-        "STREAMIFY_S3_MEDIA_BUCKET": settings.s3_media_bucket,
-        **env,
-    }
+    environment = {**os.environ, **service_env(settings), **env}
+    # A second API process must not poll the test's event queue.
+    environment.pop("STREAMIFY_S3_EVENTS_QUEUE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
         env=environment,

@@ -238,24 +238,32 @@ def local_prefect_server(state_dir: Path) -> Iterator[str]:
         log_file.close()
 
 
+SERVICE_SETTINGS = (
+    "database_url",
+    "redis_url",
+    "cache_key_prefix",
+    "s3_endpoint_url",
+    "s3_raw_bucket",
+    "s3_media_bucket",
+    "s3_events_queue_url",
+    "prefect_api_url",
+    "cdn_base_url",
+)
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives another process (worker, second API) the same services."""
+    return {
+        f"STREAMIFY_{name.upper()}": str(getattr(settings, name))
+        for name in SERVICE_SETTINGS
+        if getattr(settings, name) is not None
+    }
+
+
 @contextlib.contextmanager
 def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`streamify worker` with these settings, logging to log_path."""
-    env = {
-        **os.environ,
-        **{
-            f"STREAMIFY_{k.upper()}": str(v)
-            for k, v in {
-                "database_url": settings.database_url,
-                "redis_url": settings.redis_url,
-                "cache_key_prefix": settings.cache_key_prefix,
-                "s3_endpoint_url": settings.s3_endpoint_url or "",
-                "s3_raw_bucket": settings.s3_raw_bucket,
-                "s3_media_bucket": settings.s3_media_bucket,
-                "prefect_api_url": settings.prefect_api_url or "",
-            }.items()
-        },
-    }
+    env = {**os.environ, **service_env(settings)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         proc = subprocess.Popen(

@@ -4,9 +4,6 @@ served by `streamify worker` in its own process -> READY, streamed to a subscrib
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from streamify.app import create_app
 from streamify.domain import VideoStatus
 from streamify.infra import events
 from streamify.infra.events import ProcessingEvent
+from streamify.infra.local import worker_process
 from streamify.infra.settings import Settings
 from streamify.infra.storage import open_sqs
 from streamify.pipelines.trigger import TRANSCODE_DEPLOYMENT, prefect_starter
@@ -48,42 +46,21 @@ async def prefect_url(prefect_server: None) -> str:  # noqa: F811
 
 
 @pytest.fixture
-async def worker(settings: Settings, prefect_url: str) -> AsyncIterator[None]:
-    env = {
-        **os.environ,
-        "STREAMIFY_DATABASE_URL": settings.database_url,
-        "STREAMIFY_REDIS_URL": settings.redis_url,
-        "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
-        "STREAMIFY_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "STREAMIFY_S3_RAW_BUCKET": settings.s3_raw_bucket,
-        "STREAMIFY_S3_MEDIA_BUCKET": settings.s3_media_bucket,
-        "STREAMIFY_PREFECT_API_URL": prefect_url,
-    }
-    log = Path(settings.state_dir).absolute() / "worker-test.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamify", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            async with PrefectClient(prefect_url) as client:
-                while True:
-                    try:
-                        await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
-                        break
-                    except ObjectNotFound:
-                        pass
-                    assert proc.poll() is None, log.read_text()[-2000:]
-                    assert time.monotonic() < deadline, "the worker did not register"
-                    await asyncio.sleep(0.5)
-            yield
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
+    log = tmp_path / "worker.log"
+    with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
+        deadline = time.monotonic() + 60
+        async with PrefectClient(prefect_url) as client:
+            while True:
+                try:
+                    await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+                    break
+                except ObjectNotFound:
+                    pass
+                assert proc.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, "the worker did not register"
+                await asyncio.sleep(0.5)
+        yield
 
 
 async def test_upload_to_ready_through_the_notification_path(

@@ -16,6 +16,7 @@ import pytest
 from streamify.domain import VideoStatus
 from streamify.infra import events
 from streamify.infra.events import ProcessingEvent
+from streamify.infra.local import service_env
 from streamify.infra.settings import Settings
 from streamify.pipelines.transcode import transcode_video
 from streamify.services import Services
@@ -41,15 +42,8 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture
 def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Tasks read their settings from the environment, as on a real worker."""
-    for name, value in {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "CACHE_KEY_PREFIX": settings.cache_key_prefix,
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "S3_RAW_BUCKET": settings.s3_raw_bucket,
-        "S3_MEDIA_BUCKET": settings.s3_media_bucket,
-    }.items():
-        monkeypatch.setenv(f"STREAMIFY_{name}", value)
+    for name, value in service_env(settings).items():
+        monkeypatch.setenv(name, value)
     return settings
 
 
