@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -95,7 +96,14 @@ def dev(
 ) -> None:
     """Run the whole system on this machine with local defaults."""
     _setup_logging()
+    # uvicorn re-raises SIGTERM after its shutdown; as an exception it unwinds through the
+    # cleanup that stops the local S3, Prefect server and worker, instead of killing us first.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvloop.run(_dev(Settings(), seed_demo=seed_demo, host=host, port=port))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:

@@ -23,7 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
 from streamify.infra.db import database_name, drop_database, migrate
-from streamify.infra.local import embedded_s3, free_port, local_services, service_env
+from streamify.infra.local import (
+    embedded_s3,
+    free_port,
+    local_services,
+    service_env,
+    stop_process,
+)
 from streamify.infra.s3_setup import prepare_s3
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
@@ -136,14 +142,14 @@ async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_ready(base, proc)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 async def wait_until_ready(base: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:

