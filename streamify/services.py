@@ -16,6 +16,7 @@ from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.loaders.cache_aside import CacheTier
+from streamify.pipelines.recovery import restart_stalled
 from streamify.pipelines.trigger import (
     EventIntake,
     StartProcessing,
@@ -111,9 +112,13 @@ async def open_services(
             tasks.append(
                 asyncio.create_task(
                     run_sweeper(
-                        db, storage, cache, interval=settings.upload_sweep_interval_seconds
+                        db,
+                        storage,
+                        cache,
+                        interval=settings.upload_sweep_interval_seconds,
+                        stalled=lambda: restart_stalled(db, client, cache, intake, settings),
                     ),
-                    name="upload-sweeper",
+                    name="sweeper",
                 )
             )
             if settings.s3_events_queue_url:

@@ -45,6 +45,15 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ProcessingEvent)
 
 
+def heartbeat_key(prefix: str, video_id: UUID) -> str:
+    return f"{prefix}processing:{video_id}"
+
+
+async def heartbeat(client: redis.Redis, prefix: str, video_id: UUID, *, ttl: float) -> None:
+    """Say that a worker is still processing this video, for `ttl` seconds."""
+    await client.set(heartbeat_key(prefix, video_id), b"1", px=int(ttl * 1000))
+
+
 def channel(prefix: str, video_id: UUID) -> str:
     return f"{prefix}video:{video_id}:events"
 

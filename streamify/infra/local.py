@@ -265,6 +265,7 @@ SERVICE_SETTINGS = (
     "s3_events_queue_url",
     "prefect_api_url",
     "cdn_base_url",
+    "processing_heartbeat_seconds",
 )
 
 

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
 
     # Prefect API that runs the transcoding flow; without it, uploads are recorded and wait.
     prefect_api_url: str | None = None
+    # A running transcode refreshes its heartbeat at least this often; a PROCESSING video
+    # without one (its worker died) is started again, at most processing_max_attempts times.
+    processing_heartbeat_seconds: float = 60.0
+    processing_max_attempts: int = 3
 
     upload_max_bytes: int = 20 * 1024**3
     upload_default_part_bytes: int = 8 * 1024**2

@@ -84,6 +84,13 @@ async def report(
     message: str | None = None,
 ) -> None:
     try:
+        if status is VideoStatus.PROCESSING:
+            await events.heartbeat(
+                c.redis.client,
+                c.settings.cache_key_prefix,
+                video_id,
+                ttl=2 * c.settings.processing_heartbeat_seconds,
+            )
         await events.publish(
             c.redis.client,
             c.settings.cache_key_prefix,
@@ -182,12 +189,13 @@ async def encode(
     hls = Path(workdir) / "hls"
     shutil.rmtree(hls, ignore_errors=True)
     async with clients() as c:
-        last = -1.0
+        last, last_at = -1.0, 0.0
+        beat = c.settings.processing_heartbeat_seconds / 2
 
         async def progress(fraction: float) -> None:
-            nonlocal last
-            if fraction - last >= 0.05 or fraction >= 1.0:
-                last = fraction
+            nonlocal last, last_at
+            if fraction - last >= 0.05 or fraction >= 1.0 or time.monotonic() - last_at > beat:
+                last, last_at = fraction, time.monotonic()
                 await report(
                     c, UUID(video_id), VideoStatus.PROCESSING, "encode", progress=round(fraction, 3)
                 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from streamify.domain import UploadStatus, VideoStatus
 from streamify.infra.db import Database
 from streamify.infra.sql import uploads as sql
-from streamify.infra.storage import STORAGE_ERRORS, Storage
+from streamify.infra.storage import Storage
 from streamify.loaders.cache_aside import CacheTier
 from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEOS
 
@@ -48,13 +49,23 @@ async def sweep_expired_uploads(
     return expired
 
 
-async def run_sweeper(db: Database, storage: Storage, cache: CacheTier, *, interval: float) -> None:
-    """Sweep until cancelled; a failed sweep is logged and retried at the next interval."""
+async def run_sweeper(
+    db: Database,
+    storage: Storage,
+    cache: CacheTier,
+    *,
+    interval: float,
+    stalled: Callable[[], Awaitable[int]] | None = None,
+) -> None:
+    """Sweep until cancelled: expired uploads, then (when given) stalled processing. A failed
+    sweep is logged and retried at the next interval."""
     while True:
         try:
             await sweep_expired_uploads(db, storage, cache)
+            if stalled is not None:
+                await stalled()
         except asyncio.CancelledError:
             raise
-        except (*STORAGE_ERRORS, OSError) as exc:
-            log.warning("upload sweep failed (%s); retrying in %.0fs", exc, interval)
+        except Exception:
+            log.exception("sweep failed; retrying in %.0fs", interval)
         await asyncio.sleep(interval)

@@ -4,6 +4,7 @@ served by `streamify worker` in its own process -> READY, streamed to a subscrib
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -45,21 +46,26 @@ async def prefect_url(prefect_server: None) -> str:  # noqa: F811
     return str(url)
 
 
+async def wait_for_deployment(prefect_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker has registered the transcoding deployment."""
+    deadline = time.monotonic() + 60
+    async with PrefectClient(prefect_url) as client:
+        while True:
+            try:
+                await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+                return
+            except ObjectNotFound:
+                pass
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the worker did not register"
+            await asyncio.sleep(0.5)
+
+
 @pytest.fixture
 async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
     log = tmp_path / "worker.log"
     with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
-        deadline = time.monotonic() + 60
-        async with PrefectClient(prefect_url) as client:
-            while True:
-                try:
-                    await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
-                    break
-                except ObjectNotFound:
-                    pass
-                assert proc.poll() is None, log.read_text()[-2000:]
-                assert time.monotonic() < deadline, "the worker did not register"
-                await asyncio.sleep(0.5)
+        await wait_for_deployment(prefect_url, proc, log)
         yield
 
 
