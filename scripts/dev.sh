@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
+./scripts/system-deps.sh ffmpeg
 exec .venv/bin/streamify dev --seed "$@"
