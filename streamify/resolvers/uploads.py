@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from uuid import UUID
@@ -261,7 +261,7 @@ async def complete_upload(
             completed_size=total,
         )
     await _after_video_write(ctx, upload.video_id, version)
-    return _with(locked, status=UploadStatus.COMPLETED, completed_size_bytes=total)
+    return replace(locked, status=UploadStatus.COMPLETED, completed_size_bytes=total)
 
 
 async def abort_upload(ctx: Context, raw_id: str | UUID) -> Upload:
@@ -283,16 +283,10 @@ async def abort_upload(ctx: Context, raw_id: str | UUID) -> Upload:
             reason=reason,
         )
     await _after_video_write(ctx, upload.video_id, version)
-    return _with(locked, status=UploadStatus.ABORTED, failure_reason=reason)
+    return replace(locked, status=UploadStatus.ABORTED, failure_reason=reason)
 
 
 async def _after_video_write(ctx: Context, video_id: UUID, version: int) -> None:
     await ctx.cache.invalidate(VIDEOS, [(video_id, version)])
     await ctx.cache.bump_generation(VIDEO_LISTINGS)
     forget(ctx.loaders.video_by_id, video_id)
-
-
-def _with(upload: Upload, **changes: object) -> Upload:
-    from dataclasses import replace
-
-    return replace(upload, **changes)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from streamify.domain import VideoStatus
 from streamify.infra import events
 from streamify.infra.local import worker_process
 from streamify.infra.settings import Settings
@@ -130,4 +129,3 @@ async def test_a_video_that_keeps_stalling_ends_failed(
     )
     assert row is not None and (row["status"], row["failure_reason"]) == ("FAILED", GAVE_UP)
     assert started == []
-    _ = VideoStatus
