@@ -4,14 +4,10 @@ parts going straight from the browser to the S3 server."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import async_playwright
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse
@@ -19,9 +15,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from streamify.app import create_app
-from streamify.infra.local import free_port
 from streamify.services import Services
-from tests.conftest import with_state
+from tests.conftest import serve_app, with_state
 from tests.test_auth import PASSWORD, sign_up
 
 HARNESS = Path(__file__).parent / "uppy" / "dist" / "uppy-harness.js"
@@ -46,27 +41,11 @@ def page_and_api(api: ASGIApp) -> Starlette:
     )
 
 
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_stock_uppy_uploads_a_file_unchanged(services: Services) -> None:
     assert HARNESS.exists(), "run scripts/test.sh: it builds tests/browser/uppy"
     assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
     app = page_and_api(with_state(create_app(services.settings), services))
-    async with serve(app) as origin, async_playwright() as pw:
+    async with serve_app(app) as origin, async_playwright() as pw:
         import httpx
 
         async with httpx.AsyncClient(base_url=origin) as http:

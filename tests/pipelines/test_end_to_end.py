@@ -4,31 +4,32 @@ served by `streamify worker` in its own process -> READY, streamed to a subscrib
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
 from streamify.app import create_app
-from streamify.domain import VideoStatus
-from streamify.infra import events
-from streamify.infra.events import ProcessingEvent
 from streamify.infra.local import worker_process
 from streamify.infra.settings import Settings
 from streamify.infra.storage import open_sqs
 from streamify.pipelines.trigger import TRANSCODE_DEPLOYMENT, prefect_starter
 from streamify.services import Services, open_services
-from tests.conftest import with_state
+from tests.conftest import serve_app, with_state
 from tests.helpers import gql, insert_user, token_for
 from tests.pipelines.test_media import make_clip
 from tests.pipelines.test_transcode_flow import prefect_server  # noqa: F401 - fixture
 from tests.test_uploads import COMPLETE, CREATE, SIGN, put_part
+from tests.test_websocket_auth import SUBSCRIBE
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -80,89 +81,113 @@ async def test_upload_to_ready_through_the_notification_path(
     owner = await insert_user(services.db.pool)
     token = token_for(settings, owner)
 
-    async with open_services(settings, start_processing=prefect_starter(prefect_url)) as api:
-        app = with_state(create_app(settings), api)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api"
-        ) as client:
-            created = (
-                await gql(
-                    client,
-                    CREATE,
-                    {
-                        "input": {
-                            "filename": "clip.mp4",
-                            "contentType": "video/mp4",
-                            "sizeBytes": len(data),
-                            "title": "Holiday",
-                        }
-                    },
-                    token=token,
-                )
-            )["data"]["createUpload"]
-            video_id = created["video"]["id"]
-            seen: list[ProcessingEvent] = []
-            subscribed = asyncio.Event()
-
-            async def listen() -> None:
-                import uuid
-
-                async with events.subscription(
-                    api.redis, settings.cache_key_prefix, uuid.UUID(video_id)
-                ) as live:
-                    subscribed.set()
-                    async for event in live:
-                        seen.append(event)
-                        if event.final:
-                            return
-
-            listener = asyncio.create_task(listen())
-            await subscribed.wait()
-            signed = (await gql(client, SIGN, {"id": created["id"], "parts": [1]}, token=token))[
-                "data"
-            ]["signUploadParts"]
-            etag = await put_part(signed[0]["url"], data)
-            done = await gql(
+    async with (
+        open_services(settings, start_processing=prefect_starter(prefect_url)) as api,
+        serve_app(with_state(create_app(settings), api)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        created = (
+            await gql(
                 client,
-                COMPLETE,
-                {"id": created["id"], "parts": [{"partNumber": 1, "etag": etag}]},
+                CREATE,
+                {
+                    "input": {
+                        "filename": "clip.mp4",
+                        "contentType": "video/mp4",
+                        "sizeBytes": len(data),
+                        "title": "Holiday",
+                    }
+                },
                 token=token,
             )
-            assert done["data"]["completeUpload"]["status"] == "COMPLETED"
-            await asyncio.wait_for(listener, 240)
-            assert seen[-1].status is VideoStatus.READY, [(e.step, e.message) for e in seen]
-            video = (
-                await gql(
-                    client,
-                    "query($id: ID!) { video(id: $id) { status duration "
-                    "manifest { url } renditions { height } } }",
-                    {"id": video_id},
-                )
-            )["data"]["video"]
-            assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
-            assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
+        )["data"]["createUpload"]
+        video_id = created["video"]["id"]
+        # The uploader watches over GraphQL (graphql-transport-ws), as a client would.
+        seen: list[dict[str, Any]] = []
+        subscribed = asyncio.Event()
+        ws_url = base.replace("http://", "ws://") + "/graphql"
 
-            # The same event again starts no second run.
-            obj_key = f"uploads/{video_id}/source"
-            record = {
-                "eventName": "ObjectCreated:CompleteMultipartUpload",
-                "s3": {
-                    "bucket": {"name": settings.s3_raw_bucket},
-                    "object": {
-                        "key": obj_key,
-                        "size": len(data),
-                        "eTag": await services.db.pool.fetchval(
-                            "SELECT etag FROM s3_events WHERE object_key = $1", obj_key
-                        ),
-                    },
-                },
-            }
-            again = await client.post(
-                "/hooks/s3",
-                json={"Records": [record]},
-                headers={"authorization": f"Bearer {settings.s3_webhook_secret}"},
+        async def listen() -> None:
+            protocol = websockets.Subprotocol("graphql-transport-ws")
+            async with websockets.connect(ws_url, subprotocols=[protocol]) as ws:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "connection_init",
+                            "payload": {"authorization": f"Bearer {token}"},
+                        }
+                    )
+                )
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": SUBSCRIBE, "variables": {"id": video_id}},
+                        }
+                    )
+                )
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message["type"] != "next":
+                        return
+                    seen.append(message["payload"]["data"]["videoProcessing"])
+                    subscribed.set()
+
+        listener = asyncio.create_task(listen())
+        await asyncio.wait_for(subscribed.wait(), 10)
+        signed = (await gql(client, SIGN, {"id": created["id"], "parts": [1]}, token=token))[
+            "data"
+        ]["signUploadParts"]
+        etag = await put_part(signed[0]["url"], data)
+        done = await gql(
+            client,
+            COMPLETE,
+            {"id": created["id"], "parts": [{"partNumber": 1, "etag": etag}]},
+            token=token,
+        )
+        assert done["data"]["completeUpload"]["status"] == "COMPLETED"
+        await asyncio.wait_for(listener, 240)
+        assert seen[0]["step"] == "current" and seen[0]["status"] == "UPLOADING"
+        assert seen[-1]["status"] == "READY", seen
+        steps = [e["step"] for e in seen]
+        assert steps.index("start") < steps.index("probe") < steps.index("encode")
+        assert steps.index("encode") < steps.index("publish") < steps.index("done")
+        progress = [e["progress"] for e in seen if e["step"] == "encode"]
+        assert progress == sorted(progress) and progress[-1] == 1.0
+        video = (
+            await gql(
+                client,
+                "query($id: ID!) { video(id: $id) { status duration "
+                "manifest { url } renditions { height } } }",
+                {"id": video_id},
             )
-            assert again.json() == {"received": 1, "started": 0}
+        )["data"]["video"]
+        assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
+        assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
+
+        # The same event again starts no second run.
+        obj_key = f"uploads/{video_id}/source"
+        record = {
+            "eventName": "ObjectCreated:CompleteMultipartUpload",
+            "s3": {
+                "bucket": {"name": settings.s3_raw_bucket},
+                "object": {
+                    "key": obj_key,
+                    "size": len(data),
+                    "eTag": await services.db.pool.fetchval(
+                        "SELECT etag FROM s3_events WHERE object_key = $1", obj_key
+                    ),
+                },
+            },
+        }
+        again = await client.post(
+            "/hooks/s3",
+            json={"Records": [record]},
+            headers={"authorization": f"Bearer {settings.s3_webhook_secret}"},
+        )
+        assert again.json() == {"received": 1, "started": 0}
     async with PrefectClient(prefect_url) as prefect:
         deployment = await prefect.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
         runs = await prefect.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
