@@ -28,36 +28,7 @@ HAND_WRITTEN = """ffmpeg -hide_banner -nostdin -y -i {src} -filter_complex
 
 
 def make_source(path: Path, seconds: int, size: str) -> None:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={size}:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(path),
-        ],
-        check=True,
-    )
+    media.synthetic_clip(path, size=size, seconds=seconds)
 
 
 def hand_written(src: Path, out: Path) -> list[str]:

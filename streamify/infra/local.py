@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -150,43 +150,59 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def logged_server(
+    args: list[str],
+    *,
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process (its own session, output to log_path), wait until `ready()`,
+    and stop it and everything it started on exit."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            args, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not ready():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} did not start; see {log_path}")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            stop_process(proc)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
 def embedded_s3(state_dir: Path, *, public_bucket: str | None = None) -> Iterator[str]:
     """A real S3-compatible server (moto's, which also delivers bucket notifications to its
     SQS) on a free loopback port; yields its endpoint URL."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log_file = (state_dir / "s3.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "streamify.infra.s3_server",
-            "--port",
-            str(port),
-            *(["--public-bucket", public_bucket] if public_bucket else []),
-        ],
-        stdout=log_file,
-        start_new_session=True,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"local S3 server did not start; see {state_dir}/s3.log"
-                    ) from None
-                time.sleep(0.1)
+    args = [sys.executable, "-m", "streamify.infra.s3_server", "--port", str(port)]
+    if public_bucket:
+        args += ["--public-bucket", public_bucket]
+    with logged_server(
+        args,
+        log_path=state_dir / "s3.log",
+        ready=lambda: _port_open(port),
+        what="the local S3 server",
+        timeout=30,
+    ):
+        url = f"http://127.0.0.1:{port}"
         log.info("started local S3 at %s", url)
         yield url
-    finally:
-        stop_process(proc)
-        log_file.close()
 
 
 @contextlib.asynccontextmanager
@@ -215,44 +231,35 @@ def _safe(url: str) -> str:
 def local_prefect_server(state_dir: Path) -> Iterator[str]:
     """`prefect server start` on a free loopback port, its data under state_dir; yields the
     API URL (its UI is the same address without /api)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(state_dir.absolute()),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
     }
-    log_file = (state_dir / "server.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - our interpreter with fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+    args = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with logged_server(
+        args,
+        log_path=state_dir / "server.log",
         env=env,
-        stdout=log_file,
-        start_new_session=True,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while not _http_ok(f"{url}/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not start; see {state_dir}/server.log")
-            time.sleep(0.5)
+        timeout=120,
+        ready=lambda: _http_ok(f"{url}/health"),
+        what="the Prefect server",
+    ):
         log.info("started Prefect server at %s", url)
         yield url
-    finally:
-        stop_process(proc)
-        log_file.close()
 
 
 SERVICE_SETTINGS = (
@@ -281,20 +288,15 @@ def service_env(settings: Settings) -> dict[str, str]:
 @contextlib.contextmanager
 def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`streamify worker` with these settings, logging to log_path."""
-    env = {**os.environ, **service_env(settings)}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamify", "worker"],
-            env=env,
-            stdout=out,
-            start_new_session=True,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield proc
-        finally:
-            stop_process(proc)
+    with logged_server(
+        [sys.executable, "-m", "streamify", "worker"],
+        log_path=log_path,
+        env={**os.environ, **service_env(settings)},
+        ready=lambda: True,
+        what="the worker",
+        timeout=1,
+    ) as proc:
+        yield proc
 
 
 def _http_ok(url: str) -> bool:

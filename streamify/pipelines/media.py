@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -451,3 +452,28 @@ def _timestamp(seconds: float) -> str:
     minutes, rest = divmod(rest, 60_000)
     secs, ms = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
+
+
+def synthetic_clip(
+    path: Path, *, size: str, seconds: float, audio: bool = True, rate: int = 30
+) -> Path:
+    """Write a synthetic source (colour bars with a moving counter, and a tone): what the tests
+    and benchmarks transcode, so neither needs a media file of its own."""
+    args = [
+        ffmpeg_binary(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+    ]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    subprocess.run([*args, str(path)], check=True)  # noqa: S603 - fixed arguments
+    return path

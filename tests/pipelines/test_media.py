@@ -17,24 +17,7 @@ from streamify.pipelines.media import MediaError, Rung, SourceInfo
 
 
 def make_clip(path: Path, *, size: str, seconds: float, audio: bool = True, rate: int = 30) -> Path:
-    args = [
-        "ffmpeg",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={rate}",
-    ]
-    if audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-    args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-    if audio:
-        args += ["-c:a", "aac", "-shortest"]
-    subprocess.run([*args, str(path)], check=True)
-    return path
+    return media.synthetic_clip(path, size=size, seconds=seconds, audio=audio, rate=rate)
 
 
 def ffprobe_json(path: Path, *extra: str) -> Any:
