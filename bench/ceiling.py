@@ -186,8 +186,8 @@ def static_loaders(db: Any, tier: Any) -> Any:
     from functools import cached_property
 
     from streamify.domain import Rendition, User, Video, VideoRenditions, VideoStatus, Visibility
+    from streamify.infra.cache.namespaces import VideoPage
     from streamify.loaders import Loaders
-    from streamify.loaders.namespaces import VideoPage
 
     owner = uuid_module.UUID("00000000-0000-0000-0000-000000000001")
 

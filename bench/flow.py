@@ -23,9 +23,9 @@ import asyncpg
 
 from bench.encode import make_source
 from bench.run import bench_settings
+from streamify.devtools.local import embedded_s3, service_env
+from streamify.devtools.s3_setup import prepare_s3
 from streamify.infra.db import migrate
-from streamify.infra.local import embedded_s3, service_env
-from streamify.infra.s3_setup import prepare_s3
 from streamify.infra.storage import open_storage
 
 
@@ -41,7 +41,7 @@ class Timings(logging.Handler):
 async def run(seconds: int) -> dict[str, object]:
     from prefect.testing.utilities import prefect_test_harness
 
-    from streamify.pipelines.transcode import transcode_video
+    from streamify.worker.flow import transcode_video
 
     with tempfile.TemporaryDirectory() as tmp, embedded_s3(Path(tmp) / "s3") as endpoint:
         settings = bench_settings().model_copy(update={"s3_endpoint_url": endpoint})

@@ -27,10 +27,10 @@ import asyncpg
 import httpx
 import redis
 
+from streamify.devtools.local import free_port
+from streamify.devtools.seed import seed
 from streamify.infra.db import migrate
-from streamify.infra.local import free_port
 from streamify.infra.settings import Settings
-from streamify.seed import seed
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"

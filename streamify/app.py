@@ -19,18 +19,19 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from streamify.infra.metrics import Metrics, RequestMetrics
+from streamify.infra.metrics import Metrics
 from streamify.infra.settings import Settings
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.schema import build_schema
-from streamify.schema.context import Context
+from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
 from streamify.web import uppy
 from streamify.web.body_limit import BodyLimit
-from streamify.web.context import context_for, viewer_from_token
+from streamify.web.context import graphql_context_for, viewer_from_token
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
 from streamify.web.persisted import PersistedQueries
+from streamify.web.request_metrics import RequestMetrics
 
 NO_ACK_PAYLOAD = UnsetType()
 
@@ -39,8 +40,8 @@ class State(TypedDict):
     services: Services
 
 
-class StreamifyGraphQL(GraphQL[Context, None]):
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+class StreamifyGraphQL(GraphQL[GraphQLContext, None]):
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         """Subscriptions authenticate with the token in connection_init's payload
         (`{"authorization": "Bearer <token>"}`); a bad token closes the socket with 4403."""
         params = context.connection_params or {}
@@ -66,8 +67,10 @@ class StreamifyGraphQL(GraphQL[Context, None]):
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        return await context_for(request, response if isinstance(response, Response) else None)
+    ) -> GraphQLContext:
+        return await graphql_context_for(
+            request, response if isinstance(response, Response) else None
+        )
 
 
 def _metrics_of(scope: Scope) -> Metrics | None:

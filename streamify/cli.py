@@ -47,23 +47,23 @@ def migrate() -> None:
 
 
 async def _seed(settings: Settings, videos: int) -> tuple[int, int]:
-    from streamify.loaders.namespaces import VIDEO_LISTINGS
-    from streamify.seed import seed as insert_demo_data
+    from streamify.devtools.seed import seed as insert_demo_data
     from streamify.services import open_services
 
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=1) as pool:
         counts = await insert_demo_data(pool, videos=videos)
-    async with open_services(settings) as services:
-        # Listings cached before the seed must not hide the new videos.
-        await services.cache.bump_generation(VIDEO_LISTINGS)
+    async with open_services(settings, background_jobs=False) as services:
+        await services.writes.listings_changed()
     return counts
 
 
 async def _seed_once(settings: Settings, videos: int) -> None:
     """Seed an empty database only, so restarting `dev --seed` does not pile up demo data."""
+    from streamify.infra.sql.videos import video_count
+
     conn = await asyncpg.connect(settings.database_url)
     try:
-        existing = await conn.fetchval("SELECT count(*) FROM videos")
+        existing = await video_count(conn)
     finally:
         await conn.close()
     if existing:
@@ -107,13 +107,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
-    from streamify.infra.local import (
+    from streamify.devtools.local import (
         embedded_s3,
         local_prefect_server,
         local_services,
         worker_process,
     )
-    from streamify.infra.s3_setup import prepare_s3
+    from streamify.devtools.s3_setup import prepare_s3
 
     state = Path(settings.state_dir)
     async with (
@@ -164,9 +164,10 @@ def worker() -> None:
     settings = Settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
-    from streamify.pipelines.transcode import transcode_video
+    from streamify.names import TRANSCODE_DEPLOYMENT_NAME
+    from streamify.worker.flow import transcode_video
 
-    transcode_video.serve(name="transcode", limit=1)
+    transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=1)
 
 
 def main() -> None:

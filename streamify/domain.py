@@ -1,4 +1,7 @@
-"""Records, statuses and their allowed transitions, and the errors the API speaks of."""
+"""Records, statuses and their allowed transitions, and the errors the API speaks of.
+
+Records are frozen and hold tuples, never lists: cached records are shared by every request
+of a process (L1), so none may be changed in place."""
 
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ class Video:
     owner_id: UUID
     title: str
     description: str
-    tags: list[str]
+    tags: tuple[str, ...]
     visibility: Visibility
     status: VideoStatus
     duration_seconds: float | None
@@ -87,7 +90,7 @@ class VideoRenditions:
     """All renditions of one video, cached as one entry versioned by the video's version."""
 
     video_id: UUID
-    renditions: list[Rendition]
+    renditions: tuple[Rendition, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,19 @@ class VideoPatch:
 
     title: str | None = None
     description: str | None = None
-    tags: list[str] | None = None
+    tags: tuple[str, ...] | None = None
     visibility: Visibility | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A log-in session; tokens that name it stop working once it is revoked or expired."""
+
+    id: UUID
+    user_id: UUID
+    expires_at: datetime
+    revoked_at: datetime | None
+    version: int
 
 
 class StreamifyError(Exception):
@@ -109,7 +123,7 @@ class StreamifyError(Exception):
         super().__init__(message)
         self.message = message
         # graphql-core copies these onto the GraphQL error the client sees.
-        self.extensions = {"code": self.code}
+        self.extensions: dict[str, object] = {"code": self.code}
 
 
 class BadUserInput(StreamifyError):
@@ -134,3 +148,12 @@ class Conflict(StreamifyError):
 
 class Unavailable(StreamifyError):
     code = "UNAVAILABLE"
+
+
+class RateLimited(StreamifyError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.extensions = {"code": self.code, "retryAfterSeconds": retry_after_seconds}

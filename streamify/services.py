@@ -9,22 +9,23 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
-from streamify.infra.cache import RedisCache, create_redis, listen_for_drops
+from streamify.infra.cache.drops import listen_for_drops
+from streamify.infra.cache.redis_store import RedisCache
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database, create_database
+from streamify.infra.events import ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
+from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
+from streamify.jobs.event_intake import EventIntake, StartProcessing
+from streamify.jobs.processing_starter import prefect_starter, record_only
+from streamify.jobs.sqs_events import poll_sqs
+from streamify.jobs.stalled_videos import restart_stalled
+from streamify.jobs.upload_sweeper import run_sweeper, sweep_expired_uploads
 from streamify.loaders import LoadersFactory, build_loaders
-from streamify.loaders.cache_aside import CacheTier
-from streamify.pipelines.recovery import restart_stalled
-from streamify.pipelines.trigger import (
-    EventIntake,
-    StartProcessing,
-    poll_sqs,
-    prefect_starter,
-    record_only,
-)
-from streamify.pipelines.upload_sweeper import run_sweeper
+from streamify.names import RedisNames
+from streamify.writes.videos import VideoWrites
 
 
 @dataclass
@@ -32,8 +33,11 @@ class Services:
     settings: Settings
     db: Database
     redis: redis.Redis
+    names: RedisNames
     cache: CacheTier
     storage: Storage
+    events: ProcessingEvents
+    writes: VideoWrites
     intake: EventIntake
     drop_listener_ready: asyncio.Event
     metrics: Metrics
@@ -64,8 +68,10 @@ async def open_services(
         stack.push_async_callback(listener_client.aclose)
         storage = await stack.enter_async_context(open_storage(settings))
 
-        channel = f"{settings.cache_key_prefix}l1-drop"
-        cache = CacheTier(settings, RedisCache(client, channel=channel))
+        names = RedisNames(settings.cache_key_prefix)
+        cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel))
+        events = ProcessingEvents(client, names)
+        writes = VideoWrites(db, cache, events)
         if start_processing is None:
             start_processing = (
                 prefect_starter(settings.prefect_api_url)
@@ -88,8 +94,11 @@ async def open_services(
             settings=settings,
             db=db,
             redis=client,
+            names=names,
             cache=cache,
             storage=storage,
+            events=events,
+            writes=writes,
             intake=intake,
             drop_listener_ready=asyncio.Event(),
             metrics=metrics,
@@ -100,23 +109,23 @@ async def open_services(
             asyncio.create_task(
                 listen_for_drops(
                     listener_client,
-                    channel,
+                    names.l1_drop_channel,
                     cache.drop_l1,
                     cache.clear_l1,
                     ready=services.drop_listener_ready,
                 ),
-                name="l1-drop-listener",
+                name="cache-drop-listener",
             )
         )
         if background_jobs:
             tasks.append(
                 asyncio.create_task(
                     run_sweeper(
-                        db,
-                        storage,
-                        cache,
+                        [
+                            lambda: sweep_expired_uploads(writes, storage),
+                            lambda: restart_stalled(writes, events, intake, settings),
+                        ],
                         interval=settings.upload_sweep_interval_seconds,
-                        stalled=lambda: restart_stalled(db, client, cache, intake, settings),
                     ),
                     name="sweeper",
                 )

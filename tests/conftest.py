@@ -22,15 +22,15 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
-from streamify.infra.db import database_name, drop_database, migrate
-from streamify.infra.local import (
+from streamify.devtools.local import (
     embedded_s3,
     free_port,
     local_services,
     service_env,
     stop_process,
 )
-from streamify.infra.s3_setup import prepare_s3
+from streamify.devtools.s3_setup import prepare_s3
+from streamify.infra.db import database_name, drop_database, migrate
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 

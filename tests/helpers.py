@@ -91,6 +91,27 @@ async def gql(
     return body
 
 
+async def drain_queue(settings: Settings) -> int:
+    """Delete what earlier tests left in the event queue (SQS allows one purge a minute)."""
+    from streamify.infra.storage import open_sqs
+
+    assert settings.s3_events_queue_url
+    drained = 0
+    async with open_sqs(settings) as sqs:
+        while True:
+            got = await sqs.receive_message(
+                QueueUrl=settings.s3_events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = got.get("Messages", [])
+            if not messages:
+                return drained
+            for message in messages:
+                await sqs.delete_message(
+                    QueueUrl=settings.s3_events_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+            drained += len(messages)
+
+
 async def redis_raw(client: redis.Redis, key: str) -> bytes:
     """The raw cache entry under `key` (b"" when absent)."""
     return cast(bytes | None, await client.get(key)) or b""

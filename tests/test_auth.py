@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import jwt
 
+from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.tokens import issue_token
-from streamify.loaders.namespaces import VIDEOS
 from streamify.schema import build_schema
 from streamify.services import Services
 from tests.helpers import (

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from streamify.seed import seed
+from streamify.devtools.seed import seed
 from streamify.services import Services
 from tests.helpers import LIST_QUERY, VIDEO_QUERY, count_statements, gql, insert_user, insert_video
 

@@ -18,9 +18,9 @@ import pytest
 import redis
 
 from streamify.app import create_app
-from streamify.infra.local import free_port, start_redis_server
+from streamify.devtools.local import free_port, start_redis_server
+from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.settings import Settings
-from streamify.loaders.namespaces import VIDEOS
 from streamify.services import Services, open_services
 from tests.conftest import with_state
 from tests.helpers import UPDATE_MUTATION, VIDEO_QUERY, gql, insert_user, insert_video, token_for

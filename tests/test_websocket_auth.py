@@ -11,7 +11,6 @@ import pytest
 import websockets
 
 from streamify.domain import VideoStatus
-from streamify.infra import events
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
@@ -93,10 +92,8 @@ async def test_processing_subscription_yields_current_then_live_events(
 
     async def publish() -> None:
         for status, step, progress in steps:
-            await events.publish(
-                services.redis,
-                settings.cache_key_prefix,
-                ProcessingEvent.now(video, VideoStatus(status), step, progress=progress),
+            await services.events.publish(
+                ProcessingEvent.now(video, VideoStatus(status), step, progress=progress)
             )
 
     messages = await _subscribe(ws_url, video, token_for(settings, owner), publish)

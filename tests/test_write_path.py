@@ -13,9 +13,9 @@ import pytest
 
 from streamify.app import create_app
 from streamify.domain import Video
+from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
-from streamify.loaders.namespaces import VIDEOS
 from streamify.services import Services, open_services
 from tests.conftest import api_process, with_state
 from tests.helpers import (

@@ -1,9 +1,10 @@
-"""Processing-status events of a video over Redis pub/sub (channel `video:{id}:events`), so any
-API process can stream what any worker reports."""
+"""Processing-status events of a video over Redis pub/sub, so any API process can stream what
+any worker reports, and the worker's heartbeat that says a run is alive."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,10 @@ import msgspec
 import redis.asyncio as redis
 
 from streamify.domain import VideoStatus
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.names import RedisNames
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +50,43 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ProcessingEvent)
 
 
-def heartbeat_key(prefix: str, video_id: UUID) -> str:
-    return f"{prefix}processing:{video_id}"
+class ProcessingEvents:
+    """Publishes and subscribes to processing events; refreshes and reads heartbeats."""
 
+    def __init__(self, client: redis.Redis, names: RedisNames) -> None:
+        self.client = client
+        self.names = names
 
-async def heartbeat(client: redis.Redis, prefix: str, video_id: UUID, *, ttl: float) -> None:
-    """Say that a worker is still processing this video, for `ttl` seconds."""
-    await client.set(heartbeat_key(prefix, video_id), b"1", px=int(ttl * 1000))
+    async def publish(self, event: ProcessingEvent) -> None:
+        await self.client.publish(
+            self.names.processing_channel(event.video_id), _encoder.encode(event)
+        )
 
+    async def publish_quietly(self, event: ProcessingEvent) -> None:
+        """Publish; a Redis failure is logged, not raised (the state is already written and
+        a subscriber that reconnects reads it)."""
+        try:
+            await self.publish(event)
+        except REDIS_DOWN_ERRORS as exc:
+            log.warning("could not publish a processing event for %s: %s", event.video_id, exc)
 
-def channel(prefix: str, video_id: UUID) -> str:
-    return f"{prefix}video:{video_id}:events"
+    async def heartbeat(self, video_id: UUID, *, ttl: float) -> None:
+        """Say that a worker is still processing this video, for `ttl` seconds."""
+        await self.client.set(self.names.heartbeat(video_id), b"1", px=int(ttl * 1000))
 
+    async def is_alive(self, video_id: UUID) -> bool:
+        return bool(await self.client.exists(self.names.heartbeat(video_id)))
 
-async def publish(client: redis.Redis, prefix: str, event: ProcessingEvent) -> None:
-    await client.publish(channel(prefix, event.video_id), _encoder.encode(event))
+    @contextlib.asynccontextmanager
+    async def subscription(self, video_id: UUID) -> AsyncIterator[AsyncIterator[ProcessingEvent]]:
+        """Subscribed on entry (so nothing published after entry is missed); iterate for
+        events."""
+        async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe(self.names.processing_channel(video_id))
 
+            async def events() -> AsyncIterator[ProcessingEvent]:
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        yield _decoder.decode(message["data"])
 
-@contextlib.asynccontextmanager
-async def subscription(
-    client: redis.Redis, prefix: str, video_id: UUID
-) -> AsyncIterator[AsyncIterator[ProcessingEvent]]:
-    """Subscribed on entry (so nothing published after entry is missed); iterate for events."""
-    async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-        await pubsub.subscribe(channel(prefix, video_id))
-
-        async def events() -> AsyncIterator[ProcessingEvent]:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    yield _decoder.decode(message["data"])
-
-        yield events()
+            yield events()

@@ -5,17 +5,15 @@ Redis already count is read only when /metrics is scraped, so the hot path pays 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from streamify.infra.cache import RedisCache
+    from streamify.infra.cache.redis_store import RedisCache
     from streamify.infra.db import StatementCounter
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -95,42 +93,3 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-KNOWN_ROUTES = ("/graphql", "/s3/", "/hooks/", "/healthz", "/readyz", "/metrics")
-
-
-class RequestMetrics:
-    """ASGI middleware: one counter increment and one histogram observation per request."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Callable[[Scope], Metrics | None]) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        metrics = self.metrics(scope)
-        if metrics is None:
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        route = (
-            "/graphql"
-            if path == "/graphql"
-            else next((r for r in KNOWN_ROUTES if path.startswith(r)), "other")
-        )
-        started = time.perf_counter()
-        status = 500
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording)
-        finally:
-            metrics.observe(route, status, time.perf_counter() - started)

@@ -5,18 +5,21 @@ when Redis is down they are not enforced rather than refusing every request."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 
 import redis.asyncio as redis
 
-from streamify.infra.cache import REDIS_DOWN_ERRORS
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 
 log = logging.getLogger(__name__)
 
 
-async def allow(client: redis.Redis, key: str, *, limit: int, window_seconds: int = 60) -> bool:
-    """Count one hit on `key`; False when more than `limit` hits fall in the last window."""
+async def hit(client: redis.Redis, key: str, *, limit: int, window_seconds: int = 60) -> int | None:
+    """Count one hit on `key`. None while at most `limit` hits fall in the last window;
+    otherwise the whole seconds until enough of them leave it for one more to pass.
+    Refused hits count too, so hammering a limit keeps it closed."""
     now = time.time()
     try:
         async with client.pipeline(transaction=True) as pipe:
@@ -25,7 +28,14 @@ async def allow(client: redis.Redis, key: str, *, limit: int, window_seconds: in
             pipe.zcard(key)
             pipe.expire(key, window_seconds + 1)
             _, _, count, _ = await pipe.execute()
+        if int(count) <= limit:
+            return None
+        # The hit that must leave the window before a new one passes: count - limit oldest.
+        oldest = await client.zrange(
+            key, int(count) - limit - 1, int(count) - limit - 1, withscores=True
+        )
     except REDIS_DOWN_ERRORS as exc:
         log.warning("rate limit not enforced, Redis unavailable: %s", exc)
-        return True
-    return int(count) <= limit
+        return None
+    leaves_at = float(oldest[0][1]) + window_seconds if oldest else now + window_seconds
+    return max(1, math.ceil(leaves_at - now))

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Abuse limits, per minute. Counted in Redis; when Redis is down they are not enforced.
     rate_limit_login_per_minute: int = 10
     rate_limit_mutations_per_minute: int = 120
+    # Signing upload parts has its own allowance: Uppy signs one part per request.
+    rate_limit_part_signing_per_minute: int = 1200
     max_request_body_bytes: int = 1024 * 1024
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15

@@ -7,12 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streamify.infra.settings import Settings
+from streamify.names import media_prefix, upload_prefix
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -102,10 +104,10 @@ class Storage:
             if error_code(exc) not in ("NoSuchUpload", "404"):
                 raise
 
-    async def delete_video_objects(self, video_id: str) -> int:
+    async def delete_video_objects(self, video_id: UUID) -> int:
         """Remove a video's source, pending parts and published media."""
-        deleted = await delete_prefix(self.client, self.raw_bucket, f"uploads/{video_id}/")
-        return deleted + await delete_prefix(self.client, self.media_bucket, f"videos/{video_id}/")
+        deleted = await delete_prefix(self.client, self.raw_bucket, upload_prefix(video_id))
+        return deleted + await delete_prefix(self.client, self.media_bucket, media_prefix(video_id))
 
     async def object_size(self, bucket: str, key: str) -> int | None:
         try:

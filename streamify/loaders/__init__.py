@@ -1,4 +1,5 @@
-"""Per-request DataLoaders: every read of an entity goes through one, and through the tier."""
+"""Per-request DataLoaders: the batching layer over the cache tier. Every read of an entity
+within one request goes through one, so N lookups of a kind become one tier call."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import contextlib
 from collections.abc import Callable, Hashable
 from functools import cached_property
 from typing import TypeVar
+from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
-from streamify.loaders.cache_aside import CacheTier
 from streamify.loaders.renditions import RenditionsByVideoIdLoader
 from streamify.loaders.sessions import SessionByIdLoader
 from streamify.loaders.uploads import UploadByIdLoader
@@ -54,6 +56,13 @@ class Loaders:
     @cached_property
     def session_by_id(self) -> SessionByIdLoader:
         return SessionByIdLoader(self.db, self.tier, self.deps)
+
+    def forget_video(self, video_id: UUID) -> None:
+        """The video was written: this request reads it (and its renditions) again."""
+        made = vars(self)  # cached_property stores made loaders here; do not make new ones
+        for name in ("video_by_id", "renditions_by_video_id"):
+            if name in made:
+                forget(made[name], video_id)
 
 
 def forget(loader: DataLoader[K, V], key: K) -> None:

@@ -5,10 +5,10 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from streamify.domain import VideoRenditions
+from streamify.infra.cache.namespaces import RENDITIONS
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import videos as sql
-from streamify.loaders.cache_aside import CacheTier
-from streamify.loaders.namespaces import RENDITIONS
 
 
 class RenditionsByVideoIdLoader(DataLoader[UUID, VideoRenditions | None]):

@@ -4,11 +4,11 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from streamify.domain import Session
+from streamify.infra.cache.namespaces import SESSIONS
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import accounts as sql
-from streamify.infra.sql.accounts import Session
-from streamify.loaders.cache_aside import CacheTier
-from streamify.loaders.namespaces import SESSIONS
 
 
 class SessionByIdLoader(DataLoader[UUID, Session | None]):

@@ -5,10 +5,10 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from streamify.domain import User
+from streamify.infra.cache.namespaces import USERS
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import users as sql
-from streamify.loaders.cache_aside import CacheTier
-from streamify.loaders.namespaces import USERS
 
 
 class UserByIdLoader(DataLoader[UUID, User | None]):

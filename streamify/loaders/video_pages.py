@@ -7,10 +7,10 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from streamify.domain import Video, VideoStatus, Visibility
+from streamify.infra.cache.namespaces import VIDEO_LISTINGS, VIDEO_PAGES, VIDEOS, VideoPage
+from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import videos as sql
-from streamify.loaders.cache_aside import CacheTier
-from streamify.loaders.namespaces import VIDEO_LISTINGS, VIDEO_PAGES, VIDEOS, VideoPage
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +56,11 @@ class VideoPageByQueryLoader(DataLoader[PageQuery, VideoPage]):
                     for video in shown:
                         videos.prime(video.id, video)
                     await tier.put_many(VIDEOS, [(v.id, v.version, v) for v in shown])
-                    page = VideoPage([v.id for v in shown], has_next=len(rows) > query.limit)
+                    page = VideoPage(tuple(v.id for v in shown), has_next=len(rows) > query.limit)
                     pages[key] = (generation, page)
                 return pages
 
             found = await tier.get_many(VIDEO_PAGES, list(by_key), fetch, record=deps)
-            return [page or VideoPage([], has_next=False) for page in found]
+            return [page or VideoPage((), has_next=False) for page in found]
 
         super().__init__(load_fn=load)

@@ -8,9 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.resolvers import accounts
-from streamify.schema.context import Context
-from streamify.schema.limits import RATE_LIMITED
+from streamify.core import accounts
+from streamify.schema.context import GraphQLContext
 
 
 @strawberry.type(name="Viewer")
@@ -40,7 +39,18 @@ class AuthPayload:
     viewer: ViewerType
 
 
-def _payload(tokens: accounts.Tokens) -> AuthPayload:
+def _payload(ctx: GraphQLContext, tokens: accounts.Tokens) -> AuthPayload:
+    """The tokens for the client; over HTTP, the same session as an HttpOnly cookie too."""
+    if ctx.response is not None:
+        ctx.response.set_cookie(
+            ctx.settings.session_cookie_name,
+            tokens.session_cookie,
+            max_age=tokens.session_cookie_max_age,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.session_cookie_secure,
+        )
     return AuthPayload(
         access_token=tokens.access_token,
         access_token_expires_at=tokens.access_expires_at,
@@ -52,7 +62,7 @@ def _payload(tokens: accounts.Tokens) -> AuthPayload:
 @strawberry.type
 class AccountQuery:
     @strawberry.field(description="The signed-in user; null when anonymous.")
-    async def viewer(self, info: Info[Context, None]) -> ViewerType | None:
+    async def viewer(self, info: Info[GraphQLContext, None]) -> ViewerType | None:
         ctx = info.context
         if ctx.viewer is None:
             return None
@@ -63,34 +73,38 @@ class AccountQuery:
 @strawberry.type
 class AccountMutation:
     @strawberry.mutation(
-        extensions=RATE_LIMITED,
         description="Create an account and sign in (also sets a session cookie).",
     )
     async def sign_up(
-        self, info: Info[Context, None], email: str, password: str, display_name: str
+        self, info: Info[GraphQLContext, None], email: str, password: str, display_name: str
     ) -> AuthPayload:
-        return _payload(
-            await accounts.sign_up(
-                info.context, email=email, password=password, display_name=display_name
-            )
+        tokens = await accounts.sign_up(
+            info.context, email=email, password=password, display_name=display_name
         )
+        return _payload(info.context, tokens)
+
+    @strawberry.mutation(description="Sign in (also sets a session cookie).")
+    async def log_in(
+        self, info: Info[GraphQLContext, None], email: str, password: str
+    ) -> AuthPayload:
+        tokens = await accounts.log_in(info.context, email=email, password=password)
+        return _payload(info.context, tokens)
 
     @strawberry.mutation(
-        extensions=RATE_LIMITED, description="Sign in (also sets a session cookie)."
-    )
-    async def log_in(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
-        return _payload(await accounts.log_in(info.context, email=email, password=password))
-
-    @strawberry.mutation(
-        extensions=RATE_LIMITED,
         description="Trade a refresh token for a new access and refresh token.",
     )
-    async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
-        return _payload(await accounts.refresh(info.context, refresh_token))
+    async def refresh_token(
+        self, info: Info[GraphQLContext, None], refresh_token: str
+    ) -> AuthPayload:
+        return _payload(info.context, await accounts.refresh(info.context, refresh_token))
 
     @strawberry.mutation(
-        extensions=RATE_LIMITED,
         description="End the session of this refresh token (or of the current credentials).",
     )
-    async def log_out(self, info: Info[Context, None], refresh_token: str | None = None) -> bool:
-        return await accounts.log_out(info.context, refresh_token)
+    async def log_out(
+        self, info: Info[GraphQLContext, None], refresh_token: str | None = None
+    ) -> bool:
+        ended = await accounts.log_out(info.context, refresh_token)
+        if info.context.response is not None:
+            info.context.response.delete_cookie(info.context.settings.session_cookie_name, path="/")
+        return ended

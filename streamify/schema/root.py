@@ -5,11 +5,10 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from streamify.resolvers import videos as video_resolvers
-from streamify.resolvers.processing import processing_events
+from streamify.core import videos as core_videos
+from streamify.core.processing import processing_events
 from streamify.schema.accounts import AccountMutation, AccountQuery
-from streamify.schema.context import Context
-from streamify.schema.limits import RATE_LIMITED
+from streamify.schema.context import GraphQLContext
 from streamify.schema.types import (
     PageInfo,
     ProcessingEventType,
@@ -25,20 +24,20 @@ from streamify.schema.uploads import UploadMutation, UploadQuery
 @strawberry.type
 class Query(UploadQuery, AccountQuery):
     @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
-    async def video(self, info: Info[Context, None], id: strawberry.ID) -> VideoType | None:
-        found = await video_resolvers.video_by_id(info.context, id)
+    async def video(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> VideoType | None:
+        found = await core_videos.video_by_id(info.context, id)
         return VideoType.of(info.context, found) if found is not None else None
 
     @strawberry.field(description="Videos, newest first, as a Relay connection.")
     async def videos(
         self,
-        info: Info[Context, None],
+        info: Info[GraphQLContext, None],
         first: int | None = None,
         after: str | None = None,
         owner_id: strawberry.ID | None = None,
         status: VideoStatus | None = None,  # type: ignore[valid-type]
     ) -> VideoConnection:
-        pairs, has_next = await video_resolvers.video_page(
+        pairs, has_next = await core_videos.video_page(
             info.context, first=first, after=after, owner_id=owner_id, status=status
         )
         edges = [
@@ -54,28 +53,25 @@ class Query(UploadQuery, AccountQuery):
 
 @strawberry.type
 class Mutation(UploadMutation, AccountMutation):
-    @strawberry.mutation(
-        extensions=RATE_LIMITED, description="Change a video's metadata; owners only."
-    )
+    @strawberry.mutation(description="Change a video's metadata; owners only.")
     async def update_video(
-        self, info: Info[Context, None], id: strawberry.ID, input: UpdateVideoInput
+        self, info: Info[GraphQLContext, None], id: strawberry.ID, input: UpdateVideoInput
     ) -> VideoType:
-        patch = video_resolvers.validated_patch(
+        patch = core_videos.validated_patch(
             title=input.title,
             description=input.description,
             tags=input.tags,
             visibility=input.visibility,
         )
-        return VideoType.of(
-            info.context, await video_resolvers.update_video(info.context, id, patch)
-        )
+        return VideoType.of(info.context, await core_videos.update_video(info.context, id, patch))
 
     @strawberry.mutation(
-        extensions=RATE_LIMITED,
         description="Delete a video with its uploads, objects and renditions; owners only.",
     )
-    async def delete_video(self, info: Info[Context, None], id: strawberry.ID) -> strawberry.ID:
-        deleted = await video_resolvers.delete_video(info.context, id)
+    async def delete_video(
+        self, info: Info[GraphQLContext, None], id: strawberry.ID
+    ) -> strawberry.ID:
+        deleted = await core_videos.delete_video(info.context, id)
         return strawberry.ID(str(deleted))
 
 
@@ -85,7 +81,7 @@ class Subscription:
         description="The video's processing status now, then live until READY or FAILED."
     )
     async def video_processing(
-        self, info: Info[Context, None], video_id: strawberry.ID
+        self, info: Info[GraphQLContext, None], video_id: strawberry.ID
     ) -> AsyncGenerator[ProcessingEventType, None]:
         async for event in processing_events(info.context, video_id):
             yield ProcessingEventType(

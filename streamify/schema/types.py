@@ -1,4 +1,4 @@
-"""Strawberry object types. They map records to fields; what a field does lives in resolvers."""
+"""Strawberry object types. They map records to fields; what a field does lives in the core."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.resolvers import videos as video_resolvers
-from streamify.schema.context import Context
+from streamify.core import videos as core_videos
+from streamify.schema.context import GraphQLContext
 
 Visibility = strawberry.enum(domain.Visibility, description="Who may see a video.")
 VideoStatus = strawberry.enum(domain.VideoStatus, description="Where a video is in its life.")
@@ -56,31 +56,31 @@ class VideoType:
     thumbnail_url: str | None
 
     @classmethod
-    def of(cls, ctx: Context, video: domain.Video) -> VideoType:
-        manifest = video_resolvers.manifest_url(ctx, video)
+    def of(cls, ctx: GraphQLContext, video: domain.Video) -> VideoType:
+        manifest = core_videos.manifest_url(ctx, video)
         return cls(
             record=video,
             id=strawberry.ID(str(video.id)),
             title=video.title,
             description=video.description,
-            tags=video.tags,
+            tags=list(video.tags),
             visibility=video.visibility,
             status=video.status,
             duration=video.duration_seconds,
             created_at=video.created_at,
             updated_at=video.updated_at,
             manifest=ManifestType(url=manifest) if manifest is not None else None,
-            thumbnail_url=video_resolvers.thumbnail_url(ctx, video),
+            thumbnail_url=core_videos.thumbnail_url(ctx, video),
         )
 
     @strawberry.field
-    async def owner(self, info: Info[Context, None]) -> UserType | None:
-        user = await video_resolvers.owner_of(info.context, self.record)
+    async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
+        user = await core_videos.owner_of(info.context, self.record)
         return UserType.of(user) if user is not None else None
 
     @strawberry.field
-    async def renditions(self, info: Info[Context, None]) -> list[RenditionType]:
-        found = await video_resolvers.renditions_of(info.context, self.record)
+    async def renditions(self, info: Info[GraphQLContext, None]) -> list[RenditionType]:
+        found = await core_videos.renditions_of(info.context, self.record)
         return [
             RenditionType(height=r.height, width=r.width, bitrate=r.bitrate, codecs=r.codecs)
             for r in found

@@ -8,10 +8,9 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
+from streamify.core import uploads as core_uploads
 from streamify.infra.sql.uploads import Upload
-from streamify.resolvers import uploads as upload_resolvers
-from streamify.schema.context import Context
-from streamify.schema.limits import RATE_LIMITED
+from streamify.schema.context import GraphQLContext
 from streamify.schema.scalars import Long
 from streamify.schema.types import VideoType
 
@@ -70,13 +69,13 @@ class UploadType:
         return self.record.failure_reason
 
     @strawberry.field
-    async def video(self, info: Info[Context, None]) -> VideoType | None:
+    async def video(self, info: Info[GraphQLContext, None]) -> VideoType | None:
         video = await info.context.loaders.video_by_id.load(self.record.video_id)
         return VideoType.of(info.context, video) if video is not None else None
 
     @strawberry.field(description="Parts S3 already holds, read from S3: resume from here.")
-    async def parts(self, info: Info[Context, None]) -> list[UploadPart]:
-        stored = await upload_resolvers.stored_parts(info.context, self.record)
+    async def parts(self, info: Info[GraphQLContext, None]) -> list[UploadPart]:
+        stored = await core_uploads.stored_parts(info.context, self.record)
         return [
             UploadPart(part_number=p.part_number, size_bytes=Long(p.size_bytes), etag=p.etag)
             for p in stored
@@ -104,19 +103,17 @@ class CompletedPartInput:
 @strawberry.type
 class UploadQuery:
     @strawberry.field(description="One of your uploads, with the parts S3 holds.")
-    async def upload(self, info: Info[Context, None], id: strawberry.ID) -> UploadType:
-        return UploadType(record=await upload_resolvers.owned_upload(info.context, id))
+    async def upload(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> UploadType:
+        return UploadType(record=await core_uploads.owned_upload(info.context, id))
 
 
 @strawberry.type
 class UploadMutation:
-    @strawberry.mutation(
-        extensions=RATE_LIMITED, description="Start a resumable upload straight to S3."
-    )
+    @strawberry.mutation(description="Start a resumable upload straight to S3.")
     async def create_upload(
-        self, info: Info[Context, None], input: CreateUploadInput
+        self, info: Info[GraphQLContext, None], input: CreateUploadInput
     ) -> UploadType:
-        upload = await upload_resolvers.create_upload(
+        upload = await core_uploads.create_upload(
             info.context,
             filename=input.filename,
             content_type=input.content_type,
@@ -127,29 +124,30 @@ class UploadMutation:
         )
         return UploadType(record=upload)
 
-    @strawberry.mutation(extensions=RATE_LIMITED, description="Presigned PUT URLs for these parts.")
+    @strawberry.mutation(description="Presigned PUT URLs for these parts.")
     async def sign_upload_parts(
-        self, info: Info[Context, None], upload_id: strawberry.ID, part_numbers: list[int]
+        self, info: Info[GraphQLContext, None], upload_id: strawberry.ID, part_numbers: list[int]
     ) -> list[SignedUploadPart]:
-        signed = await upload_resolvers.sign_parts(info.context, upload_id, part_numbers)
+        signed = await core_uploads.sign_parts(info.context, upload_id, part_numbers)
         return [
             SignedUploadPart(part_number=s.part_number, url=s.url, expires_at=s.expires_at)
             for s in signed
         ]
 
-    @strawberry.mutation(
-        extensions=RATE_LIMITED, description="Assemble the parts; the video becomes UPLOADED."
-    )
+    @strawberry.mutation(description="Assemble the parts; the video becomes UPLOADED.")
     async def complete_upload(
-        self, info: Info[Context, None], upload_id: strawberry.ID, parts: list[CompletedPartInput]
+        self,
+        info: Info[GraphQLContext, None],
+        upload_id: strawberry.ID,
+        parts: list[CompletedPartInput],
     ) -> UploadType:
-        done = await upload_resolvers.complete_upload(
+        done = await core_uploads.complete_upload(
             info.context, upload_id, [(p.part_number, p.etag) for p in parts]
         )
         return UploadType(record=done)
 
-    @strawberry.mutation(
-        extensions=RATE_LIMITED, description="Cancel the upload and discard its parts."
-    )
-    async def abort_upload(self, info: Info[Context, None], upload_id: strawberry.ID) -> UploadType:
-        return UploadType(record=await upload_resolvers.abort_upload(info.context, upload_id))
+    @strawberry.mutation(description="Cancel the upload and discard its parts.")
+    async def abort_upload(
+        self, info: Info[GraphQLContext, None], upload_id: strawberry.ID
+    ) -> UploadType:
+        return UploadType(record=await core_uploads.abort_upload(info.context, upload_id))

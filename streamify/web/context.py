@@ -1,18 +1,21 @@
 """Builds a request's Context from what the lifespan owns: the one place requests meet services,
-and where credentials (bearer token or session cookie) become a Viewer."""
+and where credentials (bearer token or session cookie) become a Viewer. REST routes get the
+core's Context; GraphQL gets the same with its response and connection parameters."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from streamify.core.context import Context, Viewer
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import InvalidToken, TokenType, verify_token
 from streamify.loaders import Loaders
-from streamify.schema.context import Context, Viewer
+from streamify.schema.context import GraphQLContext
 from streamify.services import Services
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -23,22 +26,41 @@ def services_of(conn: HTTPConnection) -> Services:
     return services
 
 
-async def context_for(conn: HTTPConnection, response: Response | None = None) -> Context:
+async def context_for(conn: HTTPConnection) -> Context:
+    """The core's Context for a REST route."""
     services = services_of(conn)
     loaders = services.loaders_factory(services.db, services.cache)
     viewer, auth_error = await authenticate(conn, services, loaders)
-    return Context(
-        settings=services.settings,
-        db=services.db,
-        cache=services.cache,
-        storage=services.storage,
-        redis=services.redis,
-        loaders=loaders,
+    return Context(**_fields(conn, services, loaders), viewer=viewer, auth_error=auth_error)
+
+
+async def graphql_context_for(
+    conn: HTTPConnection, response: Response | None = None
+) -> GraphQLContext:
+    services = services_of(conn)
+    loaders = services.loaders_factory(services.db, services.cache)
+    viewer, auth_error = await authenticate(conn, services, loaders)
+    return GraphQLContext(
+        **_fields(conn, services, loaders),
         viewer=viewer,
         auth_error=auth_error,
-        client_ip=conn.client.host if conn.client else "unknown",
         response=response,
     )
+
+
+def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[str, Any]:
+    return {
+        "settings": services.settings,
+        "db": services.db,
+        "cache": services.cache,
+        "storage": services.storage,
+        "redis": services.redis,
+        "names": services.names,
+        "events": services.events,
+        "writes": services.writes,
+        "loaders": loaders,
+        "client_ip": conn.client.host if conn.client else "unknown",
+    }
 
 
 async def authenticate(

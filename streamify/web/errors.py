@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from streamify.domain import StreamifyError
+from streamify.domain import RateLimited, StreamifyError
 
 STATUS = {
     "BAD_USER_INPUT": 400,
@@ -12,11 +12,17 @@ STATUS = {
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "CONFLICT": 409,
+    "RATE_LIMITED": 429,
     "UNAVAILABLE": 503,
 }
 
 
 def error_response(exc: StreamifyError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["retry-after"] = str(exc.retry_after_seconds)
     return JSONResponse(
-        {"error": {"code": exc.code, "message": exc.message}}, status_code=STATUS.get(exc.code, 500)
+        {"error": {"code": exc.code, "message": exc.message}},
+        status_code=STATUS.get(exc.code, 500),
+        headers=headers,
     )

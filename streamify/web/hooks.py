@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from streamify.domain import BadUserInput, Unauthenticated
-from streamify.pipelines.trigger import BadEvent, object_records
+from streamify.jobs.event_intake import BadEvent, object_records
 from streamify.web.context import services_of
 from streamify.web.errors import error_response
 

@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry import Schema
 
-from streamify.infra.cache import REDIS_DOWN_ERRORS
-from streamify.web.context import context_for, services_of
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.web.context import graphql_context_for, services_of
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NOT_FOUND = {
@@ -166,7 +166,9 @@ class PersistedQueries:
         *,
         get: bool,
     ) -> Response:
-        context = await context_for(request)
+        # Mutations (logIn, logOut) set and clear cookies on this; they are copied over below.
+        sub_response = Response()
+        context = await graphql_context_for(request, sub_response)
         deps: dict[str, int] = {}
         if cache_key is not None:
             context.loaders.deps = deps
@@ -181,7 +183,7 @@ class PersistedQueries:
             body["errors"] = [error.formatted for error in result.errors]
         encoded = json.dumps(body, separators=(",", ":")).encode()
         if not get:
-            return Response(encoded, media_type="application/json")
+            return _with_cookies(Response(encoded, media_type="application/json"), sub_response)
         etag = '"' + hashlib.blake2b(encoded, digest_size=16).hexdigest() + '"'
         response = CachedResponse(encoded, etag, deps)
         if cache_key is not None and not result.errors and context.viewer is None:
@@ -196,7 +198,7 @@ class PersistedQueries:
         # On a Redis failure it is kept in this process; other processes ask the client again.
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
             await services.redis.set(
-                f"{services.settings.cache_key_prefix}apq:{digest}",
+                services.names.persisted_query(digest),
                 query,
                 ex=services.settings.persisted_query_ttl_seconds,
             )
@@ -207,7 +209,7 @@ class PersistedQueries:
             return found
         services = services_of(request)
         try:
-            raw = await services.redis.get(f"{services.settings.cache_key_prefix}apq:{digest}")
+            raw = await services.redis.get(services.names.persisted_query(digest))
         except REDIS_DOWN_ERRORS:
             return None
         if raw is None:
@@ -244,6 +246,13 @@ def _cached_response(
     if request.headers.get("if-none-match") == cached.etag:
         return Response(status_code=304, headers=headers)
     return Response(cached.body, media_type="application/json", headers=headers)
+
+
+def _with_cookies(response: Response, sub_response: Response) -> Response:
+    for name, value in sub_response.raw_headers:
+        if name == b"set-cookie":
+            response.raw_headers.append((name, value))
+    return response
 
 
 def _sha256(text: str) -> str:

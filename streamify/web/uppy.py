@@ -1,6 +1,7 @@
 """The routes Uppy's AwsS3 plugin calls in companion mode (`endpoint` pointed at this API),
 on the same code path as the GraphQL upload mutations. `uploadId` is our upload's id and
-`key` its S3 key, which every call must repeat correctly."""
+`key` its S3 key, which every call must repeat correctly. Rate limits are the core's: a refused
+call answers 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from streamify.core import uploads
+from streamify.core.context import Context
 from streamify.domain import BadUserInput, StreamifyError
 from streamify.infra.sql.uploads import Upload
-from streamify.resolvers import uploads
-from streamify.schema.context import Context
 from streamify.web.context import context_for
 from streamify.web.errors import error_response
 

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from streamify.infra.local import free_port, local_services, postgres_answers, redis_answers
+from streamify.devtools.local import free_port, local_services, postgres_answers, redis_answers
 from tests.conftest import scratch_database, wait_until_ready
 
 

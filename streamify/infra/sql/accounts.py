@@ -8,18 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from streamify.domain import User
+from streamify.domain import Session, User
 from streamify.infra.db import Connection
 from streamify.infra.sql.users import user_from_row
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    id: UUID
-    user_id: UUID
-    expires_at: datetime
-    revoked_at: datetime | None
-    version: int
 
 
 async def insert_user(

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from streamify.domain import Conflict, NotFound, UploadStatus, VideoStatus, can_transition
+from streamify.domain import UploadStatus
 from streamify.infra.db import Connection
 
 
@@ -57,40 +57,40 @@ def upload_from_row(row: asyncpg.Record) -> Upload:
 
 
 async def insert_upload_with_video(
-    conn: asyncpg.Pool,
+    c: Connection,
     *,
     upload: Upload,
     bucket: str,
     title: str,
     description: str,
 ) -> int:
-    """Insert the video (UPLOADING) and its upload together; returns the video's version."""
-    async with conn.acquire() as c, c.transaction():
-        version: int = await c.fetchval(
-            """INSERT INTO videos (id, owner_id, title, description, status)
-               VALUES ($1, $2, $3, $4, 'UPLOADING') RETURNING version""",
-            upload.video_id,
-            upload.owner_id,
-            title,
-            description,
-        )
-        await c.execute(
-            """INSERT INTO uploads (id, video_id, owner_id, filename, content_type, size_bytes,
-                   part_size_bytes, part_count, s3_bucket, s3_key, s3_upload_id, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-            upload.id,
-            upload.video_id,
-            upload.owner_id,
-            upload.filename,
-            upload.content_type,
-            upload.size_bytes,
-            upload.part_size_bytes,
-            upload.part_count,
-            bucket,
-            upload.s3_key,
-            upload.s3_upload_id,
-            upload.expires_at,
-        )
+    """Insert the video (UPLOADING) and its upload (call inside a transaction); returns the
+    video's version."""
+    version: int = await c.fetchval(
+        """INSERT INTO videos (id, owner_id, title, description, status)
+           VALUES ($1, $2, $3, $4, 'UPLOADING') RETURNING version""",
+        upload.video_id,
+        upload.owner_id,
+        title,
+        description,
+    )
+    await c.execute(
+        """INSERT INTO uploads (id, video_id, owner_id, filename, content_type, size_bytes,
+               part_size_bytes, part_count, s3_bucket, s3_key, s3_upload_id, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+        upload.id,
+        upload.video_id,
+        upload.owner_id,
+        upload.filename,
+        upload.content_type,
+        upload.size_bytes,
+        upload.part_size_bytes,
+        upload.part_count,
+        bucket,
+        upload.s3_key,
+        upload.s3_upload_id,
+        upload.expires_at,
+    )
     return version
 
 
@@ -105,44 +105,22 @@ async def lock_upload(conn: Connection, upload_id: UUID) -> Upload | None:
     return upload_from_row(row) if row else None
 
 
-async def set_video_status(
-    conn: Connection, video_id: UUID, target: VideoStatus, *, reason: str | None = None
-) -> int:
-    """Move a video to `target` if its current status allows it; returns the new version.
-    Raises Conflict otherwise (the caller's transaction then rolls back)."""
-    current = await conn.fetchval("SELECT status FROM videos WHERE id = $1 FOR UPDATE", video_id)
-    if current is None:
-        raise NotFound("No such video.")
-    if not can_transition(VideoStatus(current), target):
-        raise Conflict(f"The video is {current}; it cannot become {target.value}.")
-    version: int = await conn.fetchval(
-        "UPDATE videos SET status = $2, failure_reason = $3 WHERE id = $1 RETURNING version",
-        video_id,
-        target.value,
-        reason,
-    )
-    return version
-
-
-async def finish_upload(
+async def set_upload_status(
     conn: Connection,
     upload_id: UUID,
-    *,
     status: UploadStatus,
-    video_status: VideoStatus,
+    *,
     completed_size: int | None = None,
     reason: str | None = None,
-) -> int:
-    """Set the upload's final status and its video's; returns the video's new version."""
-    video_id = await conn.fetchval(
+) -> None:
+    await conn.execute(
         """UPDATE uploads SET status = $2, completed_size_bytes = $3, failure_reason = $4
-           WHERE id = $1 RETURNING video_id""",
+           WHERE id = $1""",
         upload_id,
         status.value,
         completed_size,
         reason,
     )
-    return await set_video_status(conn, video_id, video_status, reason=reason)
 
 
 async def expired_upload_ids(conn: asyncpg.Pool, *, limit: int) -> list[UUID]:
@@ -152,3 +130,12 @@ async def expired_upload_ids(conn: asyncpg.Pool, *, limit: int) -> list[UUID]:
         limit,
     )
     return [r["id"] for r in rows]
+
+
+async def pending_multipart_uploads(conn: Connection, video_id: UUID) -> list[tuple[str, str]]:
+    """(S3 key, S3 upload id) of the video's uploads still open in S3."""
+    rows = await conn.fetch(
+        "SELECT s3_key, s3_upload_id FROM uploads WHERE video_id = $1 AND status = 'PENDING'",
+        video_id,
+    )
+    return [(r["s3_key"], r["s3_upload_id"]) for r in rows]

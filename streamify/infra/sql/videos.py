@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -25,7 +25,7 @@ def video_from_row(row: asyncpg.Record) -> Video:
         owner_id=row["owner_id"],
         title=row["title"],
         description=row["description"],
-        tags=list(row["tags"]),
+        tags=tuple(row["tags"]),
         visibility=Visibility(row["visibility"]),
         status=VideoStatus(row["status"]),
         duration_seconds=row["duration_seconds"],
@@ -67,7 +67,7 @@ async def renditions_by_video_ids(
                 Rendition(r["height"], r["width"], r["bitrate"], r["codecs"], r["playlist_path"])
             )
     return [
-        (video_id, version, VideoRenditions(video_id=video_id, renditions=renditions))
+        (video_id, version, VideoRenditions(video_id=video_id, renditions=tuple(renditions)))
         for video_id, (version, renditions) in grouped.items()
     ]
 
@@ -125,15 +125,7 @@ async def lock_video_for_delete(conn: Connection, video_id: UUID) -> tuple[UUID,
     return (row["owner_id"], row["version"]) if row else None
 
 
-async def pending_multipart_uploads(conn: Connection, video_id: UUID) -> list[tuple[str, str]]:
-    rows = await conn.fetch(
-        "SELECT s3_key, s3_upload_id FROM uploads WHERE video_id = $1 AND status = 'PENDING'",
-        video_id,
-    )
-    return [(r["s3_key"], r["s3_upload_id"]) for r in rows]
-
-
-async def update_video(conn: asyncpg.Pool, video_id: UUID, patch: VideoPatch) -> Video | None:
+async def update_video(conn: Connection, video_id: UUID, patch: VideoPatch) -> Video | None:
     """Apply the patch in one statement; the trigger bumps `version`. None when absent."""
     row = await conn.fetchrow(
         f"""WITH v AS (
@@ -148,7 +140,98 @@ async def update_video(conn: asyncpg.Pool, video_id: UUID, patch: VideoPatch) ->
         video_id,
         patch.title,
         patch.description,
-        patch.tags,
+        list(patch.tags) if patch.tags is not None else None,
         patch.visibility.value if patch.visibility else None,
     )
     return video_from_row(row) if row else None
+
+
+async def lock_status(conn: Connection, video_id: UUID) -> VideoStatus | None:
+    """The video's status, row-locked until the transaction ends; None when absent."""
+    current = await conn.fetchval("SELECT status FROM videos WHERE id = $1 FOR UPDATE", video_id)
+    return VideoStatus(current) if current is not None else None
+
+
+async def set_status(
+    conn: Connection, video_id: UUID, status: VideoStatus, *, reason: str | None
+) -> int:
+    """Write the status (the caller checked the transition); returns the new version."""
+    version: int = await conn.fetchval(
+        "UPDATE videos SET status = $2, failure_reason = $3 WHERE id = $1 RETURNING version",
+        video_id,
+        status.value,
+        reason,
+    )
+    return version
+
+
+async def set_duration(conn: Connection, video_id: UUID, seconds: float) -> None:
+    await conn.execute("UPDATE videos SET duration_seconds = $2 WHERE id = $1", video_id, seconds)
+
+
+async def replace_renditions(
+    conn: Connection, video_id: UUID, renditions: Sequence[Rendition]
+) -> None:
+    await conn.execute("DELETE FROM renditions WHERE video_id = $1", video_id)
+    await conn.executemany(
+        "INSERT INTO renditions (video_id, height, width, bitrate, codecs, playlist_path)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(video_id, r.height, r.width, r.bitrate, r.codecs, r.playlist_path) for r in renditions],
+    )
+
+
+async def upsert_manifest(
+    conn: Connection, video_id: UUID, *, master_path: str, thumbnail_path: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO manifests (video_id, master_path, thumbnail_path)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (video_id) DO UPDATE
+           SET master_path = EXCLUDED.master_path,
+               thumbnail_path = EXCLUDED.thumbnail_path""",
+        video_id,
+        master_path,
+        thumbnail_path,
+    )
+
+
+async def delete_video(conn: Connection, video_id: UUID) -> None:
+    """Delete the row; uploads, renditions, manifest and events go with it (cascade)."""
+    await conn.execute("DELETE FROM videos WHERE id = $1", video_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusNow:
+    status: VideoStatus
+    failure_reason: str | None
+    updated_at: datetime
+
+
+async def status_now(conn: asyncpg.Pool, video_id: UUID) -> StatusNow | None:
+    """The video's status read from PostgreSQL itself, never from a cache."""
+    row = await conn.fetchrow(
+        "SELECT status, failure_reason, updated_at FROM videos WHERE id = $1", video_id
+    )
+    if row is None:
+        return None
+    return StatusNow(VideoStatus(row["status"]), row["failure_reason"], row["updated_at"])
+
+
+async def stalled_processing(
+    conn: asyncpg.Pool, *, idle: timedelta, limit: int
+) -> list[tuple[UUID, int]]:
+    """(video id, runs started so far) of videos PROCESSING without a change for `idle`."""
+    rows = await conn.fetch(
+        """SELECT v.id, count(e.dedupe_key) AS attempts
+             FROM videos v LEFT JOIN s3_events e ON e.video_id = v.id
+            WHERE v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval
+            GROUP BY v.id LIMIT $2""",
+        idle,
+        limit,
+    )
+    return [(r["id"], r["attempts"]) for r in rows]
+
+
+async def video_count(conn: Connection | asyncpg.Pool) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM videos")
+    return count

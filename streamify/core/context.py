@@ -1,0 +1,49 @@
+"""What a business function may use for one request: the process's services, this request's
+loaders, and who is asking. Built by a transport (GraphQL, REST), never read from globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from streamify.domain import Unauthenticated
+from streamify.infra.cache.tier import CacheTier
+from streamify.infra.db import Database
+from streamify.infra.events import ProcessingEvents
+from streamify.infra.settings import Settings
+from streamify.infra.storage import Storage
+from streamify.loaders import Loaders
+from streamify.names import RedisNames
+from streamify.writes.videos import VideoWrites
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user_id: UUID
+    # The log-in session the credentials belong to (None for sessionless access tokens).
+    session_id: UUID | None = None
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    cache: CacheTier
+    storage: Storage
+    redis: Redis
+    names: RedisNames
+    events: ProcessingEvents
+    writes: VideoWrites
+    loaders: Loaders
+    viewer: Viewer | None
+    # Why presented credentials were refused; raised only where a viewer is needed.
+    auth_error: str | None = None
+    # Where the request came from (rate limits of anonymous callers).
+    client_ip: str = "unknown"
+
+    def require_viewer(self) -> Viewer:
+        if self.viewer is None:
+            raise Unauthenticated(self.auth_error or "Sign in to do this.")
+        return self.viewer

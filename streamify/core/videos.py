@@ -1,0 +1,160 @@
+"""What the video fields and mutations do: validate, authorize, read through loaders, write."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from streamify.core.context import Context
+from streamify.core.ids import decode_cursor, encode_cursor, parse_id
+from streamify.core.rate_limits import rate_limited
+from streamify.core.storage_call import storage_call
+from streamify.domain import (
+    BadUserInput,
+    Forbidden,
+    NotFound,
+    Rendition,
+    User,
+    Video,
+    VideoPatch,
+    VideoStatus,
+    Visibility,
+)
+from streamify.infra.sql import uploads as upload_sql
+from streamify.infra.sql import videos as sql
+from streamify.loaders.video_pages import PageQuery
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 5000
+MAX_TAGS = 20
+MAX_TAG = 40
+
+
+def can_view(ctx: Context, video: Video, *, by_id: bool) -> bool:
+    """PRIVATE: owner only. UNLISTED: anyone who has the id, never in listings."""
+    is_owner = ctx.viewer is not None and ctx.viewer.user_id == video.owner_id
+    if is_owner or video.visibility is Visibility.PUBLIC:
+        return True
+    return by_id and video.visibility is Visibility.UNLISTED
+
+
+async def video_by_id(ctx: Context, raw_id: str) -> Video | None:
+    video = await ctx.loaders.video_by_id.load(parse_id(raw_id, what="id"))
+    # Checked after the cache read: the cache holds rows, never per-viewer answers.
+    if video is None or not can_view(ctx, video, by_id=True):
+        return None
+    return video
+
+
+async def video_page(
+    ctx: Context,
+    *,
+    first: int | None,
+    after: str | None,
+    owner_id: str | None,
+    status: VideoStatus | None,
+) -> tuple[list[tuple[str, Video]], bool]:
+    """(cursor, video) pairs of one page, newest first, and whether more follow."""
+    settings = ctx.settings
+    limit = settings.graphql_default_page_size if first is None else first
+    if not 1 <= limit <= settings.graphql_max_page_size:
+        raise BadUserInput(f"first must be between 1 and {settings.graphql_max_page_size}.")
+    owner = parse_id(owner_id, what="ownerId") if owner_id is not None else None
+    own_listing = owner is not None and ctx.viewer is not None and ctx.viewer.user_id == owner
+    query = PageQuery(
+        limit=limit,
+        after=decode_cursor(after) if after is not None else None,
+        owner_id=owner,
+        # Others see finished videos unless they ask for a status; owners see everything.
+        status=status if status is not None or own_listing else VideoStatus.READY,
+        visibilities=tuple(Visibility) if own_listing else (Visibility.PUBLIC,),
+    )
+    page = await ctx.loaders.video_page_by_query.load(query)
+    videos = await ctx.loaders.video_by_id.load_many(page.video_ids)
+    shown = [v for v in videos if v is not None and can_view(ctx, v, by_id=False)]
+    return [(encode_cursor(sql.PageCursor(v.created_at, v.id)), v) for v in shown], page.has_next
+
+
+async def owner_of(ctx: Context, video: Video) -> User | None:
+    return await ctx.loaders.user_by_id.load(video.owner_id)
+
+
+async def renditions_of(ctx: Context, video: Video) -> tuple[Rendition, ...]:
+    found = await ctx.loaders.renditions_by_video_id.load(video.id)
+    return found.renditions if found is not None else ()
+
+
+def manifest_url(ctx: Context, video: Video) -> str | None:
+    if video.manifest_path is None or video.status is not VideoStatus.READY:
+        return None
+    return f"{ctx.settings.cdn_base_url.rstrip('/')}/{video.manifest_path}"
+
+
+def thumbnail_url(ctx: Context, video: Video) -> str | None:
+    if video.thumbnail_path is None:
+        return None
+    return f"{ctx.settings.cdn_base_url.rstrip('/')}/{video.thumbnail_path}"
+
+
+def validated_patch(
+    *,
+    title: str | None,
+    description: str | None,
+    tags: list[str] | tuple[str, ...] | None,
+    visibility: Visibility | None,
+) -> VideoPatch:
+    if title is not None:
+        title = title.strip()
+        if not 1 <= len(title) <= MAX_TITLE:
+            raise BadUserInput(f"title must be 1 to {MAX_TITLE} characters.")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise BadUserInput(f"description must be at most {MAX_DESCRIPTION} characters.")
+    clean_tags = None
+    if tags is not None:
+        clean_tags = tuple(dict.fromkeys(t.strip().lower() for t in tags))
+        if len(clean_tags) > MAX_TAGS or any(not 1 <= len(t) <= MAX_TAG for t in clean_tags):
+            raise BadUserInput(f"at most {MAX_TAGS} tags, each 1 to {MAX_TAG} characters.")
+    patch = VideoPatch(title=title, description=description, tags=clean_tags, visibility=visibility)
+    if patch == VideoPatch():
+        raise BadUserInput("input changes nothing: give at least one field.")
+    return patch
+
+
+@rate_limited()
+async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
+    viewer = ctx.require_viewer()
+    video_id = parse_id(raw_id, what="id")
+    current = await ctx.loaders.video_by_id.load(video_id)
+    if current is None or not can_view(ctx, current, by_id=True):
+        raise NotFound("No such video.")
+    if current.owner_id != viewer.user_id:
+        raise Forbidden("Only the video's owner may change it.")
+    async with ctx.writes.transaction(memo=ctx.loaders) as tx:
+        updated = await tx.update_metadata(video_id, patch)
+    ctx.loaders.video_by_id.prime(video_id, updated)
+    return updated
+
+
+@rate_limited()
+async def delete_video(ctx: Context, raw_id: str) -> UUID:
+    """Remove the video: rows (uploads, renditions, manifest cascade), its objects in both
+    buckets, and its cache entries. Owners only."""
+    viewer = ctx.require_viewer()
+    video_id = parse_id(raw_id, what="id")
+    async with ctx.writes.transaction(memo=ctx.loaders) as tx:
+        found = await tx.lock_for_delete(video_id)
+        if found is None:
+            raise NotFound("No such video.")
+        owner_id, version = found
+        if owner_id != viewer.user_id:
+            video = await ctx.loaders.video_by_id.load(video_id)
+            if video is None or not can_view(ctx, video, by_id=True):
+                raise NotFound("No such video.")
+            raise Forbidden("Only the video's owner may delete it.")
+        # Objects first, inside the row lock: if S3 fails, nothing is deleted from the rows
+        # and the owner can retry; the row lock keeps the pipeline from writing meanwhile.
+        async with storage_call():
+            for key, upload_id in await upload_sql.pending_multipart_uploads(tx.conn, video_id):
+                await ctx.storage.abort(key, upload_id)
+            await ctx.storage.delete_video_objects(video_id)
+        await tx.delete(video_id, version)
+    return video_id

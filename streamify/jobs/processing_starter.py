@@ -1,0 +1,36 @@
+"""How an uploaded video's processing is started: a run of the transcoding deployment on
+Prefect, or (with no Prefect API configured) nothing but the record of the event."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from streamify.jobs.event_intake import StartProcessing, StoredObject
+from streamify.names import TRANSCODE_DEPLOYMENT
+
+log = logging.getLogger(__name__)
+
+
+async def record_only(video_id: UUID, obj: StoredObject) -> None:
+    """Without a Prefect API an uploaded video stays UPLOADED; the event is kept in s3_events
+    so it can be processed later."""
+    log.info("video %s uploaded (%s bytes); no Prefect API to process it", video_id, obj.size_bytes)
+
+
+def prefect_starter(api_url: str) -> StartProcessing:
+    """start_processing that creates a run of the transcoding deployment. The object's dedupe
+    key is the run's idempotency key, so a repeated event cannot start a second run."""
+    from prefect.client.orchestration import PrefectClient
+
+    async def start(video_id: UUID, obj: StoredObject) -> None:
+        async with PrefectClient(api_url) as client:
+            deployment = await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+            run = await client.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={"video_id": str(video_id)},
+                idempotency_key=obj.dedupe_key,
+            )
+        log.info("started transcoding run %s for video %s", run.id, video_id)
+
+    return start

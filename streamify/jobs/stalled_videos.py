@@ -1,0 +1,60 @@
+"""Videos left in PROCESSING by a worker that died: no heartbeat for twice its interval means no
+worker holds them, so they are started again (the flow's steps are idempotent), up to
+`processing_max_attempts` runs; then they end FAILED. Nothing stays PROCESSING forever."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from streamify.domain import VideoStatus
+from streamify.infra.events import ProcessingEvents
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra.settings import Settings
+from streamify.infra.sql import videos as sql
+from streamify.jobs.event_intake import EventIntake, StoredObject
+from streamify.names import source_key
+from streamify.writes.videos import VideoWrites
+
+log = logging.getLogger(__name__)
+
+GAVE_UP = "Processing stopped repeatedly; upload the video again or contact support."
+
+
+async def restart_stalled(
+    writes: VideoWrites, events: ProcessingEvents, intake: EventIntake, settings: Settings
+) -> int:
+    """Start stalled videos again; returns how many were restarted or given up on."""
+    idle = timedelta(seconds=2 * settings.processing_heartbeat_seconds)
+    handled = 0
+    for video_id, attempts in await sql.stalled_processing(writes.db.pool, idle=idle, limit=100):
+        try:
+            if await events.is_alive(video_id):
+                continue  # a worker is on it
+        except REDIS_DOWN_ERRORS:
+            return handled  # cannot tell who is alive: wait for Redis
+        if attempts >= settings.processing_max_attempts:
+            async with writes.transaction() as tx:
+                await tx.transition(
+                    video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=VideoStatus.PROCESSING
+                )
+        else:
+            log.warning(
+                "video %s stalled in PROCESSING; starting attempt %d", video_id, attempts + 1
+            )
+            # A new dedupe key per attempt: recorded and started like an S3 event.
+            await intake.handle(
+                [
+                    StoredObject(
+                        bucket=settings.s3_raw_bucket,
+                        key=source_key(video_id),
+                        event_name="streamify:RetryStalled",
+                        size_bytes=None,
+                        etag=None,
+                        version_id=None,
+                        sequencer=f"retry-{attempts + 1}",
+                    )
+                ]
+            )
+        handled += 1
+    return handled

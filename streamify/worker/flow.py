@@ -1,0 +1,332 @@
+"""The transcoding DAG on Prefect: probe -> plan ladder -> encode -> thumbnails -> master
+playlist -> publish -> finish. Tasks take ids and primitives, open their own clients, and are
+idempotent: a second run overwrites the same objects and rows. A source that cannot become a
+stream ends the video in FAILED with a reason the uploader can read.
+
+`streamify worker` serves the `transcode-video/transcode` deployment; the API starts runs of it
+from S3 events (start_processing). Every change of the video's state goes through
+`streamify.writes.videos`, which also invalidates caches and tells subscribers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect import Task, flow, get_run_logger, task
+from prefect.client.schemas.objects import State, TaskRun
+
+from streamify.domain import Conflict, NotFound, Rendition, VideoStatus
+from streamify.infra.cache.redis_store import RedisCache
+from streamify.infra.cache.tier import CacheTier
+from streamify.infra.db import create_database
+from streamify.infra.events import ProcessingEvent, ProcessingEvents
+from streamify.infra.redis_client import create_redis
+from streamify.infra.settings import Settings
+from streamify.infra.storage import Storage, open_storage
+from streamify.names import (
+    TRANSCODE_FLOW,
+    RedisNames,
+    hls_key,
+    master_key,
+    poster_key,
+    source_key,
+    thumbs_key,
+)
+from streamify.worker import media
+from streamify.worker.media import MediaError, Rung, SourceInfo
+from streamify.writes.videos import VideoWrites
+
+log = logging.getLogger(__name__)
+
+SEGMENT_CACHE = "public, max-age=31536000, immutable"
+PLAYLIST_CACHE = "public, max-age=10"
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+
+
+@dataclass
+class Clients:
+    settings: Settings
+    storage: Storage
+    events: ProcessingEvents
+    writes: VideoWrites
+
+
+@contextlib.asynccontextmanager
+async def clients() -> AsyncIterator[Clients]:
+    """What one task needs, opened by the task itself (tasks may run on any worker)."""
+    settings = Settings()
+    names = RedisNames(settings.cache_key_prefix)
+    redis_client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    # No L1 in a worker: it only writes, and its invalidations reach every API process.
+    cache = CacheTier(
+        settings.model_copy(update={"cache_l1_enabled": False}),
+        RedisCache(redis_client, channel=names.l1_drop_channel),
+    )
+    events = ProcessingEvents(redis_client, names)
+    db = await create_database(settings.database_url, min_size=1, max_size=2)
+    try:
+        async with open_storage(settings) as storage:
+            yield Clients(settings, storage, events, VideoWrites(db, cache, events))
+    finally:
+        await db.close()
+        await redis_client.aclose()
+
+
+async def report(
+    c: Clients,
+    video_id: UUID,
+    step: str,
+    *,
+    progress: float | None = None,
+    message: str | None = None,
+) -> None:
+    """A step of a running video: refresh the heartbeat and tell subscribers."""
+    try:
+        await c.events.heartbeat(video_id, ttl=2 * c.settings.processing_heartbeat_seconds)
+        await c.events.publish(
+            ProcessingEvent.now(
+                video_id, VideoStatus.PROCESSING, step, progress=progress, message=message
+            )
+        )
+    except Exception:
+        log.warning("could not publish a processing event for %s", video_id)
+
+
+@contextlib.asynccontextmanager
+async def video_write(c: Clients) -> AsyncIterator[Any]:
+    """A write of the video's state; a deleted video or a refused transition is final."""
+    try:
+        async with c.writes.transaction() as tx:
+            yield tx
+    except NotFound:
+        raise MediaError("The video was deleted.") from None
+    except Conflict as exc:
+        raise MediaError(exc.message) from None
+
+
+def _retry_unless_media_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry transient failures only: a source that is not a video stays not a video."""
+    try:
+        state.result()
+    except MediaError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def begin(video_id: str) -> None:
+    """Mark the video PROCESSING."""
+    async with clients() as c:
+        await c.events.heartbeat(UUID(video_id), ttl=2 * c.settings.processing_heartbeat_seconds)
+        async with video_write(c) as tx:
+            await tx.transition(UUID(video_id), VideoStatus.PROCESSING)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def fetch_source(video_id: str, workdir: str) -> str:
+    """Download the uploaded source to the work folder."""
+    target = Path(workdir) / "source"
+    async with clients() as c:
+        await report(c, UUID(video_id), "download")
+        got = await c.storage.client.get_object(
+            Bucket=c.storage.raw_bucket, Key=source_key(video_id)
+        )
+        async with got["Body"] as body:
+            with target.open("wb") as out:
+                while chunk := await body.read(8 * 1024 * 1024):
+                    out.write(chunk)
+    return str(target)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def probe_source(video_id: str, source_path: str) -> dict[str, object]:
+    """Read what the source is; refuse what is not a video."""
+    info = await media.probe(Path(source_path))
+    async with clients() as c:
+        await report(
+            c,
+            UUID(video_id),
+            "probe",
+            message=f"{info.width}x{info.height}, {info.duration:.1f} s",
+        )
+    return asdict(info)
+
+
+@task
+def plan(source: dict[str, object]) -> list[dict[str, object]]:
+    """The ladder for this source (no upscaling)."""
+    return [asdict(r) for r in media.plan_ladder(SourceInfo(**source))]  # type: ignore[arg-type]
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def encode(
+    video_id: str,
+    source_path: str,
+    workdir: str,
+    source: dict[str, object],
+    ladder: list[dict[str, object]],
+) -> float:
+    """Encode every rendition in one ffmpeg run, reporting its progress."""
+    info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
+    hls = Path(workdir) / "hls"
+    shutil.rmtree(hls, ignore_errors=True)
+    async with clients() as c:
+        last, last_at = -1.0, 0.0
+        beat = c.settings.processing_heartbeat_seconds / 2
+
+        async def progress(fraction: float) -> None:
+            nonlocal last, last_at
+            if fraction - last >= 0.05 or fraction >= 1.0 or time.monotonic() - last_at > beat:
+                last, last_at = fraction, time.monotonic()
+                await report(c, UUID(video_id), "encode", progress=round(fraction, 3))
+
+        started = time.perf_counter()
+        await media.encode(Path(source_path), hls, info, rungs, on_progress=progress)
+        return time.perf_counter() - started
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def thumbnails(
+    video_id: str, source_path: str, workdir: str, source: dict[str, object]
+) -> None:
+    """Poster, storyboard sprite and its WebVTT index."""
+    info = SourceInfo(**source)  # type: ignore[arg-type]
+    folder = Path(workdir) / "thumbs"
+    folder.mkdir(exist_ok=True)
+    await media.poster(Path(source_path), folder / "poster.jpg", info)
+    await media.storyboard(
+        Path(source_path),
+        folder / "storyboard.jpg",
+        folder / "storyboard.vtt",
+        info,
+        sprite_url="storyboard.jpg",
+    )
+
+
+@task
+async def master(
+    workdir: str, source: dict[str, object], ladder: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Measure each variant and write the master playlist."""
+    info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
+    hls = Path(workdir) / "hls"
+    variants = [await media.measure_variant(hls, rung, info.fps) for rung in rungs]
+    (hls / "master.m3u8").write_text(media.master_playlist(variants))
+    return [
+        {
+            "name": v.rung.name,
+            "width": v.rung.width,
+            "height": v.rung.height,
+            "bandwidth": v.peak_bandwidth,
+            "codecs": v.codecs,
+            "playlist": v.playlist,
+        }
+        for v in variants
+    ]
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def publish(video_id: str, workdir: str) -> int:
+    """Upload the stream and thumbnails under videos/{id}/ in the media bucket."""
+    root = Path(workdir)
+    uploaded = 0
+    async with clients() as c:
+        await report(c, UUID(video_id), "publish")
+        for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key)):
+            for path in sorted(folder.rglob("*")):
+                if not path.is_file() or path.suffix not in CONTENT_TYPES:
+                    continue
+                key = key_of(video_id, path.relative_to(folder).as_posix())
+                cache = SEGMENT_CACHE if path.suffix in (".ts", ".jpg") else PLAYLIST_CACHE
+                await c.storage.client.put_object(
+                    Bucket=c.storage.media_bucket,
+                    Key=key,
+                    Body=path.read_bytes(),
+                    ContentType=CONTENT_TYPES[path.suffix],
+                    CacheControl=cache,
+                )
+                uploaded += 1
+    return uploaded
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+async def finish(
+    video_id: str, source: dict[str, object], variants: list[dict[str, object]]
+) -> None:
+    """Renditions and manifest rows, duration, READY; then drop every cached copy."""
+    vid = UUID(video_id)
+    renditions = [
+        Rendition(
+            height=int(v["height"]),  # type: ignore[call-overload]
+            width=int(v["width"]),  # type: ignore[call-overload]
+            bitrate=int(v["bandwidth"]),  # type: ignore[call-overload]
+            codecs=str(v["codecs"]),
+            playlist_path=hls_key(video_id, str(v["playlist"])),
+        )
+        for v in variants
+    ]
+    async with clients() as c, video_write(c) as tx:
+        await tx.publish_stream(
+            vid,
+            renditions,
+            duration_seconds=float(source["duration"]),  # type: ignore[arg-type]
+            master_path=master_key(vid),
+            thumbnail_path=poster_key(vid),
+        )
+
+
+async def fail(video_id: str, reason: str) -> None:
+    """FAILED with the reason, unless the video is gone or already finished."""
+    async with clients() as c:
+        with contextlib.suppress(MediaError):
+            async with video_write(c) as tx:
+                await tx.transition(UUID(video_id), VideoStatus.FAILED, reason=reason)
+
+
+@flow(name=TRANSCODE_FLOW, log_prints=False)
+async def transcode_video(video_id: str) -> str:
+    """Turn an uploaded source into an adaptive HLS stream on the CDN."""
+    workdir = tempfile.mkdtemp(prefix=f"streamify-{video_id}-")
+    started = time.perf_counter()
+    try:
+        await begin(video_id)
+        source_path = await fetch_source(video_id, workdir)
+        source = await probe_source(video_id, source_path)
+        ladder = plan(source)
+        encoding = await encode(video_id, source_path, workdir, source, ladder)
+        await thumbnails(video_id, source_path, workdir, source)
+        variants = await master(workdir, source, ladder)
+        await publish(video_id, workdir)
+        await finish(video_id, source, variants)
+        total = time.perf_counter() - started
+        get_run_logger().info(
+            "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s",
+            video_id,
+            total,
+            encoding,
+            total - encoding,
+        )
+    except MediaError as exc:
+        await fail(video_id, str(exc))
+        raise
+    except Exception:
+        await fail(video_id, "Processing failed on our side; it will be retried.")
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return video_id

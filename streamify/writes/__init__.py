@@ -1,0 +1,1 @@
+"""The write side: one module per aggregate owns its state changes and their cache effects."""

@@ -1,0 +1,197 @@
+"""End to end: the upload API -> S3 notification (SQS) -> a Prefect run of the deployment,
+served by `streamify worker` in its own process -> READY, streamed to a subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+
+from streamify.app import create_app
+from streamify.devtools.local import worker_process
+from streamify.infra.settings import Settings
+from streamify.jobs.processing_starter import prefect_starter
+from streamify.names import TRANSCODE_DEPLOYMENT
+from streamify.services import Services, open_services
+from tests.conftest import serve_app, with_state
+from tests.helpers import drain_queue, gql, insert_user, token_for
+from tests.test_uploads import COMPLETE, CREATE, SIGN, put_part
+from tests.test_websocket_auth import SUBSCRIBE
+from tests.worker.test_media import make_clip
+from tests.worker.test_transcode_flow import prefect_server  # noqa: F401 - fixture
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(300),
+]
+
+
+@pytest.fixture
+async def prefect_url(prefect_server: None) -> str:  # noqa: F811
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url
+    return str(url)
+
+
+async def wait_for_deployment(prefect_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker has registered the transcoding deployment."""
+    deadline = time.monotonic() + 60
+    async with PrefectClient(prefect_url) as client:
+        while True:
+            try:
+                await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+                return
+            except ObjectNotFound:
+                pass
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the worker did not register"
+            await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
+    log = tmp_path / "worker.log"
+    with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
+        await wait_for_deployment(prefect_url, proc, log)
+        yield
+
+
+async def test_upload_to_ready_through_the_notification_path(
+    worker: None, prefect_url: str, settings: Settings, services: Services, tmp_path: Path
+) -> None:
+    await drain_queue(settings)
+    clip = make_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    data = clip.read_bytes()
+    owner = await insert_user(services.db.pool)
+    token = token_for(settings, owner)
+
+    async with (
+        open_services(settings, start_processing=prefect_starter(prefect_url)) as api,
+        serve_app(with_state(create_app(settings), api)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        created = (
+            await gql(
+                client,
+                CREATE,
+                {
+                    "input": {
+                        "filename": "clip.mp4",
+                        "contentType": "video/mp4",
+                        "sizeBytes": len(data),
+                        "title": "Holiday",
+                    }
+                },
+                token=token,
+            )
+        )["data"]["createUpload"]
+        video_id = created["video"]["id"]
+        # The uploader watches over GraphQL (graphql-transport-ws), as a client would.
+        seen: list[dict[str, Any]] = []
+        subscribed = asyncio.Event()
+        ws_url = base.replace("http://", "ws://") + "/graphql"
+
+        async def listen() -> None:
+            protocol = websockets.Subprotocol("graphql-transport-ws")
+            async with websockets.connect(ws_url, subprotocols=[protocol]) as ws:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "connection_init",
+                            "payload": {"authorization": f"Bearer {token}"},
+                        }
+                    )
+                )
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": SUBSCRIBE, "variables": {"id": video_id}},
+                        }
+                    )
+                )
+                while True:
+                    message = json.loads(await ws.recv())
+                    if message["type"] != "next":
+                        return
+                    seen.append(message["payload"]["data"]["videoProcessing"])
+                    subscribed.set()
+
+        listener = asyncio.create_task(listen())
+        await asyncio.wait_for(subscribed.wait(), 10)
+        signed = (await gql(client, SIGN, {"id": created["id"], "parts": [1]}, token=token))[
+            "data"
+        ]["signUploadParts"]
+        etag = await put_part(signed[0]["url"], data)
+        done = await gql(
+            client,
+            COMPLETE,
+            {"id": created["id"], "parts": [{"partNumber": 1, "etag": etag}]},
+            token=token,
+        )
+        assert done["data"]["completeUpload"]["status"] == "COMPLETED"
+        await asyncio.wait_for(listener, 240)
+        assert seen[0]["step"] == "current" and seen[0]["status"] == "UPLOADING"
+        assert seen[-1]["status"] == "READY", seen
+        steps = [e["step"] for e in seen]
+        assert steps.index("start") < steps.index("probe") < steps.index("encode")
+        assert steps.index("encode") < steps.index("publish") < steps.index("done")
+        progress = [e["progress"] for e in seen if e["step"] == "encode"]
+        assert progress == sorted(progress) and progress[-1] == 1.0
+        video = (
+            await gql(
+                client,
+                "query($id: ID!) { video(id: $id) { status duration "
+                "manifest { url } renditions { height } } }",
+                {"id": video_id},
+            )
+        )["data"]["video"]
+        assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
+        assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
+
+        # The same event again starts no second run.
+        obj_key = f"uploads/{video_id}/source"
+        record = {
+            "eventName": "ObjectCreated:CompleteMultipartUpload",
+            "s3": {
+                "bucket": {"name": settings.s3_raw_bucket},
+                "object": {
+                    "key": obj_key,
+                    "size": len(data),
+                    "eTag": await services.db.pool.fetchval(
+                        "SELECT etag FROM s3_events WHERE object_key = $1", obj_key
+                    ),
+                },
+            },
+        }
+        again = await client.post(
+            "/hooks/s3",
+            json={"Records": [record]},
+            headers={"authorization": f"Bearer {settings.s3_webhook_secret}"},
+        )
+        assert again.json() == {"received": 1, "started": 0}
+    async with PrefectClient(prefect_url) as prefect:
+        deployment = await prefect.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
+        runs = await prefect.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
+        mine = [
+            r
+            for r in runs
+            if r.deployment_id == deployment.id and r.parameters.get("video_id") == video_id
+        ]
+        assert len(mine) == 1 and mine[0].state is not None and mine[0].state.is_completed()

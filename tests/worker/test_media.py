@@ -1,0 +1,188 @@
+"""The media core with the real ffmpeg: probe, ladder, one-run encode, measured master
+playlist, poster and storyboard."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamify.devtools.clips import synthetic_clip
+from streamify.worker import media
+from streamify.worker.media import MediaError, Rung, SourceInfo
+
+
+def make_clip(path: Path, *, size: str, seconds: float, audio: bool = True, rate: int = 30) -> Path:
+    return synthetic_clip(path, size=size, seconds=seconds, audio=audio, rate=rate)
+
+
+def ffprobe_json(path: Path, *extra: str) -> Any:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", *extra, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_ladder_never_upscales_and_keeps_the_shape() -> None:
+    landscape = SourceInfo(duration=10, width=1280, height=720, fps=30, has_audio=True)
+    assert [(r.width, r.height) for r in media.plan_ladder(landscape)] == [
+        (1280, 720),
+        (854, 480),
+        (640, 360),
+        (426, 240),
+    ]
+    portrait = SourceInfo(duration=10, width=1080, height=1920, fps=30, has_audio=False)
+    assert [(r.width, r.height) for r in media.plan_ladder(portrait)][:2] == [
+        (1080, 1920),
+        (720, 1280),
+    ]
+    tiny = SourceInfo(duration=10, width=320, height=180, fps=15, has_audio=True)
+    [only] = media.plan_ladder(tiny)
+    assert (only.width, only.height) == (320, 180)
+
+
+def test_storyboard_plan_bounds_the_sprite() -> None:
+    assert media.storyboard_plan(10) == (1.0, 10, 1)
+    interval, columns, rows = media.storyboard_plan(3600)
+    assert interval == 36 and columns * rows >= 100
+
+
+async def test_probe_reads_sources_and_refuses_what_is_not_video(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "a.mp4", size="640x360", seconds=2)
+    info = await media.probe(clip)
+    assert (info.width, info.height, info.has_audio) == (640, 360, True)
+    assert abs(info.duration - 2) < 0.1 and abs(info.fps - 30) < 0.01
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x01not a video" * 1000)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[:2000])
+    audio_only = tmp_path / "tone.m4a"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-t",
+            "1",
+            str(audio_only),
+        ],
+        check=True,
+    )
+    for bad in (empty, garbage, truncated, audio_only):
+        with pytest.raises(MediaError) as raised:
+            await media.probe(bad)
+        assert raised.value.args[0].startswith("The uploaded")
+
+
+async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "src.mp4", size="640x360", seconds=6)
+    info = await media.probe(clip)
+    ladder = media.plan_ladder(info)
+    assert [r.name for r in ladder] == ["360p", "240p"]
+    hls = tmp_path / "hls"
+    seen: list[float] = []
+
+    async def progress(fraction: float) -> None:
+        seen.append(fraction)
+
+    await media.encode(clip, hls, info, ladder, on_progress=progress)
+    assert seen and seen == sorted(seen) and seen[-1] > 0.9
+
+    variants = [await media.measure_variant(hls, rung, info.fps) for rung in ladder]
+    master = media.master_playlist(variants)
+    assert master.startswith("#EXTM3U")
+    stream_infs = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]
+    assert len(stream_infs) == 2
+    for variant, line in zip(
+        sorted(variants, key=lambda v: -v.peak_bandwidth), stream_infs, strict=True
+    ):
+        assert f"BANDWIDTH={variant.peak_bandwidth}," in line
+        assert f"AVERAGE-BANDWIDTH={variant.average_bandwidth}" in line
+        assert f"RESOLUTION={variant.rung.width}x{variant.rung.height}" in line
+        assert "FRAME-RATE=30.000" in line
+        assert variant.peak_bandwidth >= variant.average_bandwidth > 0
+        playlist = hls / variant.playlist
+        text = playlist.read_text()
+        assert "#EXT-X-ENDLIST" in text and "#EXT-X-PLAYLIST-TYPE:VOD" in text
+        probed = ffprobe_json(playlist, "-show_format", "-show_streams")
+        duration = float(probed["format"]["duration"])
+        assert abs(duration - info.duration) <= 0.2
+        streams = probed["streams"]
+        video = next(s for s in streams if s["codec_type"] == "video")
+        assert (video["width"], video["height"]) == (variant.rung.width, variant.rung.height)
+        assert variant.codecs.startswith("avc1.64") and variant.codecs.endswith(",mp4a.40.2")
+        assert int(variant.codecs[9:11], 16) == video["level"]
+        for name, seconds in media.segment_durations(playlist)[:-1]:
+            assert 3.9 <= seconds <= 6.1, (name, seconds)
+
+    # Keyframes at the same instants in every rendition, every 2 s.
+    def keyframes(rung: Rung) -> list[float]:
+        probed = ffprobe_json(
+            hls / rung.name / "index.m3u8",
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_frames",
+            "-show_entries",
+            "frame=pts_time",
+        )
+        return [round(float(f["pts_time"]), 2) for f in probed["frames"]]
+
+    first, second = keyframes(ladder[0]), keyframes(ladder[1])
+    assert first == second
+    gaps = {round(b - a, 1) for a, b in itertools.pairwise(first)}
+    assert gaps == {2.0}
+
+
+async def test_sources_without_audio_and_portrait_sources(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "p.mp4", size="360x640", seconds=3, audio=False)
+    info = await media.probe(clip)
+    ladder = media.plan_ladder(info)
+    assert (ladder[0].width, ladder[0].height) == (360, 640)
+    await media.encode(clip, tmp_path / "hls", info, ladder)
+    variant = await media.measure_variant(tmp_path / "hls", ladder[0], info.fps)
+    assert variant.codecs.startswith("avc1.") and "mp4a" not in variant.codecs
+
+
+async def test_poster_and_storyboard(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "s.mp4", size="640x360", seconds=5, audio=False)
+    info = await media.probe(clip)
+    await media.poster(clip, tmp_path / "poster.jpg", info)
+    await media.storyboard(
+        clip, tmp_path / "sprite.jpg", tmp_path / "sprite.vtt", info, sprite_url="sprite.jpg"
+    )
+    poster_info = ffprobe_json(tmp_path / "poster.jpg", "-show_streams")
+    assert poster_info["streams"][0]["height"] == 360
+    sprite = ffprobe_json(tmp_path / "sprite.jpg", "-show_streams")["streams"][0]
+    assert (sprite["width"], sprite["height"]) == (160 * 5, 90)
+    vtt = (tmp_path / "sprite.vtt").read_text().splitlines()
+    assert vtt[0] == "WEBVTT"
+    assert "00:00:00.000 --> 00:00:01.000" in vtt and "sprite.jpg#xywh=640,0,160,90" in vtt
+
+
+async def test_a_crashing_encoder_is_a_readable_error(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", size="320x180", seconds=1, audio=False)
+    info = await media.probe(clip)
+    broken = SourceInfo(info.duration, info.width, info.height, info.fps, has_audio=True)
+    with pytest.raises(MediaError) as raised:
+        await asyncio.wait_for(
+            media.encode(clip, tmp_path / "hls", broken, media.plan_ladder(info)), 60
+        )
+    assert "ffmpeg failed" in str(raised.value)

@@ -1,0 +1,131 @@
+"""A worker killed mid-run: its video is not left PROCESSING; the next attempt completes.
+After too many attempts the video ends FAILED with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamify.devtools.local import worker_process
+from streamify.infra.settings import Settings
+from streamify.jobs.event_intake import EventIntake, StoredObject
+from streamify.jobs.processing_starter import prefect_starter
+from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled
+from streamify.services import Services
+from tests.helpers import insert_user
+from tests.worker.test_end_to_end import (  # noqa: F401 - fixture
+    prefect_url,
+    wait_for_deployment,
+)
+from tests.worker.test_media import make_clip
+from tests.worker.test_transcode_flow import prefect_server, uploaded_video  # noqa: F401
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(300),
+]
+
+
+async def _status(services: Services, video_id: uuid.UUID) -> str:
+    return str(await services.db.pool.fetchval("SELECT status FROM videos WHERE id = $1", video_id))
+
+
+async def test_a_killed_worker_is_replaced_and_the_next_attempt_completes(
+    prefect_url: str,  # noqa: F811
+    settings: Settings,
+    services: Services,
+    tmp_path: Path,
+) -> None:
+    fast = settings.model_copy(
+        update={"prefect_api_url": prefect_url, "processing_heartbeat_seconds": 1.0}
+    )
+    intake = EventIntake(
+        services.db, raw_bucket=fast.s3_raw_bucket, start_processing=prefect_starter(prefect_url)
+    )
+    video_id = await uploaded_video(
+        services, make_clip(tmp_path / "long.mp4", size="1280x720", seconds=40)
+    )
+    encoding = asyncio.Event()
+
+    async def watch() -> None:
+        async with services.events.subscription(video_id) as live:
+            async for event in live:
+                if event.step == "encode" and (event.progress or 0) > 0:
+                    encoding.set()
+                    return
+
+    watcher = asyncio.create_task(watch())
+    with worker_process(fast, tmp_path / "first.log") as first:
+        await wait_for_deployment(prefect_url, first, tmp_path / "first.log")
+        await intake.handle(
+            [
+                StoredObject(
+                    fast.s3_raw_bucket,
+                    f"uploads/{video_id}/source",
+                    "ObjectCreated:Put",
+                    1,
+                    "first",
+                    None,
+                    None,
+                )
+            ]
+        )
+        await asyncio.wait_for(encoding.wait(), 120)
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its flow process, mid-encode
+        first.wait()
+    await watcher
+    assert await _status(services, video_id) == "PROCESSING"
+
+    await asyncio.sleep(2.5)  # past twice the heartbeat
+    with worker_process(fast, tmp_path / "second.log"):
+        assert await restart_stalled(services.writes, services.events, intake, fast) == 1
+        for _ in range(240):
+            if await _status(services, video_id) in ("READY", "FAILED"):
+                break
+            await asyncio.sleep(0.5)
+    assert await _status(services, video_id) == "READY"
+    attempts = await services.db.pool.fetchval(
+        "SELECT count(*) FROM s3_events WHERE video_id = $1", video_id
+    )
+    assert attempts == 2
+
+
+async def test_a_video_that_keeps_stalling_ends_failed(
+    settings: Settings, services: Services
+) -> None:
+    fast = settings.model_copy(
+        update={"processing_heartbeat_seconds": 0.5, "processing_max_attempts": 2}
+    )
+    owner = await insert_user(services.db.pool)
+    video_id = uuid.uuid4()
+    await services.db.pool.execute(
+        "INSERT INTO videos (id, owner_id, title, status) VALUES ($1, $2, 'x', 'PROCESSING')",
+        video_id,
+        owner,
+    )
+    for attempt in range(2):
+        await services.db.pool.execute(
+            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
+            " VALUES ($1, 'b', 'k', $2, 'e')",
+            f"k#{attempt}",
+            video_id,
+        )
+    started: list[uuid.UUID] = []
+
+    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
+        started.append(vid)
+
+    intake = EventIntake(services.db, raw_bucket=fast.s3_raw_bucket, start_processing=record)
+    await asyncio.sleep(1.2)
+    assert await restart_stalled(services.writes, services.events, intake, fast) == 1
+    row = await services.db.pool.fetchrow(
+        "SELECT status, failure_reason FROM videos WHERE id = $1", video_id
+    )
+    assert row is not None and (row["status"], row["failure_reason"]) == ("FAILED", GAVE_UP)
+    assert started == []

@@ -1,0 +1,164 @@
+"""The transcoding flow on a real Prefect server (the test harness), real ffmpeg, real S3,
+PostgreSQL and Redis: an uploaded clip becomes a playable HLS ladder and READY, with status
+events in order; a corrupt upload ends FAILED with a readable reason."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamify.devtools.local import service_env
+from streamify.domain import VideoStatus
+from streamify.infra.events import ProcessingEvent
+from streamify.infra.settings import Settings
+from streamify.services import Services
+from streamify.worker.flow import transcode_video
+from tests.helpers import VIDEO_QUERY, gql, insert_user
+from tests.worker.test_media import ffprobe_json, make_clip
+
+# Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(300),
+]
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Tasks read their settings from the environment, as on a real worker."""
+    for name, value in service_env(settings).items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
+async def uploaded_video(services: Services, source: Path) -> uuid.UUID:
+    owner = await insert_user(services.db.pool)
+    video_id = uuid.uuid4()
+    await services.db.pool.execute(
+        "INSERT INTO videos (id, owner_id, title, status) VALUES ($1, $2, 'Clip', 'UPLOADED')",
+        video_id,
+        owner,
+    )
+    await services.storage.client.put_object(
+        Bucket=services.storage.raw_bucket,
+        Key=f"uploads/{video_id}/source",
+        Body=source.read_bytes(),
+    )
+    return video_id
+
+
+async def collect_events(
+    services: Services, video_id: uuid.UUID, into: list[ProcessingEvent], subscribed: asyncio.Event
+) -> None:
+    async with services.events.subscription(video_id) as live:
+        subscribed.set()
+        async for event in live:
+            into.append(event)
+            if event.final:
+                return
+
+
+async def test_an_upload_becomes_a_playable_hls_ladder(
+    prefect_server: None,
+    worker_env: Settings,
+    services: Services,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    video_id = await uploaded_video(services, source)
+    seen: list[ProcessingEvent] = []
+    subscribed = asyncio.Event()
+    listener = asyncio.create_task(collect_events(services, video_id, seen, subscribed))
+    await subscribed.wait()
+
+    assert await transcode_video(str(video_id)) == str(video_id)
+    await asyncio.wait_for(listener, 10)
+
+    steps = [e.step for e in seen]
+    assert steps[0] == "start" and steps[-1] == "done" and seen[-1].status is VideoStatus.READY
+    assert steps.index("probe") < steps.index("encode") < steps.index("publish")
+    progress = [e.progress or 0.0 for e in seen if e.step == "encode"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+    body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
+    video = body["data"]["video"]
+    assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
+    assert video["manifest"]["url"].endswith(f"/videos/{video_id}/hls/master.m3u8")
+    assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
+
+    published = tmp_path / "published"
+    storage = services.storage
+    listing = await storage.client.list_objects_v2(
+        Bucket=storage.media_bucket, Prefix=f"videos/{video_id}/"
+    )
+    for obj in listing["Contents"]:
+        head = await storage.client.head_object(Bucket=storage.media_bucket, Key=obj["Key"])
+        if obj["Key"].endswith(".m3u8"):
+            assert head["ContentType"] == "application/vnd.apple.mpegurl"
+            assert head["CacheControl"] == "public, max-age=10"
+        elif obj["Key"].endswith(".ts"):
+            assert head["ContentType"] == "video/mp2t"
+            assert head["CacheControl"] == "public, max-age=31536000, immutable"
+        got = await storage.client.get_object(Bucket=storage.media_bucket, Key=obj["Key"])
+        target = published / obj["Key"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with got["Body"] as stream:
+            target.write_bytes(await stream.read())
+    hls = published / "videos" / str(video_id) / "hls"
+    lines = (hls / "master.m3u8").read_text().splitlines()
+    assert lines[0] == "#EXTM3U"
+    variants = [
+        (info, uri)
+        for info, uri in itertools.pairwise(lines)
+        if info.startswith("#EXT-X-STREAM-INF")
+    ]
+    assert len(variants) == 4
+    for info, uri in variants:
+        probed = ffprobe_json(hls / uri, "-show_format", "-show_streams")
+        assert abs(float(probed["format"]["duration"]) - 10) <= 0.2
+        video_stream = next(s for s in probed["streams"] if s["codec_type"] == "video")
+        codecs = info.split('CODECS="')[1].split('"')[0]
+        assert codecs == f"avc1.6400{video_stream['level']:02X},mp4a.40.2"
+        assert f"RESOLUTION={video_stream['width']}x{video_stream['height']}" in info
+    vtt = published / "videos" / str(video_id) / "thumbs" / "storyboard.vtt"
+    assert vtt.read_text().startswith("WEBVTT")
+
+    # Idempotent: a second run gives the same objects and rows, never duplicates.
+    await transcode_video(str(video_id))
+    count = await services.db.pool.fetchval(
+        "SELECT count(*) FROM renditions WHERE video_id = $1", video_id
+    )
+    assert count == 4
+
+
+async def test_a_corrupt_upload_ends_failed_with_its_reason(
+    prefect_server: None, worker_env: Settings, services: Services, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xde\xad" * 5000)
+    video_id = await uploaded_video(services, corrupt)
+    from prefect.client.schemas.objects import StateType
+
+    state = await transcode_video(str(video_id), return_state=True)
+    assert state.type is StateType.FAILED
+    row = await services.db.pool.fetchrow(
+        "SELECT status, failure_reason FROM videos WHERE id = $1", video_id
+    )
+    assert row is not None and row["status"] == "FAILED"
+    assert row["failure_reason"] == "The uploaded file is not a video we can read."
