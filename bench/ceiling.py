@@ -16,6 +16,8 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
+from streamify.names import master_key, poster_key
+
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -71,8 +73,8 @@ def static_video(video_id: str) -> Video:
             Rendition(height=h, width=w, bitrate=b, codecs="avc1.640028,mp4a.40.2")
             for h, w, b in ((720, 1280, 2_800_000), (480, 854, 1_400_000), (360, 640, 800_000))
         ],
-        manifest=Manifest(url=f"http://cdn/videos/{video_id}/hls/master.m3u8"),
-        thumbnail_url=f"http://cdn/videos/{video_id}/thumbs/poster.jpg",
+        manifest=Manifest(url=f"http://cdn/{master_key(video_id)}"),
+        thumbnail_url=f"http://cdn/{poster_key(video_id)}",
     )
 
 
@@ -188,6 +190,7 @@ def static_loaders(db: Any, tier: Any) -> Any:
     from streamify.domain import Rendition, User, Video, VideoRenditions, VideoStatus, Visibility
     from streamify.infra.cache.namespaces import VideoPage
     from streamify.loaders import Loaders
+    from streamify.names import hls_key
 
     owner = uuid_module.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -197,43 +200,43 @@ def static_loaders(db: Any, tier: Any) -> Any:
             owner_id=owner,
             title="Sunset drone tour",
             description="Seeded demo video.",
-            tags=["sunset", "drone", "tour"],
+            tags=("sunset", "drone", "tour"),
             visibility=Visibility.PUBLIC,
             status=VideoStatus.READY,
             duration_seconds=123.4,
             created_at=CREATED,
             updated_at=CREATED,
             version=1,
-            manifest_path=f"videos/{video_id}/hls/master.m3u8",
-            thumbnail_path=f"videos/{video_id}/thumbs/poster.jpg",
+            manifest_path=master_key(video_id),
+            thumbnail_path=poster_key(video_id),
         )
 
     def renditions(video_id: uuid_module.UUID) -> VideoRenditions:
         return VideoRenditions(
             video_id,
-            [
-                Rendition(h, w, b, "avc1.640028,mp4a.40.2", f"videos/{video_id}/{h}.m3u8")
+            tuple(
+                Rendition(h, w, b, "avc1.640028,mp4a.40.2", hls_key(video_id, f"{h}p/index.m3u8"))
                 for h, w, b in ((720, 1280, 2_800_000), (480, 854, 1_400_000), (360, 640, 800_000))
-            ],
+            ),
         )
 
-    page_ids = [uuid_module.UUID(int=i + 2) for i in range(100)]
+    page_ids = tuple(uuid_module.UUID(int=i + 2) for i in range(100))
 
     class StaticLoaders(Loaders):
         @cached_property
-        def video_by_id(self) -> Any:  # type: ignore[override]
+        def video_by_id(self) -> Any:
             return StaticLoader(video)
 
         @cached_property
-        def user_by_id(self) -> Any:  # type: ignore[override]
+        def user_by_id(self) -> Any:
             return StaticLoader(lambda user_id: User(user_id, "ada@example.com", "Ada", CREATED, 1))
 
         @cached_property
-        def renditions_by_video_id(self) -> Any:  # type: ignore[override]
+        def renditions_by_video_id(self) -> Any:
             return StaticLoader(renditions)
 
         @cached_property
-        def video_page_by_query(self) -> Any:  # type: ignore[override]
+        def video_page_by_query(self) -> Any:
             return StaticLoader(lambda query: VideoPage(page_ids[: query.limit], has_next=True))
 
     return StaticLoaders(db, tier)

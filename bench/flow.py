@@ -27,6 +27,7 @@ from streamify.devtools.local import embedded_s3, service_env
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.infra.db import migrate
 from streamify.infra.storage import open_storage
+from streamify.names import source_key
 
 
 class Timings(logging.Handler):
@@ -66,7 +67,7 @@ async def run(seconds: int) -> dict[str, object]:
         async with open_storage(settings) as storage:
             await storage.client.put_object(
                 Bucket=settings.s3_raw_bucket,
-                Key=f"uploads/{video_id}/source",
+                Key=source_key(video_id),
                 Body=source.read_bytes(),
             )
         logging.getLogger("prefect.flow_runs").addHandler(Timings())
