@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ import redis.asyncio as redis
 
 from streamify.infra.cache.drops import listen_for_drops
 from streamify.infra.cache.redis_store import RedisCache
-from streamify.infra.cache.tier import CacheTier
+from streamify.infra.cache.tier import CacheTier, Clock
 from streamify.infra.db import Database, create_database
 from streamify.infra.events import ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
@@ -52,9 +53,11 @@ async def open_services(
     start_processing: StartProcessing | None = None,
     background_jobs: bool = True,
     loaders_factory: LoadersFactory = build_loaders,
+    clock: Clock = time.monotonic,
 ) -> AsyncIterator[Services]:
     """Open every client; with background_jobs, also run the upload sweeper and the S3 event
-    queue poller (when a queue is configured) beside the API."""
+    queue poller (when a queue is configured) beside the API. `clock` drives the cache tier's
+    L1 expiry and circuit breaker (tests advance one of their own)."""
     async with contextlib.AsyncExitStack() as stack:
         db = await create_database(
             settings.database_url,
@@ -69,7 +72,7 @@ async def open_services(
         storage = await stack.enter_async_context(open_storage(settings))
 
         names = RedisNames(settings.cache_key_prefix)
-        cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel))
+        cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel), clock=clock)
         events = ProcessingEvents(client, names)
         writes = VideoWrites(db, cache, events)
         if start_processing is None:

@@ -3,36 +3,28 @@ when none answers), a database of the session's own, and a Redis key prefix per 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
 from streamify.devtools.local import (
     embedded_s3,
-    free_port,
     local_services,
-    service_env,
-    stop_process,
 )
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.infra.db import database_name, drop_database, migrate
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
+from tests.helpers import FakeClock
+from tests.servers import with_state
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()
@@ -103,22 +95,18 @@ async def clean_db(service_urls: tuple[str, str]) -> None:
 
 
 @pytest.fixture
-async def services(settings: Settings, clean_db: None) -> AsyncIterator[Services]:
+def clock() -> FakeClock:
+    """The cache tier's clock in `services`: L1 TTLs and the breaker's cooldown pass only when
+    a test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def services(settings: Settings, clean_db: None, clock: FakeClock) -> AsyncIterator[Services]:
     # Background jobs (sweeper, event poller) only where a test asks for them.
-    async with open_services(settings, background_jobs=False) as opened:
+    async with open_services(settings, background_jobs=False, clock=clock) as opened:
         await opened.drop_listener_ready.wait()
         yield opened
-
-
-def with_state(app: ASGIApp, services: Services) -> ASGIApp:
-    """What a server does with the lifespan's state, for an in-process client."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            scope["state"] = {"services": services}
-        await app(scope, receive, send)
-
-    return wrapped
 
 
 @pytest.fixture
@@ -128,71 +116,3 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
         yield http
-
-
-@contextlib.asynccontextmanager
-async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
-    """`streamify serve` in its own process on the test's services; yields its base URL."""
-    port = free_port()
-    environment = {**os.environ, **service_env(settings), **env}
-    # A second API process must not poll the test's event queue.
-    environment.pop("STREAMIFY_S3_EVENTS_QUEUE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_ready(base, proc)
-        yield base
-    finally:
-        stop_process(proc)
-
-
-async def wait_until_ready(base: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
-    """Poll /readyz of a server process until it answers 200, or fail if it exits first."""
-    async with httpx.AsyncClient(base_url=base) as http:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, f"server exited with {proc.returncode}"
-            assert time.monotonic() < deadline, "server did not become ready"
-            await asyncio.sleep(0.1)
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(service_urls: tuple[str, str], suffix: str) -> AsyncIterator[str]:
-    """The URL of a database of the test's own (absent at first), dropped afterwards."""
-    parts = urlsplit(service_urls[0])
-    url = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
-    await drop_database(url)
-    try:
-        yield url
-    finally:
-        await drop_database(url)
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn in this event loop (HTTP and websockets); yields its URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
@@ -112,9 +115,47 @@ async def drain_queue(settings: Settings) -> int:
             drained += len(messages)
 
 
+async def queue_settled(settings: Settings, *, timeout: float = 20) -> None:
+    """Until the event queue holds no message, visible or in flight: every delivery so far has
+    been handled (the poller deletes a message only after handling it)."""
+    from streamify.infra.storage import open_sqs
+
+    assert settings.s3_events_queue_url
+    async with open_sqs(settings) as sqs:
+        async with asyncio.timeout(timeout):
+            while True:
+                got = await sqs.get_queue_attributes(
+                    QueueUrl=settings.s3_events_queue_url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )
+                counts = got["Attributes"]
+                visible = counts.get("ApproximateNumberOfMessages")
+                in_flight = counts.get("ApproximateNumberOfMessagesNotVisible")
+                if visible == "0" and in_flight == "0":
+                    return
+                await asyncio.sleep(0.05)
+
+
 async def redis_raw(client: redis.Redis, key: str) -> bytes:
     """The raw cache entry under `key` (b"" when absent)."""
     return cast(bytes | None, await client.get(key)) or b""
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test says so: TTLs and cooldowns of the cache
+    tier pass at once instead of being slept through."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass
@@ -153,3 +194,13 @@ LIST_QUERY = f"""query($first: Int, $after: String, $ownerId: ID, $status: Video
 UPDATE_MUTATION = f"""mutation($id: ID!, $input: UpdateVideoInput!) {{
   updateVideo(id: $id, input: $input) {{ {VIDEO_FIELDS} }}
 }}"""
+
+
+def ffprobe_json(path: Path, *extra: str) -> Any:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", *extra, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)

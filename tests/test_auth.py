@@ -16,6 +16,7 @@ from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.tokens import issue_token
 from streamify.schema import build_schema
 from streamify.services import Services
+from tests.documents import LOG_IN, LOG_OUT, ORIGIN, PASSWORD, REFRESH, SIGN_UP, VIEWER, sign_up
 from tests.helpers import (
     LIST_QUERY,
     UPDATE_MUTATION,
@@ -27,42 +28,11 @@ from tests.helpers import (
     token_for,
 )
 
-SIGN_UP = """mutation($email: String!, $password: String!, $name: String!) {
-  signUp(email: $email, password: $password, displayName: $name) {
-    accessToken refreshToken accessTokenExpiresAt viewer { id email displayName }
-  }
-}"""
-LOG_IN = """mutation($email: String!, $password: String!) {
-  logIn(email: $email, password: $password) { accessToken refreshToken viewer { id } }
-}"""
-REFRESH = """mutation($token: String!) {
-  refreshToken(refreshToken: $token) { accessToken refreshToken }
-}"""
-LOG_OUT = "mutation($token: String) { logOut(refreshToken: $token) }"
-VIEWER = "{ viewer { id email displayName } }"
-PASSWORD = "correct horse battery staple"
-ORIGIN = "http://localhost:5173"
-
 
 def code_of(body: dict[str, Any]) -> str:
     assert body.get("errors"), body
     code: str = body["errors"][0]["extensions"]["code"]
     return code
-
-
-async def sign_up(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
-    body = await gql(
-        client,
-        SIGN_UP,
-        {
-            "email": email or f"{uuid.uuid4().hex[:8]}@example.com",
-            "password": PASSWORD,
-            "name": "Ada",
-        },
-    )
-    assert "errors" not in body, body
-    payload: dict[str, Any] = body["data"]["signUp"]
-    return payload
 
 
 async def test_sign_up_log_in_and_viewer(client: httpx.AsyncClient) -> None:

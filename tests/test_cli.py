@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from streamify.infra.db import migrate, migration_files
-from tests.conftest import scratch_database
+from tests.servers import scratch_database
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ async def test_migrations_apply_once_even_when_raced(cli_db: str) -> None:
     assert count == len(migration_files())
 
 
+@pytest.mark.slow
 async def test_seed_inserts_100k_videos_in_under_a_minute(
     cli_db: str, service_urls: tuple[str, str]
 ) -> None:

@@ -13,7 +13,7 @@ import httpx
 
 from streamify.infra.settings import Settings
 from streamify.services import Services
-from tests.conftest import api_process
+from tests.documents import LOG_IN, LOG_OUT, ORIGIN, PASSWORD, sign_up
 from tests.helpers import (
     UPDATE_MUTATION,
     VIDEO_QUERY,
@@ -22,6 +22,7 @@ from tests.helpers import (
     insert_video,
     token_for,
 )
+from tests.servers import api_process
 
 DIGEST = hashlib.sha256(VIDEO_QUERY.encode()).hexdigest()
 EXTENSIONS = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": DIGEST}})
@@ -158,3 +159,24 @@ async def test_an_update_in_one_process_refreshes_another_process_at_once(
                 break
             await asyncio.sleep(0.02)
         assert body["data"]["video"]["title"] == "After"
+
+
+async def test_persisted_log_in_and_log_out_set_and_clear_the_cookie(
+    client: httpx.AsyncClient,
+) -> None:
+    account = await sign_up(client)
+    email = account["viewer"]["email"]
+
+    async def persisted(query: str, variables: dict[str, Any]) -> httpx.Response:
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+        payload = {"query": query, "variables": variables, "extensions": extensions}
+        return await client.post("/graphql", json=payload, headers={"origin": ORIGIN})
+
+    logged_in = await persisted(LOG_IN, {"email": email, "password": PASSWORD})
+    assert logged_in.json()["data"]["logIn"]["viewer"]["id"]
+    cookie = logged_in.headers["set-cookie"]
+    assert cookie.startswith("sf_session=") and "HttpOnly" in cookie
+    logged_out = await persisted(LOG_OUT, {"token": None})
+    assert logged_out.json()["data"]["logOut"] is True
+    assert 'sf_session=""' in logged_out.headers["set-cookie"]

@@ -10,7 +10,15 @@ import pytest
 
 from streamify.devtools.seed import seed
 from streamify.services import Services
-from tests.helpers import LIST_QUERY, VIDEO_QUERY, count_statements, gql, insert_user, insert_video
+from tests.helpers import (
+    LIST_QUERY,
+    VIDEO_QUERY,
+    FakeClock,
+    count_statements,
+    gql,
+    insert_user,
+    insert_video,
+)
 
 
 async def _seed(services: Services, videos: int) -> None:
@@ -39,13 +47,13 @@ async def test_list_page_runs_one_statement_per_entity_type(
 
 
 async def test_cached_reads_expire_after_their_ttl(
-    services: Services, client: httpx.AsyncClient
+    services: Services, client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     services.cache.settings = services.settings.model_copy(
         update={
-            "cache_ttl_seconds": 0.6,
-            "cache_list_ttl_seconds": 0.6,
-            "cache_l1_ttl_seconds": 0.2,
+            "cache_ttl_seconds": 60,
+            "cache_list_ttl_seconds": 30,
+            "cache_l1_ttl_seconds": 5,
             "cache_ttl_jitter": 0.0,
         }
     )
@@ -54,7 +62,18 @@ async def test_cached_reads_expire_after_their_ttl(
     async with count_statements(services.db) as warm:
         await gql(client, LIST_QUERY, {"first": 10})
     assert warm.statements == 0
-    await asyncio.sleep(0.8)
+    # Redis expires every entry of the read by itself: each carries its namespace's TTL.
+    keys = [k async for k in services.redis.scan_iter(f"{services.settings.cache_key_prefix}*")]
+    ttls = {k.decode().split(":")[1]: await services.redis.pttl(k) for k in keys}
+    assert 0 < ttls["video"] <= 60_000 and 0 < ttls["user"] <= 60_000
+    assert 0 < ttls["renditions"] <= 60_000 and 0 < ttls["videopage"] <= 30_000
+    # Past those TTLs Redis holds none of them, and past L1's TTL this process forgets them.
+    await services.redis.delete(*[k for k in keys if b":gen:" not in k])
+    clock.advance(4)
+    async with count_statements(services.db) as still_in_l1:
+        await gql(client, LIST_QUERY, {"first": 10})
+    assert still_in_l1.statements == 0
+    clock.advance(2)
     async with count_statements(services.db) as expired:
         await gql(client, LIST_QUERY, {"first": 10})
     assert expired.statements == 3

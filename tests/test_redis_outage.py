@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,9 +22,18 @@ from streamify.app import create_app
 from streamify.devtools.local import free_port, start_redis_server
 from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.settings import Settings
+from streamify.infra.sql import videos as video_sql
 from streamify.services import Services, open_services
-from tests.conftest import with_state
-from tests.helpers import UPDATE_MUTATION, VIDEO_QUERY, gql, insert_user, insert_video, token_for
+from tests.helpers import (
+    UPDATE_MUTATION,
+    VIDEO_QUERY,
+    FakeClock,
+    gql,
+    insert_user,
+    insert_video,
+    token_for,
+)
+from tests.servers import with_state
 
 
 class RedisServer:
@@ -68,7 +78,7 @@ def own_redis(tmp_path: object) -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def outage_services(
-    settings: Settings, clean_db: None, own_redis: RedisServer
+    settings: Settings, clean_db: None, own_redis: RedisServer, clock: FakeClock
 ) -> AsyncIterator[Services]:
     tuned = settings.model_copy(
         update={
@@ -76,9 +86,10 @@ async def outage_services(
             "redis_timeout_seconds": 0.2,
             "redis_breaker_cooldown_seconds": 0.3,
             "cache_l1_ttl_seconds": 0.1,
+            "db_fallback_concurrency": 2,
         }
     )
-    async with open_services(tuned, background_jobs=False) as opened:
+    async with open_services(tuned, background_jobs=False, clock=clock) as opened:
         await opened.drop_listener_ready.wait()
         yield opened
 
@@ -98,7 +109,10 @@ async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str | None:
 
 
 async def test_dead_redis_degrades_to_postgres_and_recovers(
-    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+    outage_services: Services,
+    outage_client: httpx.AsyncClient,
+    own_redis: RedisServer,
+    clock: FakeClock,
 ) -> None:
     services, client = outage_services, outage_client
     owner = await insert_user(services.db.pool)
@@ -122,17 +136,22 @@ async def test_dead_redis_degrades_to_postgres_and_recovers(
     assert ready.json() == {"status": "degraded", "checks": {"postgres": "ok", "redis": "down"}}
 
     own_redis.start()
-    await asyncio.sleep(0.4)  # past the breaker's cooldown
+    assert services.cache.breaker.is_open
+    clock.advance(0.4)  # past the breaker's cooldown
     hits_before = services.cache.stats["video", "redis_hit"]
     assert await _title(client, cold) == "Cold"  # the probe: refills Redis
-    await asyncio.sleep(0.15)  # past L1
+    assert not services.cache.breaker.is_open
+    clock.advance(0.15)  # past L1
     assert await _title(client, cold) == "Cold"
     assert services.cache.stats["video", "redis_hit"] > hits_before
     assert (await client.get("/readyz")).json()["status"] == "ok"
 
 
 async def test_invalidations_missed_while_redis_hung_are_replayed(
-    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+    outage_services: Services,
+    outage_client: httpx.AsyncClient,
+    own_redis: RedisServer,
+    clock: FakeClock,
 ) -> None:
     services, client = outage_services, outage_client
     owner = await insert_user(services.db.pool)
@@ -149,7 +168,7 @@ async def test_invalidations_missed_while_redis_hung_are_replayed(
         assert body["data"]["updateVideo"]["title"] == "New"
         assert await _title(client, video_id) == "New"
         assert time.monotonic() - started < 2  # timeouts, not hangs
-    await asyncio.sleep(0.4)
+    clock.advance(0.4)  # past the breaker's cooldown
     # Redis came back still holding version 1, which other processes would read. The first
     # Redis call after recovery (a read of another video here) replays the missed tombstone.
     other = await insert_video(services.db.pool, owner, title="Other")
@@ -158,15 +177,39 @@ async def test_invalidations_missed_while_redis_hung_are_replayed(
     assert raw == b"t2:"
     for _ in range(3):
         assert await _title(client, video_id) == "New"
-        await asyncio.sleep(0.15)
+        clock.advance(0.15)  # past L1: the next read goes to Redis
 
 
 async def test_many_readers_during_an_outage_are_gated(
-    outage_services: Services, outage_client: httpx.AsyncClient, own_redis: RedisServer
+    outage_services: Services,
+    outage_client: httpx.AsyncClient,
+    own_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     services, client = outage_services, outage_client
     owner = await insert_user(services.db.pool)
     ids = [await insert_video(services.db.pool, owner, title=f"v{i}") for i in range(40)]
+    running = most = batches = 0
+    real = video_sql.videos_by_ids
+
+    async def counted(pool: Any, wanted: Any) -> Any:
+        nonlocal running, most, batches
+        running += 1
+        batches += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.02)  # long enough for the other readers to pile up
+            return await real(pool, wanted)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(video_sql, "videos_by_ids", counted)
     own_redis.stop()
-    titles = await asyncio.gather(*(_title(client, i) for i in ids))
-    assert titles == [f"v{i}" for i in range(40)]
+    await _title(client, ids[0])  # the first failure opens the breaker
+    assert services.cache.breaker.is_open
+    batches = most = 0
+    titles = await asyncio.gather(*(_title(client, i) for i in ids[1:]))
+    assert titles == [f"v{i}" for i in range(1, 40)]
+    # 39 requests, each its own batch, reached PostgreSQL two at a time at the most.
+    assert batches == 39
+    assert most == services.settings.db_fallback_concurrency == 2

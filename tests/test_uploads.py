@@ -25,24 +25,11 @@ from streamify.infra.storage import open_sqs
 from streamify.jobs.event_intake import StoredObject
 from streamify.jobs.upload_sweeper import EXPIRED_REASON, sweep_expired_uploads
 from streamify.services import Services, open_services
-from tests.conftest import with_state
-from tests.helpers import drain_queue, gql, insert_user, token_for
+from tests.documents import ABORT, COMPLETE, CREATE, SIGN, UPLOAD, put_part
+from tests.helpers import drain_queue, gql, insert_user, queue_settled, token_for
+from tests.servers import with_state
 
 MIB = 1024 * 1024
-
-CREATE = """mutation($input: CreateUploadInput!) {
-  createUpload(input: $input) { id status partSizeBytes partCount expiresAt video { id status } }
-}"""
-SIGN = """mutation($id: ID!, $parts: [Int!]!) {
-  signUploadParts(uploadId: $id, partNumbers: $parts) { partNumber url expiresAt }
-}"""
-UPLOAD = """query($id: ID!) {
-  upload(id: $id) { id status parts { partNumber sizeBytes etag } video { id status } }
-}"""
-COMPLETE = """mutation($id: ID!, $parts: [CompletedPartInput!]!) {
-  completeUpload(uploadId: $id, parts: $parts) { id status sizeBytes video { id status } }
-}"""
-ABORT = "mutation($id: ID!) { abortUpload(uploadId: $id) { id status } }"
 
 
 @dataclass
@@ -99,13 +86,6 @@ async def uploader(services: Services) -> AsyncIterator[Uploader]:
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as c:
         yield Uploader(c, services, token_for(services.settings, user), user, meter)
-
-
-async def put_part(url: str, data: bytes) -> str:
-    async with httpx.AsyncClient() as s3:
-        response = await s3.put(url, content=data)
-    assert response.status_code == 200, response.text
-    return response.headers["etag"].strip('"')
 
 
 async def create(up: Uploader, size: int, **extra: Any) -> dict[str, Any]:
@@ -198,7 +178,7 @@ async def test_completion_reaches_start_processing_once_through_the_notification
     # An API process whose queue poller runs: the notification reaches it through SQS.
     async with open_services(settings, start_processing=recorder) as polling:
         await asyncio.wait_for(recorder.arrived.wait(), timeout=20)
-        await asyncio.sleep(0.5)
+        await queue_settled(settings)
         [(started_id, obj)] = recorder.calls
         assert str(started_id) == video_id
         assert obj.key == f"uploads/{video_id}/source" and obj.size_bytes == 1024
@@ -225,7 +205,7 @@ async def test_completion_reaches_start_processing_once_through_the_notification
             await sqs.send_message(
                 QueueUrl=sqs_queue, MessageBody=json.dumps({"Records": [record]})
             )
-        await asyncio.sleep(1.5)
+        await queue_settled(settings)
         assert len(recorder.calls) == 1
     count = await services.db.pool.fetchval(
         "SELECT count(*) FROM s3_events WHERE video_id = $1", uuid.UUID(video_id)
@@ -505,3 +485,38 @@ async def test_webhook_needs_its_secret_and_reads_sns_envelopes(uploader: Upload
         },
     )
     assert confirm.status_code == 400
+
+
+async def test_rest_routes_share_the_cores_rate_limits(uploader: Uploader) -> None:
+    services = uploader.services
+    services.settings = services.settings.model_copy(
+        update={"rate_limit_mutations_per_minute": 2, "rate_limit_part_signing_per_minute": 3}
+    )
+    auth = {"authorization": f"Bearer {uploader.token}"}
+    body = {"filename": "a.mp4", "type": "video/mp4", "metadata": {"size": 1024}}
+    # GraphQL and REST count against the same allowance of the same user.
+    first = await create(uploader, 1024)
+    via_rest = await uploader.client.post("/s3/multipart", json=body, headers=auth)
+    assert via_rest.status_code == 200
+    refused = await uploader.client.post("/s3/multipart", json=body, headers=auth)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    over_graphql = await uploader.gql(
+        CREATE, {"input": {"filename": "b.mp4", "contentType": "video/mp4", "sizeBytes": 1}}
+    )
+    error = over_graphql["errors"][0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert 1 <= error["extensions"]["retryAfterSeconds"] <= 60
+
+    # Signing parts has its own allowance: Uppy signs one part per request.
+    created = via_rest.json()
+    sign_url = f"/s3/multipart/{created['uploadId']}/1"
+    statuses = [
+        (
+            await uploader.client.get(sign_url, params={"key": created["key"]}, headers=auth)
+        ).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert first["status"] == "PENDING"

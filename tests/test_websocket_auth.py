@@ -14,8 +14,9 @@ from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
-from tests.conftest import api_process
+from tests.documents import SUBSCRIBE
 from tests.helpers import insert_user, insert_video, token_for
+from tests.servers import api_process
 
 
 @pytest.fixture
@@ -44,11 +45,6 @@ async def test_connection_init_token(ws_url: str, settings: Settings, services: 
     assert await _init(ws_url, None) == {"type": "connection_ack"}  # anonymous is allowed
     assert await _init(ws_url, {"authorization": "Bearer forged.token.here"}) == 4403
     assert await _init(ws_url, {"token": token_for(settings, user, ttl_seconds=-1)}) == 4403
-
-
-SUBSCRIBE = """subscription($id: ID!) {
-  videoProcessing(videoId: $id) { videoId status step progress message }
-}"""
 
 
 async def _subscribe(url: str, video_id: object, token: str | None, publish: Any) -> list[Any]:

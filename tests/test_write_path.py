@@ -17,7 +17,6 @@ from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
 from streamify.services import Services, open_services
-from tests.conftest import api_process, with_state
 from tests.helpers import (
     LIST_QUERY,
     UPDATE_MUTATION,
@@ -29,6 +28,7 @@ from tests.helpers import (
     redis_raw,
     token_for,
 )
+from tests.servers import api_process, with_state
 
 
 async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str:

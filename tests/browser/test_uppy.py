@@ -16,8 +16,8 @@ from starlette.types import ASGIApp
 
 from streamify.app import create_app
 from streamify.services import Services
-from tests.conftest import serve_app, with_state
-from tests.test_auth import PASSWORD, sign_up
+from tests.documents import PASSWORD, sign_up
+from tests.servers import serve_app, with_state
 
 HARNESS = Path(__file__).parent / "uppy" / "dist" / "uppy-harness.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -86,4 +86,4 @@ async def test_stock_uppy_uploads_a_file_unchanged(services: Services) -> None:
         assert await body.read() == expected_bytes(SIZE)
 
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,65 +13,30 @@ import pytest
 import websockets
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectNotFound
 
 from streamify.app import create_app
-from streamify.devtools.local import worker_process
+from streamify.devtools.clips import synthetic_clip
 from streamify.infra.settings import Settings
 from streamify.jobs.processing_starter import prefect_starter
 from streamify.names import TRANSCODE_DEPLOYMENT
 from streamify.services import Services, open_services
-from tests.conftest import serve_app, with_state
+from tests.documents import COMPLETE, CREATE, SIGN, SUBSCRIBE, put_part
 from tests.helpers import drain_queue, gql, insert_user, token_for
-from tests.test_uploads import COMPLETE, CREATE, SIGN, put_part
-from tests.test_websocket_auth import SUBSCRIBE
-from tests.worker.test_media import make_clip
-from tests.worker.test_transcode_flow import prefect_server  # noqa: F401 - fixture
+from tests.servers import serve_app, with_state
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.timeout(300),
+    pytest.mark.slow,
 ]
-
-
-@pytest.fixture
-async def prefect_url(prefect_server: None) -> str:  # noqa: F811
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    assert url
-    return str(url)
-
-
-async def wait_for_deployment(prefect_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Until the worker has registered the transcoding deployment."""
-    deadline = time.monotonic() + 60
-    async with PrefectClient(prefect_url) as client:
-        while True:
-            try:
-                await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
-                return
-            except ObjectNotFound:
-                pass
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the worker did not register"
-            await asyncio.sleep(0.5)
-
-
-@pytest.fixture
-async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
-    log = tmp_path / "worker.log"
-    with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
-        await wait_for_deployment(prefect_url, proc, log)
-        yield
 
 
 async def test_upload_to_ready_through_the_notification_path(
     worker: None, prefect_url: str, settings: Settings, services: Services, tmp_path: Path
 ) -> None:
     await drain_queue(settings)
-    clip = make_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    clip = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
     data = clip.read_bytes()
     owner = await insert_user(services.db.pool)
     token = token_for(settings, owner)

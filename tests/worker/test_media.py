@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.worker import media
 from streamify.worker.media import MediaError, Rung, SourceInfo
-
-
-def make_clip(path: Path, *, size: str, seconds: float, audio: bool = True, rate: int = 30) -> Path:
-    return synthetic_clip(path, size=size, seconds=seconds, audio=audio, rate=rate)
-
-
-def ffprobe_json(path: Path, *extra: str) -> Any:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", *extra, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
+from tests.helpers import ffprobe_json
 
 
 def test_ladder_never_upscales_and_keeps_the_shape() -> None:
@@ -56,7 +41,7 @@ def test_storyboard_plan_bounds_the_sprite() -> None:
 
 
 async def test_probe_reads_sources_and_refuses_what_is_not_video(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "a.mp4", size="640x360", seconds=2)
+    clip = synthetic_clip(tmp_path / "a.mp4", size="640x360", seconds=2)
     info = await media.probe(clip)
     assert (info.width, info.height, info.has_audio) == (640, 360, True)
     assert abs(info.duration - 2) < 0.1 and abs(info.fps - 30) < 0.01
@@ -91,7 +76,7 @@ async def test_probe_reads_sources_and_refuses_what_is_not_video(tmp_path: Path)
 
 
 async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "src.mp4", size="640x360", seconds=6)
+    clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=6)
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     assert [r.name for r in ladder] == ["360p", "240p"]
@@ -152,7 +137,7 @@ async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path
 
 
 async def test_sources_without_audio_and_portrait_sources(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "p.mp4", size="360x640", seconds=3, audio=False)
+    clip = synthetic_clip(tmp_path / "p.mp4", size="360x640", seconds=3, audio=False)
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     assert (ladder[0].width, ladder[0].height) == (360, 640)
@@ -162,7 +147,7 @@ async def test_sources_without_audio_and_portrait_sources(tmp_path: Path) -> Non
 
 
 async def test_poster_and_storyboard(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "s.mp4", size="640x360", seconds=5, audio=False)
+    clip = synthetic_clip(tmp_path / "s.mp4", size="640x360", seconds=5, audio=False)
     info = await media.probe(clip)
     await media.poster(clip, tmp_path / "poster.jpg", info)
     await media.storyboard(
@@ -178,7 +163,7 @@ async def test_poster_and_storyboard(tmp_path: Path) -> None:
 
 
 async def test_a_crashing_encoder_is_a_readable_error(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "c.mp4", size="320x180", seconds=1, audio=False)
+    clip = synthetic_clip(tmp_path / "c.mp4", size="320x180", seconds=1, audio=False)
     info = await media.probe(clip)
     broken = SourceInfo(info.duration, info.width, info.height, info.fps, has_audio=True)
     with pytest.raises(MediaError) as raised:

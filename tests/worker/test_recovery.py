@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import worker_process
 from streamify.infra.settings import Settings
 from streamify.jobs.event_intake import EventIntake, StoredObject
@@ -18,12 +19,7 @@ from streamify.jobs.processing_starter import prefect_starter
 from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled
 from streamify.services import Services
 from tests.helpers import insert_user
-from tests.worker.test_end_to_end import (  # noqa: F401 - fixture
-    prefect_url,
-    wait_for_deployment,
-)
-from tests.worker.test_media import make_clip
-from tests.worker.test_transcode_flow import prefect_server, uploaded_video  # noqa: F401
+from tests.worker.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -36,8 +32,9 @@ async def _status(services: Services, video_id: uuid.UUID) -> str:
     return str(await services.db.pool.fetchval("SELECT status FROM videos WHERE id = $1", video_id))
 
 
+@pytest.mark.slow
 async def test_a_killed_worker_is_replaced_and_the_next_attempt_completes(
-    prefect_url: str,  # noqa: F811
+    prefect_url: str,
     settings: Settings,
     services: Services,
     tmp_path: Path,
@@ -49,7 +46,7 @@ async def test_a_killed_worker_is_replaced_and_the_next_attempt_completes(
         services.db, raw_bucket=fast.s3_raw_bucket, start_processing=prefect_starter(prefect_url)
     )
     video_id = await uploaded_video(
-        services, make_clip(tmp_path / "long.mp4", size="1280x720", seconds=40)
+        services, synthetic_clip(tmp_path / "long.mp4", size="1280x720", seconds=40)
     )
     encoding = asyncio.Event()
 
@@ -82,9 +79,11 @@ async def test_a_killed_worker_is_replaced_and_the_next_attempt_completes(
     await watcher
     assert await _status(services, video_id) == "PROCESSING"
 
-    await asyncio.sleep(2.5)  # past twice the heartbeat
     with worker_process(fast, tmp_path / "second.log"):
-        assert await restart_stalled(services.writes, services.events, intake, fast) == 1
+        # The dead worker's heartbeat lapses after twice its interval; then it is restarted.
+        async with asyncio.timeout(30):
+            while await restart_stalled(services.writes, services.events, intake, fast) == 0:
+                await asyncio.sleep(0.2)
         for _ in range(240):
             if await _status(services, video_id) in ("READY", "FAILED"):
                 break
@@ -104,8 +103,10 @@ async def test_a_video_that_keeps_stalling_ends_failed(
     )
     owner = await insert_user(services.db.pool)
     video_id = uuid.uuid4()
+    # Last changed an hour ago: no worker has touched it for far longer than its heartbeat.
     await services.db.pool.execute(
-        "INSERT INTO videos (id, owner_id, title, status) VALUES ($1, $2, 'x', 'PROCESSING')",
+        "INSERT INTO videos (id, owner_id, title, status, updated_at)"
+        " VALUES ($1, $2, 'x', 'PROCESSING', now() - interval '1 hour')",
         video_id,
         owner,
     )
@@ -122,7 +123,6 @@ async def test_a_video_that_keeps_stalling_ends_failed(
         started.append(vid)
 
     intake = EventIntake(services.db, raw_bucket=fast.s3_raw_bucket, start_processing=record)
-    await asyncio.sleep(1.2)
     assert await restart_stalled(services.writes, services.events, intake, fast) == 1
     row = await services.db.pool.fetchrow(
         "SELECT status, failure_reason FROM videos WHERE id = $1", video_id

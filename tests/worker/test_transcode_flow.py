@@ -7,59 +7,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from streamify.devtools.local import service_env
+from streamify.devtools.clips import synthetic_clip
 from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
 from streamify.worker.flow import transcode_video
-from tests.helpers import VIDEO_QUERY, gql, insert_user
-from tests.worker.test_media import ffprobe_json, make_clip
+from tests.helpers import VIDEO_QUERY, ffprobe_json, gql
+from tests.worker.prefect import uploaded_video
 
 # Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.timeout(300),
+    pytest.mark.slow,
 ]
-
-
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-@pytest.fixture
-def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Tasks read their settings from the environment, as on a real worker."""
-    for name, value in service_env(settings).items():
-        monkeypatch.setenv(name, value)
-    return settings
-
-
-async def uploaded_video(services: Services, source: Path) -> uuid.UUID:
-    owner = await insert_user(services.db.pool)
-    video_id = uuid.uuid4()
-    await services.db.pool.execute(
-        "INSERT INTO videos (id, owner_id, title, status) VALUES ($1, $2, 'Clip', 'UPLOADED')",
-        video_id,
-        owner,
-    )
-    await services.storage.client.put_object(
-        Bucket=services.storage.raw_bucket,
-        Key=f"uploads/{video_id}/source",
-        Body=source.read_bytes(),
-    )
-    return video_id
 
 
 async def collect_events(
@@ -80,7 +48,7 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     client: httpx.AsyncClient,
     tmp_path: Path,
 ) -> None:
-    source = make_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
     video_id = await uploaded_video(services, source)
     seen: list[ProcessingEvent] = []
     subscribed = asyncio.Event()

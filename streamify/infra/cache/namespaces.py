@@ -20,7 +20,7 @@ class VideoPage:
 VIDEOS: Namespace[Video] = Namespace("video", Video)
 USERS: Namespace[User] = Namespace("user", User)
 RENDITIONS: Namespace[VideoRenditions] = Namespace("renditions", VideoRenditions)
-VIDEO_PAGES: Namespace[VideoPage] = Namespace("videopage", VideoPage)
+VIDEO_PAGES: Namespace[VideoPage] = Namespace("videopage", VideoPage, is_listing=True)
 SESSIONS: Namespace[Session] = Namespace("session", Session)
 # Bumped by every write that can change which videos a listing shows.
 VIDEO_LISTINGS = "videos"

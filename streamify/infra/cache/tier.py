@@ -58,7 +58,9 @@ class Namespace(Generic[V]):
 
     name: str
     type: type[V]
-    ttl_seconds: float | None = None  # None: the tier's default TTL
+    ttl_seconds: float | None = None  # None: the tier's default TTL for its kind
+    # A listing (pages of ids): kept for `cache_list_ttl_seconds`, not the entity TTL.
+    is_listing: bool = False
 
     def encode(self, value: V) -> bytes:
         return _ENCODER.encode(value)
@@ -246,7 +248,7 @@ class CacheTier:
         else:
             rows = await fetch(list(wanted.values()))
         fills = []
-        ttl = self.settings.cache_ttl_seconds if ns.ttl_seconds is None else ns.ttl_seconds
+        ttl = self._ttl(ns)
         for key, id_ in wanted.items():
             row = rows.get(id_)
             if row is None:
@@ -261,6 +263,13 @@ class CacheTier:
         await self._fill_redis(ns, fills)
 
     # -- fills ----------------------------------------------------------------------------
+
+    def _ttl(self, ns: Namespace[Any]) -> float:
+        if ns.ttl_seconds is not None:
+            return ns.ttl_seconds
+        if ns.is_listing:
+            return self.settings.cache_list_ttl_seconds
+        return self.settings.cache_ttl_seconds
 
     def _value_fill(self, ns: Namespace[V], key: str, version: int, value: V, ttl: float) -> Fill:
         entry = encode_value(version, ns.encode(value))
@@ -292,7 +301,7 @@ class CacheTier:
 
     async def put_many(self, ns: Namespace[V], items: Sequence[tuple[Hashable, int, V]]) -> None:
         """Cache rows read elsewhere (a list page), with the same version checks as a fill."""
-        ttl = self.settings.cache_ttl_seconds if ns.ttl_seconds is None else ns.ttl_seconds
+        ttl = self._ttl(ns)
         fills = []
         for id_, version, value in items:
             key = self.key(ns, id_)

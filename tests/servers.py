@@ -1,0 +1,101 @@
+"""Servers the tests run: the app in this event loop, `streamify serve` in a process of its own,
+scratch databases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from streamify.devtools.local import free_port, service_env, stop_process
+from streamify.infra.db import drop_database
+from streamify.infra.settings import Settings
+from streamify.services import Services
+
+
+def with_state(app: ASGIApp, services: Services) -> ASGIApp:
+    """What a server does with the lifespan's state, for an in-process client."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["state"] = {"services": services}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@contextlib.asynccontextmanager
+async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
+    """`streamify serve` in its own process on the test's services; yields its base URL."""
+    port = free_port()
+    environment = {**os.environ, **service_env(settings), **env}
+    # A second API process must not poll the test's event queue.
+    environment.pop("STREAMIFY_S3_EVENTS_QUEUE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_ready(base, proc)
+        yield base
+    finally:
+        stop_process(proc)
+
+
+async def wait_until_ready(base: str, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Poll /readyz of a server process until it answers 200, or fail if it exits first."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, f"server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "server did not become ready"
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(service_urls: tuple[str, str], suffix: str) -> AsyncIterator[str]:
+    """The URL of a database of the test's own (absent at first), dropped afterwards."""
+    parts = urlsplit(service_urls[0])
+    url = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    await drop_database(url)
+    try:
+        yield url
+    finally:
+        await drop_database(url)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn in this event loop (HTTP and websockets); yields its URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
