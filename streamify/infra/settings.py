@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    # Fields an operation may resolve, lists counted at their `first:` size (a 100-video page
+    # with owners and renditions is about 2,600).
+    graphql_max_complexity: int = 10_000
 
     cdn_base_url: str = "http://127.0.0.1:8000/media"
 

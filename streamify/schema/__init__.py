@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as alias_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from cachetools import LRUCache
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
+from streamify.schema.budget import Limits, budget_errors
 from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
 
@@ -36,13 +32,41 @@ class ErrorMasking(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
 
+class BudgetedValidation(ValidationCache):
+    """The document's budget (depth, aliases, complexity: linear in the document) first; only a
+    document within it goes on to the standard rules, whose results are cached."""
+
+    def __init__(self, limits: Limits, verdicts: LRUCache[str, list[GraphQLError]]) -> None:
+        super().__init__(maxsize=1024)
+        self.limits = limits
+        self.verdicts = verdicts
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None
+        key = context.query
+        errors = self.verdicts.get(key) if key is not None else None
+        if errors is None:
+            errors = budget_errors(document, self.limits)
+            if key is not None:
+                self.verdicts[key] = errors
+        if errors:
+            context.pre_execution_errors = list(errors)
+            yield
+            return
+        yield from super().on_validate()
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # Rule classes built once: the validation cache is keyed by the rule classes too, so a
-    # limiter made per request (new classes each time) would make every validation a miss.
-    rules: list[type[ASTValidationRule]] = [
-        depth_rule(settings.graphql_max_depth, None, None),
-        alias_rule(settings.graphql_max_aliases),
-    ]
+    limits = Limits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_complexity=settings.graphql_max_complexity,
+        default_list_size=settings.graphql_max_page_size,
+    )
+    # One verdict cache per schema, shared by every request.
+    verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -52,9 +76,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # themselves live at module level in Strawberry, shared across requests.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
+            lambda: BudgetedValidation(limits, verdicts),
             lambda: ErrorMasking(should_mask_error=_should_mask),
         ],
     )
