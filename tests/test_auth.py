@@ -341,3 +341,36 @@ async def test_mutations_are_rate_limited_per_user(
     assert codes == ["ok", "ok", "ok", "RATE_LIMITED"]
     # Queries are not counted.
     assert (await gql(client, VIDEO_QUERY, {"id": str(video)}, token=token))["data"]["video"]
+
+
+async def test_unfinished_videos_are_their_owners_alone(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    other = await insert_user(services.db.pool)
+    unfinished = {
+        status: await insert_video(services.db.pool, owner, title=status, status=status)
+        for status in ("UPLOADING", "UPLOADED", "PROCESSING", "FAILED")
+    }
+    ready = await insert_video(services.db.pool, owner, title="READY")
+    for viewer in (None, other):
+        token = token_for(services.settings, viewer) if viewer else None
+        for status, video_id in unfinished.items():
+            found = await gql(client, VIDEO_QUERY, {"id": str(video_id)}, token=token)
+            assert found["data"]["video"] is None
+            listed = await gql(client, LIST_QUERY, {"status": status}, token=token)
+            assert listed["data"]["videos"]["edges"] == []
+            by_owner = await gql(
+                client, LIST_QUERY, {"ownerId": str(owner), "status": status}, token=token
+            )
+            assert by_owner["data"]["videos"]["edges"] == []
+        feed = await gql(client, LIST_QUERY, {"ownerId": str(owner)}, token=token)
+        assert [e["node"]["title"] for e in feed["data"]["videos"]["edges"]] == ["READY"]
+        assert (await gql(client, VIDEO_QUERY, {"id": str(ready)}, token=token))["data"]["video"]
+    own = token_for(services.settings, owner)
+    mine = await gql(client, LIST_QUERY, {"ownerId": str(owner)}, token=own)
+    assert len(mine["data"]["videos"]["edges"]) == 5
+    uploading = await gql(
+        client, LIST_QUERY, {"ownerId": str(owner), "status": "UPLOADING"}, token=own
+    )
+    assert [e["node"]["title"] for e in uploading["data"]["videos"]["edges"]] == ["UPLOADING"]

@@ -30,9 +30,13 @@ MAX_TAG = 40
 
 
 def can_view(ctx: Context, video: Video, *, by_id: bool) -> bool:
-    """PRIVATE: owner only. UNLISTED: anyone who has the id, never in listings."""
-    is_owner = ctx.viewer is not None and ctx.viewer.user_id == video.owner_id
-    if is_owner or video.visibility is Visibility.PUBLIC:
+    """Owners see their videos in every state. Others see only finished (READY) ones: PUBLIC
+    anywhere, UNLISTED only by id, PRIVATE never."""
+    if ctx.viewer is not None and ctx.viewer.user_id == video.owner_id:
+        return True
+    if video.status is not VideoStatus.READY:
+        return False
+    if video.visibility is Visibility.PUBLIC:
         return True
     return by_id and video.visibility is Visibility.UNLISTED
 
@@ -60,12 +64,14 @@ async def video_page(
         raise BadUserInput(f"first must be between 1 and {settings.graphql_max_page_size}.")
     owner = parse_id(owner_id, what="ownerId") if owner_id is not None else None
     own_listing = owner is not None and ctx.viewer is not None and ctx.viewer.user_id == owner
+    if not own_listing and status not in (None, VideoStatus.READY):
+        return [], False  # unfinished videos are their owner's alone
     query = PageQuery(
         limit=limit,
         after=decode_cursor(after) if after is not None else None,
         owner_id=owner,
-        # Others see finished videos unless they ask for a status; owners see everything.
-        status=status if status is not None or own_listing else VideoStatus.READY,
+        # Others see finished videos only; owners see everything, or the status they ask for.
+        status=status if own_listing else VideoStatus.READY,
         visibilities=tuple(Visibility) if own_listing else (Visibility.PUBLIC,),
     )
     page = await ctx.loaders.video_page_by_query.load(query)
