@@ -83,7 +83,7 @@ def create_app(
 ) -> Starlette:
     settings = settings or Settings()
     schema = build_schema(settings)
-    graphql = StreamifyGraphQL(schema, graphql_ide="graphiql")
+    graphql = StreamifyGraphQL(schema, graphql_ide="graphiql" if settings.graphiql_on else None)
     endpoint = PersistedQueries(graphql, schema, max_entries=settings.response_cache_max_entries)
 
     @contextlib.asynccontextmanager

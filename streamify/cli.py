@@ -14,11 +14,25 @@ import asyncpg
 import typer
 import uvicorn
 import uvloop
+from pydantic import ValidationError
 
 from streamify.infra.db import migrate as apply_migrations
 from streamify.infra.settings import Settings
 
 cli = typer.Typer(help="Streamify: the video platform's backend.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    """The settings, or a clean exit naming what is wrong (never a value: they may be secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            typer.echo(
+                f"Invalid settings{' (' + where + ')' if where else ''}: {error['msg']}", err=True
+            )
+        raise typer.Exit(2) from None
 
 
 def _setup_logging() -> None:
@@ -34,7 +48,7 @@ def serve(
 ) -> None:
     """Run the API alone against the configured PostgreSQL and Redis."""
     _setup_logging()
-    settings = Settings()
+    settings = _settings()
     uvloop.run(_serve(settings, host or settings.host, port or settings.port))
 
 
@@ -42,7 +56,7 @@ def serve(
 def migrate() -> None:
     """Apply pending database migrations (creates the database when missing)."""
     _setup_logging()
-    applied = asyncio.run(apply_migrations(Settings().database_url))
+    applied = asyncio.run(apply_migrations(_settings().database_url))
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
 
 
@@ -79,7 +93,7 @@ def seed(
 ) -> None:
     """Insert demo videos with owners, renditions and manifests (READY, PUBLIC)."""
     _setup_logging()
-    settings = Settings()
+    settings = _settings()
     started = time.perf_counter()
     asyncio.run(apply_migrations(settings.database_url))
     users, count = asyncio.run(_seed(settings, videos))
@@ -99,7 +113,7 @@ def dev(
     # uvicorn re-raises SIGTERM after its shutdown; as an exception it unwinds through the
     # cleanup that stops the local S3, Prefect server and worker, instead of killing us first.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvloop.run(_dev(Settings(), seed_demo=seed_demo, host=host, port=port))
+    uvloop.run(_dev(_settings(), seed_demo=seed_demo, host=host, port=port))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -161,7 +175,7 @@ def worker() -> None:
     import os
 
     _setup_logging()
-    settings = Settings()
+    settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME

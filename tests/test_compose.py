@@ -25,3 +25,22 @@ def test_compose_services_and_settings_match_the_code() -> None:
     assert services["api"]["environment"]["STREAMIFY_PREFECT_API_URL"].endswith(":4200/api")
     webhook = services["minio"]["environment"]["MINIO_NOTIFY_WEBHOOK_ENDPOINT_PRIMARY"]
     assert webhook.endswith("/hooks/s3")
+
+
+def test_compose_runs_in_production_with_required_secrets_and_two_public_ports() -> None:
+    text = COMPOSE.read_text()
+    spec: dict[str, Any] = yaml.safe_load(text)
+    services = spec["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"api", "cdn"}
+    env = services["api"]["environment"]
+    assert env["STREAMIFY_ENVIRONMENT"] == "production"
+    for secret in (
+        "STREAMIFY_JWT_SECRET",
+        "STREAMIFY_S3_WEBHOOK_SECRET",
+        "STREAMIFY_S3_ACCESS_KEY_ID",
+        "STREAMIFY_S3_SECRET_ACCESS_KEY",
+    ):
+        assert env[secret].startswith("${" + secret + ":?"), secret
+    assert "change-me" not in text and "streamify-secret-key" not in text
+    assert services["worker"]["environment"] == env

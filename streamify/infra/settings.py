@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
+DEV_S3_ACCESS_KEY_ID = "streamify"
+DEV_S3_SECRET_ACCESS_KEY = "streamify-secret-key"  # noqa: S105
+MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREAMIFY_", env_file=".env", extra="ignore")
+
+    # production: refuses development secrets; GraphiQL, introspection and an open /metrics
+    # are off unless enabled; tokens must belong to a session.
+    environment: Literal["development", "production"] = "development"
+    # None: on in development, off in production.
+    graphiql_enabled: bool | None = None
+    introspection_enabled: bool | None = None
+    # /metrics needs `Authorization: Bearer <token>` when set; in production without one it is
+    # not served at all (scrape it through a token, or not from the public port).
+    metrics_token: str | None = None
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/streamify"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -44,7 +62,7 @@ class Settings(BaseSettings):
     graphql_default_page_size: int = 20
 
     # HS256 secret of access tokens and session cookies: set a long random one in production.
-    jwt_secret: str = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105
+    jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -72,8 +90,8 @@ class Settings(BaseSettings):
     # local S3-compatible server when none is configured.
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
-    s3_access_key_id: str = "streamify"
-    s3_secret_access_key: str = "streamify-secret-key"  # noqa: S105
+    s3_access_key_id: str = DEV_S3_ACCESS_KEY_ID
+    s3_secret_access_key: str = DEV_S3_SECRET_ACCESS_KEY
     s3_raw_bucket: str = "streamify-raw"
     s3_media_bucket: str = "streamify-media"
     # SQS queue that receives the raw bucket's ObjectCreated notifications (polled when set).
@@ -81,7 +99,7 @@ class Settings(BaseSettings):
     # SQS endpoint; defaults to the S3 endpoint (one local server serves both).
     sqs_endpoint_url: str | None = None
     # Shared secret of POST /hooks/s3 (MinIO webhook auth_token, or ?token= for SNS).
-    s3_webhook_secret: str = "dev-only-webhook-secret"  # noqa: S105
+    s3_webhook_secret: str = DEV_WEBHOOK_SECRET
     # SNS SubscriptionConfirmation URLs are fetched only from hosts ending with this.
     sns_confirm_host_suffix: str = ".amazonaws.com"
 
@@ -109,3 +127,62 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     state_dir: str = ".streamify"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def graphiql_on(self) -> bool:
+        return (
+            self.graphiql_enabled if self.graphiql_enabled is not None else not self.is_production
+        )
+
+    @property
+    def introspection_on(self) -> bool:
+        if self.introspection_enabled is not None:
+            return self.introspection_enabled
+        return not self.is_production
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Self:
+        if self.is_production:
+            problems = production_problems(self)
+            if problems:
+                raise ValueError(" ".join(problems))
+        return self
+
+
+def _looks_like_a_default(value: str) -> bool:
+    return value.startswith("change-me") or "dev-only" in value
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from running in production, naming each variable (never its
+    value)."""
+    problems = []
+    secrets = {
+        "STREAMIFY_JWT_SECRET": (settings.jwt_secret, DEV_JWT_SECRET, MIN_SECRET_BYTES),
+        "STREAMIFY_S3_WEBHOOK_SECRET": (
+            settings.s3_webhook_secret,
+            DEV_WEBHOOK_SECRET,
+            MIN_SECRET_BYTES,
+        ),
+        "STREAMIFY_S3_ACCESS_KEY_ID": (settings.s3_access_key_id, DEV_S3_ACCESS_KEY_ID, 1),
+        "STREAMIFY_S3_SECRET_ACCESS_KEY": (
+            settings.s3_secret_access_key,
+            DEV_S3_SECRET_ACCESS_KEY,
+            1,
+        ),
+    }
+    for variable, (value, default, min_bytes) in secrets.items():
+        if value == default or _looks_like_a_default(value):
+            problems.append(f"{variable} still has a development default: set your own.")
+        elif len(value.encode()) < min_bytes:
+            problems.append(f"{variable} must be at least {min_bytes} bytes long.")
+    return problems

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import strawberry
 from cachetools import LRUCache
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
@@ -67,6 +73,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     )
     # One verdict cache per schema, shared by every request.
     verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
+    closed = [] if settings.introspection_on else [DisableIntrospection]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -79,5 +86,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: ParserCache(maxsize=1024),
             lambda: BudgetedValidation(limits, verdicts),
             lambda: ErrorMasking(should_mask_error=_should_mask),
+            *closed,
         ],
     )

@@ -95,6 +95,9 @@ async def viewer_from_token(
         )
     except InvalidToken:
         return None, "The credentials are invalid or expired; sign in again."
+    if claims.session_id is None and settings.is_production:
+        # Only tokens of a log-in session can be ended by logging out.
+        return None, "The credentials are not of a session; sign in again."
     if claims.session_id is not None:
         session = await loaders.session_by_id.load(claims.session_id)
         ended = (

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,8 +14,17 @@ async def healthz(_: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition of this process's metrics."""
-    return Response(services_of(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition of this process's metrics: open in development; behind
+    `metrics_token` when one is set; not served in production without one."""
+    services = services_of(request)
+    token = services.settings.metrics_token
+    if token is not None:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), token.encode()):
+            return Response(status_code=401, headers={"www-authenticate": "Bearer"})
+    elif services.settings.is_production:
+        return Response(status_code=404)
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def readyz(request: Request) -> Response:
