@@ -403,18 +403,26 @@ async def test_rest_routes_refuse_bad_calls(uploader: Uploader) -> None:
     assert no_etag.status_code == 400
 
 
-async def test_signing_a_thousand_parts_is_one_request(uploader: Uploader) -> None:
-    created = await create(uploader, 5 * MIB * 1000, partSizeBytes=5 * MIB)
-    assert created["partCount"] == 1000
+async def test_part_urls_are_signed_a_hundred_at_a_time_each_for_its_exact_size(
+    uploader: Uploader,
+) -> None:
+    size = 5 * MIB * 150 + 123
+    created = await create(uploader, size, partSizeBytes=5 * MIB)
+    assert created["partCount"] == 151
+    too_many = await uploader.gql(SIGN, {"id": created["id"], "parts": list(range(1, 102))})
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "At most 100 parts" in too_many["errors"][0]["message"]
     started = datetime.now(UTC)
-    body = await uploader.gql(SIGN, {"id": created["id"], "parts": list(range(1, 1001))})
+    body = await uploader.gql(SIGN, {"id": created["id"], "parts": list(range(52, 152))})
     elapsed = (datetime.now(UTC) - started).total_seconds()
     signed = body["data"]["signUploadParts"]
-    assert [p["partNumber"] for p in signed] == list(range(1, 1001))
+    assert [p["partNumber"] for p in signed] == list(range(52, 152))
     queries = [parse_qs(urlsplit(p["url"]).query) for p in signed]
-    assert [q["partNumber"] for q in queries] == [[str(n)] for n in range(1, 1001)]
-    assert len({p["url"] for p in signed}) == 1000
-    print(f"\nsigned 1,000 part URLs in one request: {elapsed * 1000:.0f} ms")
+    assert [q["partNumber"] for q in queries] == [[str(n)] for n in range(52, 152)]
+    # Each URL's signature covers Content-Length: S3 takes that many bytes and no other.
+    assert all(q["X-Amz-SignedHeaders"] == ["content-length;host"] for q in queries)
+    assert len({p["url"] for p in signed}) == 100
+    print(f"\nsigned 100 part URLs in one request: {elapsed * 1000:.0f} ms")
 
 
 async def test_sweeper_expires_overdue_uploads(uploader: Uploader) -> None:

@@ -41,6 +41,8 @@ CONTENT_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 MAX_FILENAME = 255
 MAX_TITLE = 200
 MIB = 1024**2
+# Signing is CPU on the event loop: one call signs this many parts at the most.
+MAX_SIGNED_PER_CALL = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +170,8 @@ async def sign_parts(
     _require_pending(upload)
     if not part_numbers:
         raise BadUserInput("partNumbers must name at least one part.")
-    if len(part_numbers) > MAX_PARTS:
-        raise BadUserInput(f"At most {MAX_PARTS} parts may be signed at once.")
+    if len(part_numbers) > MAX_SIGNED_PER_CALL:
+        raise BadUserInput(f"At most {MAX_SIGNED_PER_CALL} parts may be signed at once.")
     limit = min(upload.part_count, MAX_PARTS)
     bad = [n for n in part_numbers if not 1 <= n <= limit]
     if bad:
@@ -183,10 +185,25 @@ async def sign_parts(
     async with storage_call():
         for n in dict.fromkeys(part_numbers):
             url = await ctx.storage.presign_part(
-                upload.s3_key, upload.s3_upload_id, n, expires=seconds
+                upload.s3_key,
+                upload.s3_upload_id,
+                n,
+                expires=seconds,
+                content_length=part_length(upload, n),
             )
             signed.append(SignedPart(part_number=n, url=url, expires_at=expires_at))
     return signed
+
+
+def part_length(upload: Upload, part_number: int) -> int | None:
+    """The exact size of a part of an upload of declared size: every part is part_size_bytes
+    but the last, which holds the rest. None when the size was not declared (Uppy does not
+    send it), so the URL cannot bind a length; completion still checks the total."""
+    if upload.size_bytes is None:
+        return None
+    if part_number < upload.part_count:
+        return upload.part_size_bytes
+    return upload.size_bytes - (upload.part_count - 1) * upload.part_size_bytes
 
 
 async def stored_parts(ctx: Context, upload: Upload) -> list[StoredPart]:

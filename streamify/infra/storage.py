@@ -55,18 +55,23 @@ class Storage:
         return created["UploadId"]
 
     async def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires: int
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires: int,
+        content_length: int | None = None,
     ) -> str:
+        """A presigned PUT of one part. With `content_length` the signature covers the
+        Content-Length header, so S3 refuses a body of any other size."""
+        params = {"Bucket": self.raw_bucket, "Key": key, "UploadId": upload_id}
+        params["PartNumber"] = part_number  # type: ignore[assignment]
+        if content_length is not None:
+            params["ContentLength"] = content_length  # type: ignore[assignment]
         # Signing is local computation: no request reaches S3.
         return await self.client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.raw_bucket,
-                "Key": key,
-                "UploadId": upload_id,
-                "PartNumber": part_number,
-            },
-            ExpiresIn=expires,
+            "upload_part", Params=params, ExpiresIn=expires
         )
 
     async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
