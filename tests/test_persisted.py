@@ -180,3 +180,36 @@ async def test_persisted_log_in_and_log_out_set_and_clear_the_cookie(
     logged_out = await persisted(LOG_OUT, {"token": None})
     assert logged_out.json()["data"]["logOut"] is True
     assert 'sf_session=""' in logged_out.headers["set-cookie"]
+
+
+async def test_only_valid_documents_within_the_bound_are_stored(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    async def register(query: str) -> tuple[httpx.Response, str]:
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+        answer = await client.post("/graphql", json={"query": query, "extensions": extensions})
+        return answer, digest
+
+    async def stored(digest: str) -> bool:
+        return bool(await services.redis.exists(services.names.persisted_query(digest)))
+
+    invalid, invalid_digest = await register("{ noSuchField }")
+    assert invalid.json()["errors"]
+    padded = "# " + "x" * (services.settings.persisted_query_max_bytes) + "\n{ viewer { id } }"
+    oversized, oversized_digest = await register(padded)
+    assert oversized.json() == {"data": {"viewer": None}}
+    # 2^5 spreads of an aliased field: over the alias budget.
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 6))
+    bomb = f"query {{ ...F5 }} {chain} fragment F0 on Query {{ a: viewer {{ id }} }}"
+    expensive, expensive_digest = await register(bomb)
+    assert expensive.json()["errors"], expensive.json()
+    valid, valid_digest = await register("{ viewer { id } }")
+    assert valid.json() == {"data": {"viewer": None}}
+
+    assert not await stored(invalid_digest)
+    assert not await stored(oversized_digest)
+    assert not await stored(expensive_digest)
+    assert await stored(valid_digest)
+    ttl = await services.redis.ttl(services.names.persisted_query(valid_digest))
+    assert 0 < ttl <= services.settings.persisted_query_ttl_seconds

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Automatic persisted queries (sha256 -> document, kept in Redis this long).
     persisted_query_ttl_seconds: int = 7 * 24 * 3600
+    # Larger documents run but are not stored; only valid documents are stored at all.
+    persisted_query_max_bytes: int = 16 * 1024
     # Whole-response cache for anonymous persisted GET queries, revalidated against the
     # versions of every entity the response was built from.
     response_cache_enabled: bool = True

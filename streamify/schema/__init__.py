@@ -18,7 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
-from streamify.schema.budget import Limits, budget_errors
+from streamify.schema.budget import Limits, budget_errors, limits_of
 from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
 
@@ -65,12 +65,7 @@ class BudgetedValidation(ValidationCache):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    limits = Limits(
-        max_depth=settings.graphql_max_depth,
-        max_aliases=settings.graphql_max_aliases,
-        max_complexity=settings.graphql_max_complexity,
-        default_list_size=settings.graphql_max_page_size,
-    )
+    limits = limits_of(settings)
     # One verdict cache per schema, shared by every request.
     verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
     closed = [] if settings.introspection_on else [DisableIntrospection]

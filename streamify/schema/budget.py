@@ -22,6 +22,8 @@ from graphql import (
     VariableNode,
 )
 
+from streamify.infra.settings import Settings
+
 # Past this, numbers only need to say "too much": saturating keeps them small.
 CEILING = 1 << 40
 
@@ -47,6 +49,15 @@ class Cost:
             min(CEILING, self.aliases + other.aliases),
             min(CEILING, self.complexity + other.complexity),
         )
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_complexity=settings.graphql_max_complexity,
+        default_list_size=settings.graphql_max_page_size,
+    )
 
 
 class TooExpensive(Exception):

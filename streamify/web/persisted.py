@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, validate
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry import Schema
 
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra.settings import Settings
+from streamify.schema.budget import budget_errors, limits_of
 from streamify.web.context import graphql_context_for, services_of
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -35,6 +37,7 @@ NOT_FOUND = {
         {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
     ]
 }
+DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
 PUBLIC = "public, max-age=0, must-revalidate"
 PRIVATE = "private, no-store"
 
@@ -82,7 +85,8 @@ class PersistedQueries:
     def __init__(self, graphql: ASGIApp, schema: Schema, *, max_entries: int) -> None:
         self.graphql = graphql
         self.schema = schema
-        self.documents: LRUCache[str, str] = LRUCache(maxsize=max_entries)
+        # Bounded in bytes: documents are at most persisted_query_max_bytes each.
+        self.documents: LRUCache[str, str] = LRUCache(maxsize=DOCUMENT_CACHE_BYTES, getsizeof=len)
         self.responses: LRUCache[str, CachedResponse] = LRUCache(maxsize=max_entries)
         self.operation_types: LRUCache[str, OperationType | None] = LRUCache(maxsize=max_entries)
         # The same entries by the request's raw query string, for repeat URLs.
@@ -154,8 +158,24 @@ class PersistedQueries:
     async def _document(self, request: Request, asked: PersistedRequest) -> str | None:
         if asked.query is None:
             return await self._recall(request, asked.digest)
-        await self._remember(request, asked.digest, asked.query)
+        if self._worth_keeping(services_of(request).settings, asked.query):
+            await self._remember(request, asked.digest, asked.query)
+        # Otherwise it runs once, unremembered: execution reports what is wrong with it, and
+        # a client that sends the hash alone again is asked for the document again.
         return asked.query
+
+    def _worth_keeping(self, settings: Settings, query: str) -> bool:
+        """Only documents within the byte bound that parse and pass validation and the query
+        budget are stored, so storage cannot be filled with junk."""
+        if len(query.encode()) > settings.persisted_query_max_bytes:
+            return False
+        try:
+            document = parse(query, max_tokens=settings.graphql_max_tokens)
+        except GraphQLError:
+            return False
+        if budget_errors(document, limits_of(settings)):
+            return False
+        return not validate(self.schema._schema, document)
 
     async def _execute(
         self,
