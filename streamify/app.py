@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, TypedDict
@@ -13,27 +14,32 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from streamify.core.context import Viewer
 from streamify.infra.metrics import Metrics
 from streamify.infra.settings import Settings
+from streamify.infra.tokens import verify_token
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.schema import build_schema
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
 from streamify.web import uppy
 from streamify.web.body_limit import BodyLimit
-from streamify.web.context import graphql_context_for, viewer_from_token
+from streamify.web.context import graphql_context_for, services_of, viewer_from_token
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
 from streamify.web.persisted import PersistedQueries
 from streamify.web.request_metrics import RequestMetrics
+from streamify.web.session_watch import watch_session
 
 NO_ACK_PAYLOAD = UnsetType()
+# Where a websocket's session watchers are kept, to be cancelled when it ends.
+WATCHERS = "streamify.session_watchers"
 
 
 class State(TypedDict):
@@ -47,13 +53,42 @@ class StreamifyGraphQL(GraphQL[GraphQLContext, None]):
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization") or params.get("token")
         if raw is None:
+            if context.viewer is not None and context.websocket is not None:
+                # Signed in by the session cookie: the session's own end closes the socket.
+                self._watch(context, context.viewer, expires_at=float("inf"))
             return NO_ACK_PAYLOAD
         token = str(raw).removeprefix("Bearer ").strip()
         viewer, error = await viewer_from_token(token, "access", context.settings, context.loaders)
         if viewer is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": error})
         context.viewer, context.auth_error = viewer, None
+        settings = context.settings
+        claims = verify_token(
+            token, kind="access", secret=settings.jwt_secret, algorithm=settings.jwt_algorithm
+        )
+        self._watch(context, viewer, expires_at=claims.expires_at)
         return NO_ACK_PAYLOAD
+
+    def _watch(self, context: GraphQLContext, viewer: Viewer, *, expires_at: float) -> None:
+        websocket = context.websocket
+        if websocket is None:
+            return
+        watcher = asyncio.create_task(
+            watch_session(websocket, services_of(websocket), viewer, expires_at=expires_at)
+        )
+        websocket.scope[WATCHERS].append(watcher)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        watchers: list[asyncio.Task[None]] = []
+        scope[WATCHERS] = watchers
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
 
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry answers 500 to a body that is not UTF-8 or not a JSON object.
@@ -68,9 +103,12 @@ class StreamifyGraphQL(GraphQL[GraphQLContext, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> GraphQLContext:
-        return await graphql_context_for(
+        context = await graphql_context_for(
             request, response if isinstance(response, Response) else None
         )
+        if isinstance(request, WebSocket):
+            context.websocket = request
+        return context
 
 
 def _metrics_of(scope: Scope) -> Metrics | None:

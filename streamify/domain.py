@@ -150,6 +150,10 @@ class Unavailable(StreamifyError):
     code = "UNAVAILABLE"
 
 
+class TooManySubscriptions(StreamifyError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
 class RateLimited(StreamifyError):
     code = "RATE_LIMITED"
 

@@ -96,3 +96,8 @@ class RedisNames:
     def processing_channel(self, video_id: UUID) -> str:
         """Pub/sub channel of a video's processing events."""
         return f"{self.prefix}video:{video_id}:events"
+
+    @property
+    def processing_channel_pattern(self) -> str:
+        """Every video's processing channel, for one listener per process."""
+        return f"{self.prefix}video:*:events"

@@ -14,7 +14,7 @@ from streamify.infra.cache.drops import listen_for_drops
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier, Clock
 from streamify.infra.db import Database, create_database
-from streamify.infra.events import ProcessingEvents
+from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
 from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
@@ -38,6 +38,7 @@ class Services:
     cache: CacheTier
     storage: Storage
     events: ProcessingEvents
+    fanout: EventFanout
     writes: VideoWrites
     intake: EventIntake
     drop_listener_ready: asyncio.Event
@@ -74,6 +75,9 @@ async def open_services(
         names = RedisNames(settings.cache_key_prefix)
         cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel), clock=clock)
         events = ProcessingEvents(client, names)
+        fanout = EventFanout(
+            listener_client, names, per_subscriber=settings.subscriptions_per_subscriber
+        )
         writes = VideoWrites(db, cache, events)
         if start_processing is None:
             start_processing = (
@@ -101,6 +105,7 @@ async def open_services(
             cache=cache,
             storage=storage,
             events=events,
+            fanout=fanout,
             writes=writes,
             intake=intake,
             drop_listener_ready=asyncio.Event(),
@@ -120,6 +125,7 @@ async def open_services(
                 name="cache-drop-listener",
             )
         )
+        tasks.append(asyncio.create_task(fanout.run(), name="processing-event-listener"))
         if background_jobs:
             tasks.append(
                 asyncio.create_task(

@@ -144,6 +144,20 @@ async def redis_raw(client: redis.Redis, key: str) -> bytes:
     return cast(bytes | None, await client.get(key)) or b""
 
 
+@asynccontextmanager
+async def followed(services: Any, video_id: uuid.UUID) -> AsyncIterator[AsyncIterator[Any]]:
+    """The video's processing events through the process's listener, as an async iterator."""
+    async with services.fanout.subscription(video_id, subscriber="test") as queue:
+
+        async def events() -> AsyncIterator[Any]:
+            while True:
+                event = await queue.get()
+                if event is not None:
+                    yield event
+
+        yield events()
+
+
 class FakeClock:
     """A monotonic clock that moves only when a test says so: TTLs and cooldowns of the cache
     tier pass at once instead of being slept through."""

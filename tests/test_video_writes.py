@@ -12,7 +12,7 @@ from streamify.domain import Conflict, NotFound, Rendition, VideoStatus
 from streamify.infra.cache.namespaces import VIDEO_LISTINGS, VIDEOS
 from streamify.infra.events import ProcessingEvent
 from streamify.services import Services
-from tests.helpers import insert_user, insert_video, redis_raw
+from tests.helpers import followed, insert_user, insert_video, redis_raw
 
 
 class Memo:
@@ -39,7 +39,7 @@ async def test_a_transition_invalidates_bumps_listings_and_tells_subscribers(
     generation = await services.cache.generation(VIDEO_LISTINGS)
     memo = Memo()
     received: list[ProcessingEvent] = []
-    async with services.events.subscription(video_id) as live:
+    async with followed(services, video_id) as live:
         async with services.writes.transaction(memo=memo) as tx:
             version = await tx.transition(video_id, VideoStatus.PROCESSING)
         async with asyncio.timeout(5):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
@@ -14,8 +16,8 @@ from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
-from tests.documents import SUBSCRIBE
-from tests.helpers import insert_user, insert_video, token_for
+from tests.documents import SUBSCRIBE, sign_up
+from tests.helpers import gql, insert_user, insert_video, token_for
 from tests.servers import api_process
 
 
@@ -127,3 +129,75 @@ async def test_private_video_subscriptions_are_for_the_owner(
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     finished = await _subscribe(ws_url, video, token_for(settings, owner), nothing)
     assert [m["type"] for m in finished] == ["next", "complete"]
+
+
+async def _open(url: str, token: str | None) -> Any:
+    ws = await websockets.connect(
+        url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
+    )
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    return ws
+
+
+async def _start(ws: Any, op: str, video_id: object) -> dict[str, Any]:
+    await ws.send(
+        json.dumps(
+            {
+                "id": op,
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIBE, "variables": {"id": str(video_id)}},
+            }
+        )
+    )
+    first: dict[str, Any] = json.loads(await ws.recv())
+    return first
+
+
+async def _closed_with(ws: Any, timeout: float = 10) -> int:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    return int(closed.value.rcvd.code)
+
+
+async def test_sockets_follow_their_session_and_subscriptions_their_video(
+    settings: Settings, services: Services
+) -> None:
+    env = {
+        "STREAMIFY_WEBSOCKET_SESSION_CHECK_SECONDS": "0.2",
+        "STREAMIFY_SUBSCRIPTIONS_PER_SUBSCRIBER": "2",
+    }
+    async with api_process(settings, **env) as base, httpx.AsyncClient(base_url=base) as http:
+        url = base.replace("http://", "ws://") + "/graphql"
+        account = await sign_up(http)
+        token, owner = account["accessToken"], uuid.UUID(account["viewer"]["id"])
+        video = await insert_video(services.db.pool, owner, status="UPLOADED")
+
+        # A subscription of the owner's ends when the video is deleted.
+        ws = await _open(url, token)
+        assert (await _start(ws, "a", video))["type"] == "next"
+        deleted = await gql(http, f'mutation {{ deleteVideo(id: "{video}") }}', token=token)
+        assert deleted["data"]["deleteVideo"] == str(video)
+        async with asyncio.timeout(10):
+            assert json.loads(await ws.recv()) == {"id": "a", "type": "complete"}
+
+        # Two at once per user; a third is refused.
+        videos = [await insert_video(services.db.pool, owner, status="UPLOADED") for _ in range(3)]
+        assert (await _start(ws, "b", videos[0]))["type"] == "next"
+        assert (await _start(ws, "c", videos[1]))["type"] == "next"
+        refused = await _start(ws, "d", videos[2])
+        assert refused["type"] == "next", refused
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+
+        # logOut elsewhere: the socket that logged in with that session closes with 4403.
+        assert (await gql(http, "mutation { logOut }", token=token))["data"]["logOut"] is True
+        assert await _closed_with(ws) == 4403
+
+        # A token that expires closes its socket with 4401.
+        short = token_for(settings, owner, ttl_seconds=2)
+        expiring = await _open(url, short)
+        assert await _closed_with(expiring) == 4401

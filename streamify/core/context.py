@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from streamify.domain import Unauthenticated
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
-from streamify.infra.events import ProcessingEvents
+from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
@@ -35,6 +35,7 @@ class Context:
     redis: Redis
     names: RedisNames
     events: ProcessingEvents
+    fanout: EventFanout
     writes: VideoWrites
     loaders: Loaders
     viewer: Viewer | None

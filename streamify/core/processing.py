@@ -1,13 +1,16 @@
-"""The live processing status of a video: its current state first, then what workers report."""
+"""The live processing status of a video: its current state first, then what workers report,
+until READY or FAILED — or until the video is deleted or hidden from the subscriber."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 from streamify.core.context import Context
 from streamify.core.ids import parse_id
 from streamify.core.videos import can_view
-from streamify.domain import NotFound, VideoStatus
+from streamify.domain import NotFound, TooManySubscriptions, VideoStatus
+from streamify.infra import events
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.sql import videos as sql
 
@@ -19,17 +22,48 @@ async def processing_events(ctx: Context, raw_id: str) -> AsyncIterator[Processi
     video = await ctx.loaders.video_by_id.load(video_id)
     if video is None or not can_view(ctx, video, by_id=True):
         raise NotFound("No such video.")
-    # Subscribe before reading the current state, so nothing between the two is lost.
-    async with ctx.events.subscription(video_id) as live:
-        now = await sql.status_now(ctx.db.pool, video_id)
-        if now is None:
-            raise NotFound("No such video.")
-        yield ProcessingEvent(
-            video_id, now.status, "current", None, now.failure_reason, now.updated_at
-        )
-        if now.status in FINAL:
-            return
-        async for event in live:
-            yield event
-            if event.final:
-                return
+    subscriber = ctx.viewer.user_id if ctx.viewer is not None else f"ip:{ctx.client_ip}"
+    limit = ctx.settings.subscriptions_per_subscriber
+    try:
+        subscription = ctx.fanout.subscription(video_id, subscriber=subscriber)
+        # Subscribed before the current state is read, so nothing between the two is lost.
+        async with subscription as live:
+            current = await _current(ctx, video_id)
+            if current is None:
+                raise NotFound("No such video.")
+            yield current
+            last = current.status
+            while last not in FINAL:
+                item = await live.get()
+                if item is events.RESYNC or item.access_changed:
+                    # Events may have been missed, or who may see the video changed.
+                    if not await _still_visible(ctx, video_id):
+                        return
+                    current = await _current(ctx, video_id)
+                    if current is None:
+                        return
+                    if current.status is not last:
+                        yield current
+                        last = current.status
+                    continue
+                yield item
+                last = item.status
+    except events.TooManySubscriptions:
+        raise TooManySubscriptions(
+            f"At most {limit} processing subscriptions at once; end one first."
+        ) from None
+
+
+async def _current(ctx: Context, video_id: UUID) -> ProcessingEvent | None:
+    now = await sql.status_now(ctx.db.pool, video_id)
+    if now is None:
+        return None
+    return ProcessingEvent(
+        video_id, now.status, "current", None, now.failure_reason, now.updated_at
+    )
+
+
+async def _still_visible(ctx: Context, video_id: UUID) -> bool:
+    """Read from PostgreSQL itself: the request's loader memo holds the video as it was."""
+    found = await sql.videos_by_ids(ctx.db.pool, [video_id])
+    return bool(found) and can_view(ctx, found[0], by_id=True)

@@ -1,11 +1,14 @@
 """Processing-status events of a video over Redis pub/sub, so any API process can stream what
-any worker reports, and the worker's heartbeat that says a run is alive."""
+any worker reports, and the worker's heartbeat that says a run is alive. Each API process reads
+them through one connection (`EventFanout`) and hands them to its subscriptions."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -45,6 +48,17 @@ class ProcessingEvent:
     def final(self) -> bool:
         return self.status in (VideoStatus.READY, VideoStatus.FAILED)
 
+    @property
+    def access_changed(self) -> bool:
+        """Not a processing step: the video was deleted or its visibility changed, so who may
+        follow it must be checked again."""
+        return self.step == ACCESS_CHANGED
+
+
+ACCESS_CHANGED = "access-changed"
+# Put in a subscription's queue after the listener reconnected: events may have been missed.
+RESYNC = None
+
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ProcessingEvent)
@@ -77,16 +91,82 @@ class ProcessingEvents:
     async def is_alive(self, video_id: UUID) -> bool:
         return bool(await self.client.exists(self.names.heartbeat(video_id)))
 
+
+class TooManySubscriptions(Exception):
+    """The subscriber already follows as many videos as it may at once."""
+
+
+class EventFanout:
+    """One Redis connection per API process for every processing subscription: it listens to
+    all videos' channels by pattern and hands each event to the queues of that video's
+    subscribers. A subscriber (user, or address) may hold `per_subscriber` at once."""
+
+    def __init__(self, client: redis.Redis, names: RedisNames, *, per_subscriber: int) -> None:
+        self.client = client
+        self.names = names
+        self.per_subscriber = per_subscriber
+        self.queues: dict[UUID, set[asyncio.Queue[ProcessingEvent | None]]] = defaultdict(set)
+        self.held: dict[Hashable, int] = defaultdict(int)
+        self.ready = asyncio.Event()
+
     @contextlib.asynccontextmanager
-    async def subscription(self, video_id: UUID) -> AsyncIterator[AsyncIterator[ProcessingEvent]]:
-        """Subscribed on entry (so nothing published after entry is missed); iterate for
-        events."""
-        async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self.names.processing_channel(video_id))
+    async def subscription(
+        self, video_id: UUID, *, subscriber: Hashable
+    ) -> AsyncIterator[asyncio.Queue[ProcessingEvent | None]]:
+        """A queue of the video's events from now on (RESYNC after a reconnect)."""
+        if self.held[subscriber] >= self.per_subscriber:
+            raise TooManySubscriptions
+        self.held[subscriber] += 1
+        queue: asyncio.Queue[ProcessingEvent | None] = asyncio.Queue(maxsize=1000)
+        self.queues[video_id].add(queue)
+        try:
+            await self.ready.wait()
+            yield queue
+        finally:
+            self.queues[video_id].discard(queue)
+            if not self.queues[video_id]:
+                del self.queues[video_id]
+            self.held[subscriber] -= 1
+            if not self.held[subscriber]:
+                del self.held[subscriber]
 
-            async def events() -> AsyncIterator[ProcessingEvent]:
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        yield _decoder.decode(message["data"])
+    def _deliver(self, item: ProcessingEvent | None, video_id: UUID | None = None) -> None:
+        targets = (
+            self.queues.get(video_id, set())
+            if video_id is not None
+            else {q for qs in self.queues.values() for q in qs}
+        )
+        for queue in targets:
+            if queue.full():  # a subscriber that stopped reading: it resyncs instead
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(RESYNC)
+            else:
+                queue.put_nowait(item)
 
-            yield events()
+    async def run(self, *, retry_seconds: float = 0.5) -> None:
+        """Listen until cancelled, reconnecting after Redis failures."""
+        pattern = self.names.processing_channel_pattern
+        first = True
+        while True:
+            try:
+                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.psubscribe(pattern)
+                    if not first:
+                        self._deliver(RESYNC)
+                    first = False
+                    self.ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") != "pmessage":
+                            continue
+                        try:
+                            event = _decoder.decode(message["data"])
+                        except msgspec.ValidationError:
+                            log.warning("dropping an unreadable processing event")
+                            continue
+                        self._deliver(event, event.video_id)
+            except asyncio.CancelledError:
+                raise
+            except REDIS_DOWN_ERRORS as exc:
+                log.warning("processing-event listener lost Redis (%s); retrying", exc)
+                await asyncio.sleep(retry_seconds)

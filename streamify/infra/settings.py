@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    # Processing subscriptions one user (or, anonymous, one address) may hold at once, per
+    # API process.
+    subscriptions_per_subscriber: int = 20
+    # How often a websocket checks that its session still stands (logged out: closed 4403;
+    # token expired: closed 4401).
+    websocket_session_check_seconds: float = 15.0
     # Fields an operation may resolve, lists counted at their `first:` size (a 100-video page
     # with owners and renditions is about 2,600).
     graphql_max_complexity: int = 10_000

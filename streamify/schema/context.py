@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from streamify.core.context import Context
 
@@ -15,3 +16,5 @@ class GraphQLContext(Context):
     response: Response | None = None
     # The graphql-transport-ws connection_init payload (Strawberry sets it on websockets).
     connection_params: dict[str, object] | None = None
+    # The websocket itself, so its session can be watched (None over HTTP).
+    websocket: WebSocket | None = None

@@ -57,6 +57,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "redis": services.redis,
         "names": services.names,
         "events": services.events,
+        "fanout": services.fanout,
         "writes": services.writes,
         "loaders": loaders,
         "client_ip": conn.client.host if conn.client else "unknown",

@@ -31,7 +31,7 @@ from streamify.domain import (
 from streamify.infra.cache.namespaces import RENDITIONS, VIDEO_LISTINGS, VIDEOS
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Connection, Database
-from streamify.infra.events import ProcessingEvent, ProcessingEvents
+from streamify.infra.events import ACCESS_CHANGED, ProcessingEvent, ProcessingEvents
 from streamify.infra.sql import uploads as upload_sql
 from streamify.infra.sql import videos as video_sql
 from streamify.infra.sql.uploads import Upload
@@ -148,7 +148,10 @@ class VideoTransaction:
         updated = await video_sql.update_video(self.conn, video_id, patch)
         if updated is None:
             raise NotFound("No such video.")
-        self._record(video_id, updated.version, listings=patch.visibility is not None)
+        hidden = patch.visibility is not None
+        # Who may follow the video may have changed: its subscriptions check again.
+        event = ProcessingEvent.now(video_id, updated.status, ACCESS_CHANGED) if hidden else None
+        self._record(video_id, updated.version, listings=hidden, event=event)
         return updated
 
     async def lock_for_delete(self, video_id: UUID) -> tuple[UUID, int] | None:
@@ -157,9 +160,12 @@ class VideoTransaction:
 
     async def delete(self, video_id: UUID, version: int) -> None:
         """Delete the video's rows (uploads, renditions, manifest cascade)."""
+        status = await video_sql.lock_status(self.conn, video_id)
         await video_sql.delete_video(self.conn, video_id)
+        # Its subscriptions end: they check again and find nothing.
+        gone = ProcessingEvent.now(video_id, status or VideoStatus.FAILED, ACCESS_CHANGED)
         # A tombstone newer than any row that ever existed refuses late fills of the old row.
-        self._record(video_id, version + 1, renditions=True, listings=True)
+        self._record(video_id, version + 1, renditions=True, listings=True, event=gone)
 
     async def publish_stream(
         self,

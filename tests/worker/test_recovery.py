@@ -18,7 +18,7 @@ from streamify.jobs.event_intake import EventIntake, StoredObject
 from streamify.jobs.processing_starter import prefect_starter
 from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled
 from streamify.services import Services
-from tests.helpers import insert_user
+from tests.helpers import followed, insert_user
 from tests.worker.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
@@ -51,7 +51,7 @@ async def test_a_killed_worker_is_replaced_and_the_next_attempt_completes(
     encoding = asyncio.Event()
 
     async def watch() -> None:
-        async with services.events.subscription(video_id) as live:
+        async with followed(services, video_id) as live:
             async for event in live:
                 if event.step == "encode" and (event.progress or 0) > 0:
                     encoding.set()

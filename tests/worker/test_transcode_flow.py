@@ -18,7 +18,7 @@ from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
 from streamify.worker.flow import transcode_video
-from tests.helpers import VIDEO_QUERY, ffprobe_json, gql
+from tests.helpers import VIDEO_QUERY, ffprobe_json, followed, gql
 from tests.worker.prefect import uploaded_video
 
 # Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
@@ -33,7 +33,7 @@ pytestmark = [
 async def collect_events(
     services: Services, video_id: uuid.UUID, into: list[ProcessingEvent], subscribed: asyncio.Event
 ) -> None:
-    async with services.events.subscription(video_id) as live:
+    async with followed(services, video_id) as live:
         subscribed.set()
         async for event in live:
             into.append(event)
