@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from typing import TypedDict
 
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -31,9 +30,9 @@ from streamify.services import Services, open_services
 from streamify.web import uppy
 from streamify.web.body_limit import BodyLimit
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
+from streamify.web.graphql_http import GraphQLEndpoint
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
-from streamify.web.persisted import PersistedQueries
 from streamify.web.request_metrics import RequestMetrics
 from streamify.web.session_watch import watch_session
 
@@ -90,16 +89,6 @@ class StreamifyGraphQL(GraphQL[GraphQLContext, None]):
             for watcher in watchers:
                 watcher.cancel()
 
-    def parse_json(self, data: str | bytes) -> Any:
-        # Strawberry answers 500 to a body that is not UTF-8 or not a JSON object.
-        try:
-            parsed = super().parse_json(data)
-        except UnicodeDecodeError:
-            raise HTTPException(400, "The request body is not UTF-8 JSON.") from None
-        if not isinstance(parsed, dict):
-            raise HTTPException(400, "The request body must be a JSON object.")
-        return parsed
-
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> GraphQLContext:
@@ -122,7 +111,12 @@ def create_app(
     settings = settings or Settings()
     schema = build_schema(settings)
     graphql = StreamifyGraphQL(schema, graphql_ide="graphiql" if settings.graphiql_on else None)
-    endpoint = PersistedQueries(graphql, schema, max_entries=settings.response_cache_max_entries)
+    endpoint = GraphQLEndpoint(
+        graphql,
+        schema,
+        max_entries=settings.response_cache_max_entries,
+        graphiql=settings.graphiql_on,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -131,7 +125,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", endpoint, methods=["GET", "POST"]),
+            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -21,6 +21,14 @@ KNOWN_CODES = {
     "CONFLICT",
     "UNAVAILABLE",
     "RATE_LIMITED",
+    "BAD_REQUEST",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "QUERY_TOO_DEEP",
+    "QUERY_TOO_MANY_ALIASES",
+    "QUERY_TOO_COMPLEX",
+    "FRAGMENT_CYCLE",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
 }
 LEAKS = ("Traceback", "asyncpg", "redis.", 'File "', "botocore", "/streamify/", "SELECT ")
 SEEDS = [

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    # Any string argument (literal or variable); fields have tighter limits of their own.
+    graphql_max_string_length: int = 10_000
     # Processing subscriptions one user (or, anonymous, one address) may hold at once, per
     # API process.
     subscriptions_per_subscriber: int = 20

@@ -15,10 +15,12 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import PreExecutionError
 
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
 from streamify.schema.budget import Limits, budget_errors, limits_of
+from streamify.schema.input_text import document_text_errors, variable_text_errors
 from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
 
@@ -35,17 +37,41 @@ class ErrorMasking(MaskErrors):
     def _process_result(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if errors:
+            if isinstance(result, PreExecutionError):
+                for error in errors:
+                    name_pre_execution_error(error)
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+
+def name_pre_execution_error(error: GraphQLError) -> None:
+    """Errors before execution carry a code too: the document did not parse, a variable had a
+    bad value, or the document did not validate."""
+    if (error.extensions or {}).get("code"):
+        return
+    if error.message.startswith("Syntax Error"):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif error.message.startswith("Variable '$"):
+        code = "BAD_USER_INPUT"
+    else:
+        code = "GRAPHQL_VALIDATION_FAILED"
+    error.extensions = {**(error.extensions or {}), "code": code}
 
 
 class BudgetedValidation(ValidationCache):
     """The document's budget (depth, aliases, complexity: linear in the document) first; only a
     document within it goes on to the standard rules, whose results are cached."""
 
-    def __init__(self, limits: Limits, verdicts: LRUCache[str, list[GraphQLError]]) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        verdicts: LRUCache[str, list[GraphQLError]],
+        *,
+        max_string_length: int,
+    ) -> None:
         super().__init__(maxsize=1024)
         self.limits = limits
         self.verdicts = verdicts
+        self.max_string_length = max_string_length
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -54,9 +80,13 @@ class BudgetedValidation(ValidationCache):
         key = context.query
         errors = self.verdicts.get(key) if key is not None else None
         if errors is None:
-            errors = budget_errors(document, self.limits)
+            errors = budget_errors(document, self.limits) or document_text_errors(
+                document, self.max_string_length
+            )
             if key is not None:
                 self.verdicts[key] = errors
+        if not errors:
+            errors = variable_text_errors(context.variables, self.max_string_length)
         if errors:
             context.pre_execution_errors = list(errors)
             yield
@@ -79,7 +109,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: ParserCache(maxsize=1024),
-            lambda: BudgetedValidation(limits, verdicts),
+            lambda: BudgetedValidation(
+                limits, verdicts, max_string_length=settings.graphql_max_string_length
+            ),
             lambda: ErrorMasking(should_mask_error=_should_mask),
             *closed,
         ],

@@ -1,0 +1,337 @@
+"""/graphql over HTTP as the GraphQL-over-HTTP spec says.
+
+- GET (queries only; a mutation answers 405 with `Allow: POST`) and POST with
+  `application/json` (anything else: 415); other methods 405.
+- The answer's media type follows `Accept`: `application/graphql-response+json` when the client
+  prefers it, `application/json` otherwise (also for a missing Accept and for `*/*`); a client
+  that accepts neither gets 406.
+- A request that is not well formed (bad JSON at any depth, a body that is not an object,
+  parameters of the wrong type, no query) answers 400, in either media type. A document that
+  does not parse or validate answers 400 with `application/graphql-response+json` and 200 with
+  `application/json`, and has no `data` entry; execution errors answer 200.
+- `extensions` may carry anything; an automatic persisted query is recognised in it.
+- Anonymous GET queries are answered from the response cache while every entity they were built
+  from is unchanged, with an ETag (304 on If-None-Match).
+- Browsers asking for HTML get GraphiQL (when enabled) from Strawberry's view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from graphql import GraphQLError, OperationType
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry import Schema
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType as StrawberryOperation
+
+from streamify.schema import name_pre_execution_error
+from streamify.web.context import graphql_context_for, services_of
+from streamify.web.persisted import (
+    BadPersisted,
+    CachedResponse,
+    OperationTypes,
+    PersistedDocuments,
+    ResponseCache,
+    persisted_digest,
+)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+PUBLIC = "public, max-age=0, must-revalidate"
+PRIVATE = "private, no-store"
+PERSISTED_QUERY_NOT_FOUND = {
+    "errors": [
+        {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
+    ]
+}
+
+_encode = msgspec.json.Encoder().encode
+HTTP_OPERATIONS = frozenset({StrawberryOperation.QUERY, StrawberryOperation.MUTATION})
+
+
+class RequestError(Exception):
+    """The HTTP request is not a well-formed GraphQL request."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    query: str | None
+    variables: dict[str, Any]
+    operation_name: str | None
+    extensions: dict[str, Any]
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer in, or None when the client accepts neither of ours."""
+    if not accept or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *options = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        media = media.lower()
+        if weight <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidate = (weight, 2, GRAPHQL_RESPONSE)
+        elif media == JSON:
+            candidate = (weight, 1, JSON)
+        elif media in ("*/*", "application/*"):
+            candidate = (weight, 0, JSON)  # legacy clients send */*: keep what they expect
+        else:
+            continue
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best is not None else None
+
+
+def _decoded_json(raw: str | bytes, what: str) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise RequestError(400, f"{what} is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise RequestError(400, f"{what} nests too deep.") from None
+    except UnicodeDecodeError:
+        raise RequestError(400, f"{what} is not UTF-8.") from None
+
+
+def _params(data: Any) -> Params:
+    if not isinstance(data, dict):
+        raise RequestError(400, "The request must be a JSON object.")
+    query = data.get("query")
+    if query is not None and not isinstance(query, str):
+        raise RequestError(400, "query must be a string.")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "variables must be an object.")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError(400, "operationName must be a string.")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError(400, "extensions must be an object.")
+    return Params(query, variables or {}, operation_name, extensions or {})
+
+
+def params_from_query_string(params: QueryParams) -> Params:
+    data: dict[str, Any] = {
+        "query": params.get("query"),
+        "operationName": params.get("operationName"),
+    }
+    for name in ("variables", "extensions"):
+        raw = params.get(name)
+        if raw:
+            data[name] = _decoded_json(raw, name)
+    return _params(data)
+
+
+def params_from_body(body: bytes, content_type: str | None) -> Params:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != JSON:
+        raise RequestError(415, "Send the request as application/json.")
+    if not body:
+        raise RequestError(400, "The request has no body.")
+    return _params(_decoded_json(body, "The body"))
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "") and not (
+        "query" in request.query_params or "extensions" in request.query_params
+    )
+
+
+class GraphQLEndpoint:
+    """The /graphql HTTP endpoint; websockets and the GraphiQL page go to Strawberry's view."""
+
+    def __init__(self, view: ASGIApp, schema: Schema, *, max_entries: int, graphiql: bool) -> None:
+        self.view = view
+        self.schema = schema
+        self.graphiql = graphiql
+        self.documents = PersistedDocuments(schema._schema)
+        self.cache = ResponseCache(max_entries)
+        self.operation_types = OperationTypes(max_entries)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.view(scope, receive, send)
+            return
+        if scope["method"] == "GET" and not _has_credentials(scope):
+            # The hot path: the same URL again. No parsing until the entry proves stale.
+            headers = dict(scope["headers"])
+            media = negotiate(headers.get(b"accept", b"").decode("latin-1"))
+            hit = self.cache.by_url.get((scope["query_string"], media or ""))
+            if hit is not None and scope["state"]["services"].cache.still_current(hit.deps):
+                await _cached(Request(scope, receive), hit)(scope, receive, send)
+                return
+        request = Request(scope, receive)
+        if request.method == "GET" and self.graphiql and _wants_html(request):
+            await self.view(scope, receive, send)
+            return
+        media = negotiate(request.headers.get("accept"))
+        try:
+            response = await self._answer(request, media)
+        except RequestError as exc:
+            response = _error(exc.status, exc.message, media or JSON, exc.headers)
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request, media: str | None) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise RequestError(405, "Use GET or POST.", headers={"allow": "GET, POST"})
+        if media is None:
+            raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
+        get = request.method == "GET"
+        if get:
+            params = params_from_query_string(request.query_params)
+        else:
+            params = params_from_body(await request.body(), request.headers.get("content-type"))
+        query = await self._document(request, params)
+        if query is None:
+            return _json(PERSISTED_QUERY_NOT_FOUND, media)
+        settings = services_of(request).settings
+        if get:
+            found = self.operation_types.of(
+                query, params.operation_name, max_tokens=settings.graphql_max_tokens
+            )
+            if found is not OperationType.QUERY and found is not None:
+                only_post = {"allow": "POST"}
+                raise RequestError(405, "Only queries may be sent with GET.", headers=only_post)
+        cache_key = None
+        if get and not _has_credentials(request.scope) and settings.response_cache_enabled:
+            cache_key = ResponseCache.key(query, params.operation_name, params.variables, media)
+            cached = self.cache.responses.get(cache_key)
+            if cached is not None and services_of(request).cache.still_current(cached.deps):
+                self.cache.by_url[(request.scope["query_string"], media)] = cached
+                return _cached(request, cached)
+        return await self._execute(request, params, query, media, cache_key)
+
+    async def _document(self, request: Request, params: Params) -> str | None:
+        """The query text: given, or recalled by its persisted hash (None: not known here)."""
+        services = services_of(request)
+        try:
+            digest = persisted_digest(params.extensions, params.query)
+        except BadPersisted as exc:
+            raise RequestError(400, str(exc)) from None
+        query = params.query
+        if digest is not None:
+            if query is None:
+                return await self.documents.recall(services.redis, services.names, digest)
+            await self.documents.remember(
+                services.redis, services.names, services.settings, digest, query
+            )
+        if not query:
+            raise RequestError(400, "A GraphQL query is required.")
+        return query
+
+    async def _execute(
+        self, request: Request, params: Params, query: str, media: str, cache_key: str | None
+    ) -> Response:
+        # Mutations (logIn, logOut) set and clear cookies on this; they are copied over below.
+        sub_response = Response()
+        context = await graphql_context_for(request, sub_response)
+        deps: dict[str, int] = {}
+        if cache_key is not None:
+            context.loaders.deps = deps
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=HTTP_OPERATIONS,
+                operation_extensions=params.extensions,
+            )
+        except (StrawberryGraphQLError, GraphQLError) as exc:
+            raise RequestError(400, exc.message) from None
+        except CannotGetOperationTypeError as exc:  # no such operation, or several unnamed
+            raise RequestError(400, exc.as_http_error_reason()) from None
+        except InvalidOperationTypeError:
+            raise RequestError(
+                400, "Subscriptions run over the graphql-transport-ws websocket, not HTTP."
+            ) from None
+        body, status = _shaped(result, media)
+        encoded = _encode(body)
+        if request.method != "GET":
+            response = Response(encoded, status_code=status, media_type=media)
+            for name, value in sub_response.raw_headers:
+                if name == b"set-cookie":
+                    response.raw_headers.append((name, value))
+            return response
+        etag = '"' + hashlib.blake2b(encoded, digest_size=16).hexdigest() + '"'
+        cached = CachedResponse(encoded, etag, media, deps)
+        clean = "errors" not in body
+        if cache_key is not None and status == 200 and clean and context.viewer is None:
+            self.cache.responses[cache_key] = cached
+            self.cache.by_url[(request.scope["query_string"], media)] = cached
+        anonymous = not _has_credentials(request.scope)
+        return _cached(request, cached, status=status, public=anonymous)
+
+
+def _shaped(result: ExecutionResult, media: str) -> tuple[dict[str, Any], int]:
+    """The response body and status of an execution result."""
+    # Variables that do not coerce stop the request before any field runs, like a document
+    # that does not parse or validate: errors without a path, no data.
+    not_run = isinstance(result, PreExecutionError) or (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+    if not_run:
+        for error in result.errors or ():
+            name_pre_execution_error(error)
+    errors = [error.formatted for error in result.errors or ()]
+    if not_run:
+        # Nothing ran: no data entry; a client that speaks the new media type gets 400.
+        return {"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200
+    body: dict[str, Any] = {"data": result.data}
+    if errors:
+        body["errors"] = errors
+    return body, 200
+
+
+def _cached(
+    request: Request, cached: CachedResponse, *, status: int = 200, public: bool = True
+) -> Response:
+    headers = {
+        "etag": cached.etag,
+        "cache-control": PUBLIC if public else PRIVATE,
+        "vary": "accept",
+    }
+    if status == 200 and request.headers.get("if-none-match") == cached.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(cached.body, status_code=status, media_type=cached.media_type, headers=headers)
+
+
+def _json(body: dict[str, Any], media: str, status: int = 200) -> Response:
+    return Response(_encode(body), status_code=status, media_type=media)
+
+
+def _error(status: int, message: str, media: str, headers: dict[str, str]) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    return Response(_encode(body), status_code=status, media_type=media, headers=headers)
