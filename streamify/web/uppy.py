@@ -6,6 +6,7 @@ call answers 429 with Retry-After."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from streamify.core import uploads
 from streamify.core.context import Context
 from streamify.domain import BadUserInput, StreamifyError
 from streamify.infra.sql.uploads import Upload
+from streamify.infra.storage import MAX_PARTS, MIN_PART_BYTES
 from streamify.web.context import context_for
 from streamify.web.errors import error_response
 
@@ -59,6 +61,11 @@ def _int(value: Any, what: str) -> int | None:
         raise BadUserInput(f"{what} must be an integer.") from None
 
 
+def uppy_part_size(size: int) -> int:
+    """The part size stock Uppy (AwsS3, no getChunkSize) cuts a file of `size` bytes into."""
+    return max(MIN_PART_BYTES, math.ceil(size / MAX_PARTS))
+
+
 async def create(request: Request, ctx: Context) -> Response:
     body = await _json(request)
     raw_metadata = body.get("metadata")
@@ -67,11 +74,14 @@ async def create(request: Request, ctx: Context) -> Response:
     content_type = body.get("type") or metadata.get("type")
     if not isinstance(filename, str) or not isinstance(content_type, str):
         raise BadUserInput("filename and type are required strings.")
+    size = _int(metadata.get("size"), "metadata.size")
     upload = await uploads.create_upload(
         ctx,
         filename=filename,
         content_type=content_type,
-        size_bytes=_int(metadata.get("size"), "metadata.size"),
+        size_bytes=size,
+        # Uppy cuts parts by its own rule; a part URL signs that exact length.
+        part_size_bytes=uppy_part_size(size) if size is not None else None,
         title=metadata.get("title") if isinstance(metadata.get("title"), str) else None,
         description=str(metadata.get("description") or ""),
     )
