@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterator
 
 import strawberry
@@ -15,6 +17,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
 from streamify.domain import StreamifyError
@@ -23,6 +26,8 @@ from streamify.schema.budget import Limits, budget_errors, limits_of
 from streamify.schema.input_text import document_text_errors, variable_text_errors
 from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
+
+log = logging.getLogger(__name__)
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -94,12 +99,50 @@ class BudgetedValidation(ValidationCache):
         yield from super().on_validate()
 
 
+class StreamifySchema(strawberry.Schema):
+    """Strawberry's schema, logging errors without the document or variables: an expected
+    error (a code the client caused) at INFO without a traceback, anything else at ERROR with
+    one. Either way the log names the operation and the document's hash, never its text, so a
+    password in a logIn literal or variable cannot reach the log."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        query = execution_context.query if execution_context is not None else None
+        operation = (execution_context.operation_name if execution_context else None) or "-"
+        document = hashlib.sha256(query.encode()).hexdigest()[:16] if query else "-"
+        for error in errors:
+            original = error.original_error
+            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+            path = ".".join(str(p) for p in error.path or ()) or "-"
+            if original is None or isinstance(original, StreamifyError | GraphQLError):
+                # Our own messages are safe to log; graphql-core's may quote the document.
+                said = error.message if isinstance(original, StreamifyError) else ""
+                log.info(
+                    "%s at %s in operation %s (document %s) %s",
+                    code,
+                    path,
+                    operation,
+                    document,
+                    said,
+                )
+            else:
+                log.error(
+                    "unexpected %s at %s in operation %s (document %s)",
+                    type(original).__name__,
+                    path,
+                    operation,
+                    document,
+                    exc_info=original,
+                )
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     limits = limits_of(settings)
     # One verdict cache per schema, shared by every request.
     verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
     closed = [] if settings.introspection_on else [DisableIntrospection]
-    return strawberry.Schema(
+    return StreamifySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
