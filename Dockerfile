@@ -1,3 +1,11 @@
+# GraphiQL's page, bundled from npm at build time: the running API loads nothing from the internet.
+FROM node:20-slim AS graphiql
+WORKDIR /build/frontend/graphiql
+COPY frontend/graphiql/package.json frontend/graphiql/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/graphiql/entry.jsx ./
+RUN mkdir -p /build/streamify/web/static/graphiql && npm run build
+
 FROM python:3.11-slim
 # ffmpeg and ffprobe for the transcoding worker (the API image is the same).
 RUN apt-get update \
@@ -6,6 +14,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streamify ./streamify
+COPY --from=graphiql /build/streamify/web/static/graphiql ./streamify/web/static/graphiql
 RUN pip install --no-cache-dir .
 ENV STREAMIFY_HOST=0.0.0.0
 EXPOSE 8000

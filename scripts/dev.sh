@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
-./scripts/system-deps.sh ffmpeg
+./scripts/system-deps.sh ffmpeg graphiql
 exec .venv/bin/streamify dev --seed "$@"

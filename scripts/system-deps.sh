@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # What Streamify needs beyond Python: ffmpeg and ffprobe (transcoding) and Chromium (the
-# browser test), both from Debian's packages, and the bundled Uppy harness (npm).
-#   system-deps.sh            everything (the tests)
-#   system-deps.sh ffmpeg     ffmpeg only (running the system)
+# browser test), both from Debian's packages; GraphiQL's page, bundled from npm into the
+# package (streamify/web/static/graphiql); the bundled Uppy harness (npm, tests only).
+#   system-deps.sh                   everything (the tests)
+#   system-deps.sh ffmpeg graphiql   what running the system needs
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg chromium uppy)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg chromium graphiql uppy)
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 missing=()
@@ -16,6 +17,7 @@ if want chromium && ! command -v chromium >/dev/null 2>&1; then missing+=(chromi
 if want ffmpeg && ! { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; }; then
   missing+=(ffmpeg)
 fi
+if { want graphiql || want uppy; } && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
@@ -26,13 +28,30 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-if want uppy; then
-  harness=tests/browser/uppy
-  stamp="$harness/node_modules/.streamify-installed"
-  want_hash="$(sha256sum "$harness/package-lock.json" | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_hash" ]; then
-    npm ci --prefix "$harness" --silent --no-audit --no-fund
-    echo "$want_hash" > "$stamp"
+# An npm project, installed from its lockfile when that changed, then built when its sources or
+# lockfile changed since the last build (or the output is missing).
+npm_build() {
+  local project="$1" output="$2"
+  local stamp="$project/node_modules/.streamify-installed"
+  local lock_hash
+  lock_hash="$(sha256sum "$project/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+    npm ci --prefix "$project" --silent --no-audit --no-fund
+    echo "$lock_hash" > "$stamp"
   fi
-  npm run --prefix "$harness" --silent build
+  local built="$project/node_modules/.streamify-built"
+  local sources_hash
+  sources_hash="$(cat "$project"/package.json "$project"/package-lock.json "$project"/*.js* | sha256sum | cut -d' ' -f1)"
+  if [ ! -e "$output" ] || [ ! -f "$built" ] || [ "$(cat "$built")" != "$sources_hash" ]; then
+    npm run --prefix "$project" --silent build
+    echo "$sources_hash" > "$built"
+  fi
+}
+
+if want graphiql; then
+  npm_build frontend/graphiql streamify/web/static/graphiql/graphiql.js
+fi
+
+if want uppy; then
+  npm_build tests/browser/uppy tests/browser/uppy/dist/uppy-harness.js
 fi

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -27,7 +27,7 @@ from streamify.loaders import LoadersFactory, build_loaders
 from streamify.schema import build_schema
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
-from streamify.web import uppy
+from streamify.web import graphiql, uppy
 from streamify.web.body_limit import BodyLimit
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
 from streamify.web.graphql_http import GraphQLEndpoint
@@ -110,7 +110,8 @@ def create_app(
 ) -> Starlette:
     settings = settings or Settings()
     schema = build_schema(settings)
-    graphql = StreamifyGraphQL(schema, graphql_ide="graphiql" if settings.graphiql_on else None)
+    # Strawberry's view serves the websocket; GraphiQL's page is our own (no CDN).
+    graphql = StreamifyGraphQL(schema, graphql_ide=None)
     endpoint = GraphQLEndpoint(
         graphql,
         schema,
@@ -127,6 +128,7 @@ def create_app(
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", graphql),
+            *([Mount("/graphiql", graphiql.assets())] if settings.graphiql_on else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -38,9 +38,12 @@ def test_the_budget_of_a_bomb_is_computed_once_per_fragment() -> None:
 
     for links in (14, 30, 300):
         document = parse(fragment_bomb(links))
-        started = time.perf_counter()
-        [error] = budget_errors(document, LIMITS)
-        assert time.perf_counter() - started < 0.05
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            [error] = budget_errors(document, LIMITS)
+            timings.append(time.perf_counter() - started)
+        assert min(timings) < 0.05
         assert error.extensions == {"code": "QUERY_TOO_COMPLEX"}
         assert str(min(2 ** (links + 1), CEILING)) in error.message
 
@@ -67,9 +70,13 @@ def test_the_budget_of_a_bomb_is_computed_once_per_fragment() -> None:
 async def test_hostile_documents_are_refused_fast(
     services: Services, client: httpx.AsyncClient, document: str, code: str | None
 ) -> None:
-    started = time.perf_counter()
-    response = await client.post("/graphql", json={"query": document})
-    elapsed = time.perf_counter() - started
+    # The best of three: a loaded machine may stall one request; a slow check stalls all.
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        response = await client.post("/graphql", json={"query": document})
+        timings.append(time.perf_counter() - started)
+    elapsed = min(timings)
     assert response.status_code in (200, 400)
     body = response.json()
     assert body.get("data") is None and body["errors"], body

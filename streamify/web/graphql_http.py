@@ -12,7 +12,7 @@
 - `extensions` may carry anything; an automatic persisted query is recognised in it.
 - Anonymous GET queries are answered from the response cache while every entity they were built
   from is unchanged, with an ETag (304 on If-None-Match).
-- Browsers asking for HTML get GraphiQL (when enabled) from Strawberry's view.
+- Browsers asking for HTML get the GraphiQL page (when enabled), built into the package.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperation
 
 from streamify.schema import name_pre_execution_error
+from streamify.web import graphiql
 from streamify.web.context import graphql_context_for, services_of
 from streamify.web.persisted import (
     BadPersisted,
@@ -168,7 +169,7 @@ def _wants_html(request: Request) -> bool:
 
 
 class GraphQLEndpoint:
-    """The /graphql HTTP endpoint; websockets and the GraphiQL page go to Strawberry's view."""
+    """The /graphql HTTP endpoint; websockets go to Strawberry's view."""
 
     def __init__(self, view: ASGIApp, schema: Schema, *, max_entries: int, graphiql: bool) -> None:
         self.view = view
@@ -192,7 +193,7 @@ class GraphQLEndpoint:
                 return
         request = Request(scope, receive)
         if request.method == "GET" and self.graphiql and _wants_html(request):
-            await self.view(scope, receive, send)
+            await graphiql.page()(scope, receive, send)
             return
         media = negotiate(request.headers.get("accept"))
         try:

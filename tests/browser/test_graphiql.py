@@ -1,0 +1,92 @@
+"""GraphiQL at /graphql in headless Chromium with every request off this machine blocked: the
+page renders from the package's own assets, runs a query over HTTP and a subscription over
+graphql-transport-ws, with an Authorization header from its headers editor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Route, async_playwright
+
+from streamify.app import create_app
+from streamify.services import Services
+from streamify.web.graphiql import assets_built
+from tests.documents import sign_up
+from tests.helpers import insert_video
+from tests.servers import serve_app, with_state
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+
+async def test_graphiql_works_with_no_network(services: Services) -> None:
+    assert assets_built(), "run scripts/test.sh: it builds frontend/graphiql"
+    assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
+    app = with_state(create_app(services.settings), services)
+    async with serve_app(app) as origin, async_playwright() as pw:
+        async with httpx.AsyncClient(base_url=origin) as http:
+            account = await sign_up(http)
+        token = account["accessToken"]
+        video = await insert_video(services.db.pool, account["viewer"]["id"], title="Seen")
+        here = urlsplit(origin).netloc
+        blocked: list[str] = []
+
+        async def only_this_machine(route: Route) -> None:
+            if urlsplit(route.request.url).netloc == here:
+                await route.continue_()
+            else:
+                blocked.append(route.request.url)
+                await route.abort()
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context()
+            await context.route("**/*", only_this_machine)
+            # What a person types into the headers editor; GraphiQL keeps it in localStorage.
+            headers = json.dumps({"Authorization": f"Bearer {token}"})
+            await context.add_init_script(
+                f"localStorage.setItem('graphiql:headers', {json.dumps(headers)})"
+            )
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(f"{origin}/graphql", wait_until="networkidle")
+            await page.wait_for_selector(".graphiql-container", timeout=30_000)
+
+            query = f'query Mine {{ viewer {{ displayName }} video(id: "{video}") {{ title }} }}'
+            await page.evaluate(
+                "(query) => document.querySelector('.graphiql-query-editor .CodeMirror')"
+                ".CodeMirror.setValue(query)",
+                query,
+            )
+            await page.click(".graphiql-execute-button")
+            await page.wait_for_function(
+                "document.querySelector('.graphiql-response')?.innerText.includes('Seen')",
+                timeout=30_000,
+            )
+            shown = await page.inner_text(".graphiql-response")
+
+            follow = f'subscription {{ videoProcessing(videoId: "{video}") {{ status step }} }}'
+            await page.evaluate(
+                "(query) => document.querySelector('.graphiql-query-editor .CodeMirror')"
+                ".CodeMirror.setValue(query)",
+                follow,
+            )
+            await page.click(".graphiql-execute-button")
+            await page.wait_for_function(
+                "document.querySelector('.graphiql-response')?.innerText.includes('current')",
+                timeout=30_000,
+            )
+            followed = await page.inner_text(".graphiql-response")
+        finally:
+            await browser.close()
+    assert '"displayName": "Ada"' in shown and '"title": "Seen"' in shown, shown
+    assert '"status": "READY"' in followed and '"step": "current"' in followed, followed
+    assert errors == [], errors
+    assert blocked == [], blocked
