@@ -24,6 +24,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Uppy</title>
 <script src="/__test__/uppy-harness.js"></script></head><body>uploader</body></html>"""
 SIZE = 12 * 1024 * 1024  # three parts of Uppy's default 5 MiB
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def expected_bytes(size: int) -> bytes:
@@ -50,17 +58,7 @@ async def test_stock_uppy_uploads_a_file_unchanged(services: Services) -> None:
 
         async with httpx.AsyncClient(base_url=origin) as http:
             account = await sign_up(http)
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page()
             await page.goto(f"{origin}/__test__/page")
@@ -87,3 +85,44 @@ async def test_stock_uppy_uploads_a_file_unchanged(services: Services) -> None:
 
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+
+async def test_stock_uppy_on_another_origin_uploads_with_a_bearer_token(
+    services: Services,
+) -> None:
+    """The README's recipe for a browser app on its own origin: fetch wrapped to send the token."""
+    page = Starlette(
+        routes=[
+            Route("/__test__/page", lambda _: HTMLResponse(PAGE)),
+            Route("/__test__/uppy-harness.js", lambda _: FileResponse(HARNESS)),
+        ]
+    )
+    async with serve_app(page) as page_origin:
+        # The app's origin is one the API allows (STREAMIFY_CORS_ALLOW_ORIGINS).
+        allowing = services.settings.model_copy(update={"cors_allow_origins": [page_origin]})
+        api = with_state(create_app(allowing), services)
+        async with serve_app(api) as api_origin:
+            result = await _upload_from(page_origin, api_origin)
+    assert result["failed"] == [] and result["successful"] == 1, result
+    row = await services.db.pool.fetchrow("SELECT status, completed_size_bytes FROM uploads")
+    assert row is not None and (row["status"], row["completed_size_bytes"]) == ("COMPLETED", SIZE)
+
+
+async def _upload_from(page_origin: str, api_origin: str) -> dict[str, object]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api_origin) as http:
+        account = await sign_up(http)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            tab = await browser.new_page()
+            await tab.goto(f"{page_origin}/__test__/page")
+            result = await tab.evaluate(
+                "args => window.runUpload(args)",
+                {"size": SIZE, "api": api_origin, "token": account["accessToken"]},
+            )
+        finally:
+            await browser.close()
+    found: dict[str, object] = result
+    return found
