@@ -23,8 +23,9 @@ import asyncpg
 
 from bench.encode import make_source
 from bench.run import bench_settings
-from streamify.devtools.local import embedded_s3, service_env
+from streamify.devtools.local import service_env
 from streamify.devtools.s3_setup import prepare_s3
+from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import migrate
 from streamify.infra.storage import open_storage
 from streamify.names import source_key
@@ -44,9 +45,17 @@ async def run(seconds: int) -> dict[str, object]:
 
     from streamify.worker.flow import transcode_video
 
-    with tempfile.TemporaryDirectory() as tmp, embedded_s3(Path(tmp) / "s3") as endpoint:
-        settings = bench_settings().model_copy(update={"s3_endpoint_url": endpoint})
-        await prepare_s3(settings, queue_name="bench-events")
+    base = bench_settings()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        embedded_s3(
+            Path(tmp) / "s3",
+            access_key=base.s3_access_key_id,
+            secret_key=base.s3_secret_access_key,
+        ) as local,
+    ):
+        settings = base.model_copy(update={"s3_endpoint_url": local.endpoint})
+        await prepare_s3(settings)
         os.environ.update(service_env(settings))
         await migrate(settings.database_url)
         source = Path(tmp) / "source.mp4"

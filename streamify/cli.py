@@ -121,13 +121,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
-    from streamify.devtools.local import (
-        embedded_s3,
-        local_prefect_server,
-        local_services,
-        worker_process,
-    )
+    from streamify.devtools.local import local_prefect_server, local_services, worker_process
     from streamify.devtools.s3_setup import prepare_s3
+    from streamify.devtools.seaweed import embedded_s3, forward_to_hook
 
     state = Path(settings.state_dir)
     async with (
@@ -135,17 +131,24 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
         contextlib.AsyncExitStack() as stack,
     ):
         settings = settings.model_copy(update={"database_url": urls[0], "redis_url": urls[1]})
+        bind_host, bind_port = host or settings.host, port or settings.port
+        local_s3 = None
         if settings.s3_endpoint_url is None:
-            endpoint = stack.enter_context(
-                embedded_s3(state / "s3", public_bucket=settings.s3_media_bucket)
+            local_s3 = stack.enter_context(
+                embedded_s3(
+                    state / "s3",
+                    access_key=settings.s3_access_key_id,
+                    secret_key=settings.s3_secret_access_key,
+                    public_bucket=settings.s3_media_bucket,
+                    port=settings.local_s3_port,
+                )
             )
-            settings = settings.model_copy(update={"s3_endpoint_url": endpoint})
-            queue_url = await prepare_s3(settings)
-            settings = settings.model_copy(update={"s3_events_queue_url": queue_url})
-            typer.echo(f"local S3 at {endpoint}; upload events arrive through SQS")
+            settings = settings.model_copy(update={"s3_endpoint_url": local_s3.endpoint})
+            await prepare_s3(settings)
+            typer.echo(f"local S3 at {local_s3.endpoint} (data in {state / 's3'})")
             if "cdn_base_url" not in settings.model_fields_set:
-                # The local S3 server answers anonymous GETs: it is the CDN here.
-                cdn = f"{endpoint}/{settings.s3_media_bucket}"
+                # The local S3 serves the media bucket's objects to anyone: it is the CDN here.
+                cdn = f"{local_s3.endpoint}/{settings.s3_media_bucket}"
                 settings = settings.model_copy(update={"cdn_base_url": cdn})
         await apply_migrations(settings.database_url)
         if settings.prefect_api_url is None:
@@ -155,7 +158,14 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
         stack.enter_context(worker_process(settings, state / "worker.log"))
         if seed_demo:
             await _seed_once(settings, 1000)
-        bind_host, bind_port = host or settings.host, port or settings.port
+        if local_s3 is not None:
+            # Upload events reach the API by the webhook, as production's MinIO sends them.
+            hook = f"http://127.0.0.1:{bind_port}/hooks/s3"
+            forwarding = asyncio.create_task(
+                forward_to_hook(local_s3, settings.s3_raw_bucket, hook, settings.s3_webhook_secret)
+            )
+            stack.callback(forwarding.cancel)
+            typer.echo("upload events: SeaweedFS's metadata stream -> POST /hooks/s3")
         typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
         await _serve(settings, bind_host, bind_port)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,15 +15,15 @@ import pytest
 
 from streamify.app import create_app
 from streamify.devtools.local import (
-    embedded_s3,
     local_services,
 )
 from streamify.devtools.s3_setup import prepare_s3
+from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock
-from tests.servers import with_state
+from tests.servers import SessionS3, with_state
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()
@@ -46,42 +45,39 @@ async def service_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         await drop_database(test_db)
 
 
-@dataclass(frozen=True)
-class LocalS3:
-    endpoint: str
-    raw_bucket: str
-    media_bucket: str
-    queue_url: str
-
-
 @pytest.fixture(scope="session")
-async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalS3]:
-    """A real S3 server on loopback for the session, with its own buckets and event queue."""
-    with embedded_s3(tmp_path_factory.mktemp("s3")) as endpoint:
-        run = f"t{os.getpid()}"
+async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SessionS3]:
+    """A real S3 server (SeaweedFS) on loopback for the session, with its own buckets."""
+    run = f"t{os.getpid()}"
+    defaults = Settings()
+    with embedded_s3(
+        tmp_path_factory.mktemp("s3"),
+        access_key=defaults.s3_access_key_id,
+        secret_key=defaults.s3_secret_access_key,
+        public_bucket=f"{run}-media",
+    ) as server:
         base = Settings(
-            s3_endpoint_url=endpoint,
+            s3_endpoint_url=server.endpoint,
             s3_raw_bucket=f"{run}-raw",
             s3_media_bucket=f"{run}-media",
             # Browser tests serve their page from a random port.
             cors_allow_origins=["*"],
         )
-        queue_url = await prepare_s3(base, queue_name=f"{run}-events")
-        yield LocalS3(endpoint, base.s3_raw_bucket, base.s3_media_bucket, queue_url)
+        await prepare_s3(base)
+        yield SessionS3(server, base.s3_raw_bucket, base.s3_media_bucket)
 
 
 @pytest.fixture
-def settings(service_urls: tuple[str, str], local_s3: LocalS3) -> Settings:
+def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> Settings:
     db_url, redis_url = service_urls
     return Settings(
         database_url=db_url,
         redis_url=redis_url,
         # A prefix per test: its keys and its L1-drop channel are its own.
         cache_key_prefix=f"t{os.getpid()}-{next(_prefixes)}:",
-        s3_endpoint_url=local_s3.endpoint,
+        s3_endpoint_url=local_s3.server.endpoint,
         s3_raw_bucket=local_s3.raw_bucket,
         s3_media_bucket=local_s3.media_bucket,
-        s3_events_queue_url=local_s3.queue_url,
     )
 
 

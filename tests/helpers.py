@@ -94,51 +94,6 @@ async def gql(
     return body
 
 
-async def drain_queue(settings: Settings) -> int:
-    """Delete what earlier tests left in the event queue (SQS allows one purge a minute)."""
-    from streamify.infra.storage import open_sqs
-
-    assert settings.s3_events_queue_url
-    drained = 0
-    async with open_sqs(settings) as sqs:
-        while True:
-            got = await sqs.receive_message(
-                QueueUrl=settings.s3_events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
-            messages = got.get("Messages", [])
-            if not messages:
-                return drained
-            for message in messages:
-                await sqs.delete_message(
-                    QueueUrl=settings.s3_events_queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
-            drained += len(messages)
-
-
-async def queue_settled(settings: Settings, *, timeout: float = 20) -> None:
-    """Until the event queue holds no message, visible or in flight: every delivery so far has
-    been handled (the poller deletes a message only after handling it)."""
-    from streamify.infra.storage import open_sqs
-
-    assert settings.s3_events_queue_url
-    async with open_sqs(settings) as sqs:
-        async with asyncio.timeout(timeout):
-            while True:
-                got = await sqs.get_queue_attributes(
-                    QueueUrl=settings.s3_events_queue_url,
-                    AttributeNames=[
-                        "ApproximateNumberOfMessages",
-                        "ApproximateNumberOfMessagesNotVisible",
-                    ],
-                )
-                counts = got["Attributes"]
-                visible = counts.get("ApproximateNumberOfMessages")
-                in_flight = counts.get("ApproximateNumberOfMessagesNotVisible")
-                if visible == "0" and in_flight == "0":
-                    return
-                await asyncio.sleep(0.05)
-
-
 async def redis_raw(client: redis.Redis, key: str) -> bytes:
     """The raw cache entry under `key` (b"" when absent)."""
     return cast(bytes | None, await client.get(key)) or b""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,9 +18,19 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.devtools.local import free_port, service_env, stop_process
+from streamify.devtools.seaweed import LocalS3
 from streamify.infra.db import drop_database
 from streamify.infra.settings import Settings
 from streamify.services import Services
+
+
+@dataclass(frozen=True)
+class SessionS3:
+    """The session's S3 server and its buckets."""
+
+    server: LocalS3
+    raw_bucket: str
+    media_bucket: str
 
 
 def with_state(app: ASGIApp, services: Services) -> ASGIApp:
@@ -99,3 +110,24 @@ async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def forwarded(local_s3: SessionS3, settings: Settings, base: str) -> AsyncIterator[None]:
+    """Upload events of the local S3 delivered to the API at `base`, as `streamify dev` does."""
+    from streamify.devtools.seaweed import forward_to_hook
+
+    task = asyncio.create_task(
+        forward_to_hook(
+            local_s3.server,
+            settings.s3_raw_bucket,
+            f"{base}/hooks/s3",
+            settings.s3_webhook_secret,
+        )
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -20,14 +20,14 @@ from botocore.exceptions import ClientError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.app import create_app
+from streamify.devtools.seaweed import forward_to_hook
 from streamify.infra.settings import Settings
-from streamify.infra.storage import open_sqs
 from streamify.jobs.event_intake import StoredObject
 from streamify.jobs.upload_sweeper import EXPIRED_REASON, sweep_expired_uploads
 from streamify.services import Services, open_services
 from tests.documents import ABORT, COMPLETE, CREATE, SIGN, UPLOAD, put_part
-from tests.helpers import drain_queue, gql, insert_user, queue_settled, token_for
-from tests.servers import with_state
+from tests.helpers import gql, insert_user, token_for
+from tests.servers import SessionS3, serve_app, with_state
 
 MIB = 1024 * 1024
 
@@ -159,13 +159,10 @@ async def _upload_whole(up: Uploader, data: bytes) -> tuple[str, str, list[dict[
 
 
 async def test_completion_reaches_start_processing_once_through_the_notification_path(
-    uploader: Uploader, settings: Settings
+    uploader: Uploader, settings: Settings, local_s3: SessionS3
 ) -> None:
     services = uploader.services
-    sqs_queue = settings.s3_events_queue_url
-    assert sqs_queue
     recorder = Recorder()
-    await drain_queue(settings)
     upload_id, video_id, parts = await _upload_whole(uploader, b"\x00" * 1024)
     done = await uploader.gql(COMPLETE, {"id": upload_id, "parts": parts})
     assert done["data"]["completeUpload"]["status"] == "COMPLETED"
@@ -175,15 +172,31 @@ async def test_completion_reaches_start_processing_once_through_the_notification
     )
     assert recorded == 0
 
-    # An API process whose queue poller runs: the notification reaches it through SQS.
-    async with open_services(settings, start_processing=recorder) as polling:
-        await asyncio.wait_for(recorder.arrived.wait(), timeout=20)
-        await queue_settled(settings)
+    # The object's creation reaches an API process through the webhook, as in production
+    # (the stream replays the last two minutes, which holds this upload's creation).
+    secret = settings.s3_webhook_secret
+    async with (
+        open_services(settings, start_processing=recorder) as api,
+        serve_app(with_state(create_app(settings), api)) as base,
+    ):
+        forwarding = asyncio.create_task(
+            forward_to_hook(
+                local_s3.server,
+                settings.s3_raw_bucket,
+                f"{base}/hooks/s3",
+                secret,
+                since_seconds=120,
+            )
+        )
+        try:
+            await asyncio.wait_for(recorder.arrived.wait(), timeout=20)
+        finally:
+            forwarding.cancel()
         [(started_id, obj)] = recorder.calls
         assert str(started_id) == video_id
         assert obj.key == f"uploads/{video_id}/source" and obj.size_bytes == 1024
 
-        # The same event again, as a webhook delivery and as an SQS redelivery: ignored.
+        # The same event again, as a redelivered webhook: ignored.
         record = {
             "eventName": "ObjectCreated:CompleteMultipartUpload",
             "s3": {
@@ -191,21 +204,13 @@ async def test_completion_reaches_start_processing_once_through_the_notification
                 "object": {"key": obj.key, "size": obj.size_bytes, "eTag": obj.etag},
             },
         }
-        app = with_state(create_app(settings), polling)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://a"
-        ) as c:
+        async with httpx.AsyncClient(base_url=base) as c:
             response = await c.post(
                 "/hooks/s3",
                 json={"Records": [record]},
-                headers={"authorization": f"Bearer {settings.s3_webhook_secret}"},
+                headers={"authorization": f"Bearer {secret}"},
             )
         assert response.json() == {"received": 1, "started": 0}
-        async with open_sqs(settings) as sqs:
-            await sqs.send_message(
-                QueueUrl=sqs_queue, MessageBody=json.dumps({"Records": [record]})
-            )
-        await queue_settled(settings)
         assert len(recorder.calls) == 1
     count = await services.db.pool.fetchval(
         "SELECT count(*) FROM s3_events WHERE video_id = $1", uuid.UUID(video_id)

@@ -177,32 +177,12 @@ def logged_server(
             stop_process(proc)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
     except OSError:
         return False
-
-
-@contextlib.contextmanager
-def embedded_s3(state_dir: Path, *, public_bucket: str | None = None) -> Iterator[str]:
-    """A real S3-compatible server (moto's, which also delivers bucket notifications to its
-    SQS) on a free loopback port; yields its endpoint URL."""
-    port = free_port()
-    args = [sys.executable, "-m", "streamify.devtools.s3_server", "--port", str(port)]
-    if public_bucket:
-        args += ["--public-bucket", public_bucket]
-    with logged_server(
-        args,
-        log_path=state_dir / "s3.log",
-        ready=lambda: _port_open(port),
-        what="the local S3 server",
-        timeout=30,
-    ):
-        url = f"http://127.0.0.1:{port}"
-        log.info("started local S3 at %s", url)
-        yield url
 
 
 @contextlib.asynccontextmanager

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = DEV_S3_SECRET_ACCESS_KEY
     s3_raw_bucket: str = "streamify-raw"
     s3_media_bucket: str = "streamify-media"
+    # The S3 port `streamify dev` gives its local S3 server (SeaweedFS), kept across restarts
+    # so stored media URLs stay valid.
+    local_s3_port: int = 8333
     # SQS queue that receives the raw bucket's ObjectCreated notifications (polled when set).
     s3_events_queue_url: str | None = None
     # SQS endpoint; defaults to the S3 endpoint (one local server serves both).

@@ -58,6 +58,7 @@ async def test_dev_runs_the_whole_system(
         "STREAMIFY_REDIS_URL": service_urls[1],
         "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:",
         "STREAMIFY_STATE_DIR": str(tmp_path / "state"),
+        "STREAMIFY_LOCAL_S3_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],

@@ -1,4 +1,5 @@
-"""End to end: the upload API -> S3 notification (SQS) -> a Prefect run of the deployment,
+"""End to end: the upload API -> S3 notification (the webhook, fed from the local S3's
+metadata stream as dev feeds it) -> a Prefect run of the deployment,
 served by `streamify worker` in its own process -> READY, streamed to a subscriber."""
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from streamify.jobs.processing_starter import prefect_starter
 from streamify.names import TRANSCODE_DEPLOYMENT
 from streamify.services import Services, open_services
 from tests.documents import COMPLETE, CREATE, SIGN, SUBSCRIBE, put_part
-from tests.helpers import drain_queue, gql, insert_user, token_for
-from tests.servers import serve_app, with_state
+from tests.helpers import gql, insert_user, token_for
+from tests.servers import SessionS3, forwarded, serve_app, with_state
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -33,9 +34,13 @@ pytestmark = [
 
 
 async def test_upload_to_ready_through_the_notification_path(
-    worker: None, prefect_url: str, settings: Settings, services: Services, tmp_path: Path
+    worker: None,
+    prefect_url: str,
+    settings: Settings,
+    services: Services,
+    local_s3: SessionS3,
+    tmp_path: Path,
 ) -> None:
-    await drain_queue(settings)
     clip = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
     data = clip.read_bytes()
     owner = await insert_user(services.db.pool)
@@ -45,6 +50,7 @@ async def test_upload_to_ready_through_the_notification_path(
         open_services(settings, start_processing=prefect_starter(prefect_url)) as api,
         serve_app(with_state(create_app(settings), api)) as base,
         httpx.AsyncClient(base_url=base) as client,
+        forwarded(local_s3, settings, base),
     ):
         created = (
             await gql(
@@ -55,6 +61,8 @@ async def test_upload_to_ready_through_the_notification_path(
                         "filename": "clip.mp4",
                         "contentType": "video/mp4",
                         "sizeBytes": len(data),
+                        # One part: its URL signs exactly the whole file's length.
+                        "partSizeBytes": max(len(data), 5 * 1024 * 1024),
                         "title": "Holiday",
                     }
                 },
