@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from streamify.infra.db import migrate as apply_migrations
 from streamify.infra.settings import Settings
+from streamify.infra.sql.demo import DemoMedia
 
 cli = typer.Typer(help="Streamify: the video platform's backend.", no_args_is_help=True)
 
@@ -60,19 +62,25 @@ def migrate() -> None:
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
 
 
-async def _seed(settings: Settings, videos: int) -> tuple[int, int]:
+async def _seed(
+    settings: Settings, videos: int, media: Sequence[DemoMedia] = ()
+) -> tuple[int, int]:
     from streamify.devtools.seed import seed as insert_demo_data
     from streamify.services import open_services
 
     async with asyncpg.create_pool(settings.database_url, min_size=1, max_size=1) as pool:
-        counts = await insert_demo_data(pool, videos=videos)
+        counts = await insert_demo_data(pool, videos=videos, media=media)
     async with open_services(settings, background_jobs=False) as services:
         await services.writes.listings_changed()
     return counts
 
 
-async def _seed_once(settings: Settings, videos: int) -> None:
-    """Seed an empty database only, so restarting `dev --seed` does not pile up demo data."""
+async def _seed_demo_once(settings: Settings, videos: int, folder: Path, api: str) -> None:
+    """On an empty database only (restarts do not pile up demo data): demo clips through the
+    real pipeline once the API is up, then `videos` feed videos that play their media."""
+    import httpx
+
+    from streamify.devtools.demo import process_demo_clips
     from streamify.infra.sql.videos import video_count
 
     conn = await asyncpg.connect(settings.database_url)
@@ -83,7 +91,18 @@ async def _seed_once(settings: Settings, videos: int) -> None:
     if existing:
         typer.echo(f"{existing} videos already there; not seeding")
         return
-    users, count = await _seed(settings, videos)
+    async with httpx.AsyncClient(base_url=api) as http:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/readyz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.5)
+    typer.echo("demo: transcoding a few clips made with ffmpeg; the feed fills when they are READY")
+    media = await process_demo_clips(settings, folder)
+    if not media:
+        typer.echo("demo: no clip could be processed; see the worker's log", err=True)
+        return
+    users, count = await _seed(settings, videos, media)
     typer.echo(f"seeded {count} demo videos from {users} users")
 
 
@@ -156,8 +175,6 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             settings = settings.model_copy(update={"prefect_api_url": api_url})
             typer.echo(f"Prefect UI at {api_url.removesuffix('/api')}")
         stack.enter_context(worker_process(settings, state / "worker.log"))
-        if seed_demo:
-            await _seed_once(settings, 1000)
         if local_s3 is not None:
             # Upload events reach the API by the webhook, as production's MinIO sends them.
             hook = f"http://127.0.0.1:{bind_port}/hooks/s3"
@@ -166,6 +183,10 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             )
             stack.callback(forwarding.cancel)
             typer.echo("upload events: SeaweedFS's metadata stream -> POST /hooks/s3")
+        if seed_demo:
+            api = f"http://127.0.0.1:{bind_port}"
+            seeding = asyncio.create_task(_seed_demo_once(settings, 1000, state / "demo", api))
+            stack.callback(seeding.cancel)
         typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
         await _serve(settings, bind_host, bind_port)
 

@@ -20,17 +20,19 @@ async def prepare_s3(settings: Settings) -> None:
             except ClientError as exc:
                 if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
+        # Uploads only from the API's browser origins; media (the dev CDN) to any page, as a
+        # CDN serves it.
         rules = {
-            settings.s3_raw_bucket: ["PUT", "GET", "HEAD"],
-            settings.s3_media_bucket: ["GET", "HEAD"],
+            settings.s3_raw_bucket: (settings.cors_allow_origins, ["PUT", "GET", "HEAD"]),
+            settings.s3_media_bucket: (["*"], ["GET", "HEAD"]),
         }
-        for bucket, methods in rules.items():
+        for bucket, (origins, methods) in rules.items():
             await s3.put_bucket_cors(
                 Bucket=bucket,
                 CORSConfiguration={
                     "CORSRules": [
                         {
-                            "AllowedOrigins": settings.cors_allow_origins,
+                            "AllowedOrigins": origins,
                             "AllowedMethods": methods,
                             "AllowedHeaders": ["*"],
                             "ExposeHeaders": ["ETag"],

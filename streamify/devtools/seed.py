@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from streamify.infra.sql.bulk import insert_demo_rows
+from streamify.infra.sql.demo import DemoMedia
 from streamify.names import hls_key, master_key, poster_key
 
 WORDS = [
@@ -60,6 +62,7 @@ LADDER = (
     (240, 426, 400_000),
 )
 CODECS = "avc1.640028,mp4a.40.2"
+NO_MEDIA = "Seeded for benchmarks: its media does not exist."
 
 
 def _title(rng: random.Random) -> str:
@@ -72,8 +75,12 @@ async def seed(
     videos: int,
     users: int | None = None,
     rng: random.Random | None = None,
+    media: Sequence[DemoMedia] = (),
 ) -> tuple[int, int]:
-    """Insert `videos` demo videos spread over `users` owners; returns (users, videos)."""
+    """Insert `videos` demo videos spread over `users` owners; returns (users, videos).
+
+    With `media`, each video plays one of those processed clips. Without it (benchmarks) the
+    videos point at media that does not exist, and their description says so."""
     rng = rng or random.Random()  # noqa: S311 - demo data, not secrets
     user_count = users or max(1, videos // 20)
     now = datetime.now(UTC)
@@ -90,20 +97,28 @@ async def seed(
     for i in range(videos):
         vid = uuid.uuid4()
         created = now - timedelta(seconds=i * 7 + rng.random())
+        shared = media[i % len(media)] if media else None
         video_rows.append(
             (
                 vid,
                 rng.choice(user_ids),
                 _title(rng),
-                "Seeded demo video.",
+                "Demo video: plays a demo clip." if shared else NO_MEDIA,
                 rng.sample(WORDS, 3),
                 "PUBLIC",
                 "READY",
-                round(rng.uniform(5, 900), 2),
+                shared.duration_seconds if shared else round(rng.uniform(5, 900), 2),
                 created,
                 created,
             )
         )
+        if shared is not None:
+            rendition_rows += [
+                (vid, r.height, r.width, r.bitrate, r.codecs, r.playlist_path)
+                for r in shared.renditions
+            ]
+            manifest_rows.append((vid, shared.master_path, shared.thumbnail_path, created))
+            continue
         for height, width, bitrate in LADDER[rng.randint(0, 2) :]:
             rendition_rows.append(
                 (vid, height, width, bitrate, CODECS, hls_key(vid, f"{height}p/index.m3u8"))

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import psutil
 import pytest
+from playwright.async_api import async_playwright
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Route
 
 from streamify.devtools.local import free_port, local_services, postgres_answers, redis_answers
-from tests.servers import scratch_database, wait_until_ready
+from tests.servers import scratch_database, serve_app, wait_until_ready
 
 
 async def test_embedded_servers_start_when_nothing_answers(tmp_path: Path) -> None:
@@ -46,9 +53,79 @@ async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.mark.timeout(240)
+FEED = "{ videos(first: 3) { edges { node { title description manifest { url } } } } }"
+
+
+@contextlib.contextmanager
+def dev_process(
+    env: dict[str, str], port: int
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """`streamify dev --seed` as a person runs it; stopped with SIGTERM (Ctrl-C's twin). What
+    it printed and what it left running (then killed) land in the yielded record."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    record: dict[str, Any] = {"left": [], "out": ""}
+    started: list[psutil.Process] = []
+    try:
+        yield proc, record
+    finally:
+        if proc.poll() is None:
+            started = psutil.Process(proc.pid).children(recursive=True)
+        proc.terminate()
+        record["out"] = proc.communicate(timeout=60)[0]
+        leftover = psutil.wait_procs(started, timeout=30)[1]
+        record["left"] = [" ".join(c.cmdline()) for c in leftover]
+        for child in leftover:
+            child.kill()
+
+
+async def _feed(http: httpx.AsyncClient, *, timeout: float = 240) -> list[dict[str, object]]:
+    """The feed once the demo clips are processed and the demo videos inserted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await http.post("/graphql", json={"query": FEED})).json()
+        edges = body["data"]["videos"]["edges"]
+        if len(edges) == 3:
+            return [e["node"] for e in edges]
+        assert time.monotonic() < deadline, "the demo feed did not fill"
+        await asyncio.sleep(2)
+
+
+async def _plays(url: str) -> dict[str, float]:
+    """hls.js in headless Chromium plays `url` past 1.5 s."""
+    page = "<!doctype html><html><body><script src='/player.js'></script></body></html>"
+    player = Path(__file__).parent.parent / "browser" / "uppy" / "dist" / "player.js"
+    app = Starlette(
+        routes=[
+            Route("/", lambda _: HTMLResponse(page)),
+            Route("/player.js", lambda _: FileResponse(player)),
+        ]
+    )
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium and player.exists(), "run scripts/test.sh: it installs both"
+    async with serve_app(app) as origin, async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            tab = await browser.new_page()
+            await tab.goto(origin)
+            played: dict[str, float] = await tab.evaluate("url => window.playHls(url)", url)
+        finally:
+            await browser.close()
+    return played
+
+
+@pytest.mark.timeout(600)
 @pytest.mark.slow
-async def test_dev_runs_the_whole_system(
+async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
     dev_db: str, service_urls: tuple[str, str], tmp_path: Path
 ) -> None:
     port = free_port()
@@ -60,49 +137,33 @@ async def test_dev_runs_the_whole_system(
         "STREAMIFY_STATE_DIR": str(tmp_path / "state"),
         "STREAMIFY_LOCAL_S3_PORT": str(free_port()),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamify", "dev", "--seed", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        await wait_until_ready(f"http://127.0.0.1:{port}", proc)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            response = await http.post(
-                "/graphql", json={"query": "{ videos(first: 3) { edges { node { title } } } }"}
-            )
-            assert len(response.json()["data"]["videos"]["edges"]) == 3
+    base = f"http://127.0.0.1:{port}"
+    with dev_process(env, port) as (proc, first):
+        await wait_until_ready(base, proc)
+        async with httpx.AsyncClient(base_url=base) as http:
             page = await http.get("/graphql", headers={"accept": "text/html"})
-            assert page.status_code == 200
-            manifest = await http.post(
-                "/graphql",
-                json={"query": "{ videos(first: 1) { edges { node { manifest { url } } } } }"},
-            )
-            url = manifest.json()["data"]["videos"]["edges"][0]["node"]["manifest"]["url"]
-            assert url.startswith("http://127.0.0.1:") and "/streamify-media/videos/" in url
-        # The worker registers the transcoding deployment with the local Prefect server.
-        log = tmp_path / "state" / "worker.log"
-        deadline = time.monotonic() + 90
-        while "transcode" not in (log.read_text() if log.exists() else ""):
-            assert time.monotonic() < deadline, "the worker did not start"
-            await asyncio.sleep(1)
+            assert page.status_code == 200 and "/graphiql/graphiql.js" in page.text
+            feed = await _feed(http)
+        url = str(feed[0]["manifest"]["url"])  # type: ignore[index]
+        assert url.startswith("http://127.0.0.1:") and "/streamify-media/videos/" in url
+        playable = {"Demo video: plays a demo clip.", "A clip made with ffmpeg for the demo."}
+        assert {v["description"] for v in feed} <= playable
+        played = await _plays(url)
+        assert played["currentTime"] >= 1.5 and played["levels"] >= 2
         children = psutil.Process(proc.pid).children(recursive=True)
-    finally:
-        started = children if "children" in locals() else []
-        if not started and proc.poll() is None:
-            started = psutil.Process(proc.pid).children(recursive=True)
-        proc.terminate()  # dev alone: it must stop what it started
-        out, _ = proc.communicate(timeout=60)
-        # Whatever dev left running is noted, then killed, even when the test failed early.
-        left_running = psutil.wait_procs(started, timeout=30)[1]
-        left_commands = [" ".join(c.cmdline()) for c in left_running]
-        for child in left_running:
-            child.kill()
-    assert len(children) >= 3  # local S3, Prefect server, worker
-    assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in out
-    assert "Prefect UI at http://127.0.0.1:" in out and "local S3 at" in out
+        assert len(children) >= 3  # local S3, Prefect server, worker
+        # The worker registered the transcoding deployment with the local Prefect server.
+        assert "transcode" in (tmp_path / "state" / "worker.log").read_text()
+    assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in first["out"]
+    assert "Prefect UI at http://127.0.0.1:" in first["out"] and "local S3 at" in first["out"]
     # Nothing dev started (S3, Prefect server, worker) outlived it: SIGTERM alone stopped them.
-    assert left_commands == []
+    assert first["left"] == []
+    # Ctrl-C and start again: the same data, the same media URL, still playing.
+    with dev_process(env, port) as (again, second):
+        await wait_until_ready(base, again)
+        async with httpx.AsyncClient(base_url=base) as http:
+            kept = await _feed(http, timeout=30)
+        assert kept == feed
+        assert (await _plays(url))["currentTime"] >= 1.5
+    assert second["left"] == []
+    assert "videos already there; not seeding" in second["out"]
