@@ -41,6 +41,9 @@ def _setup_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request at INFO: the Prefect client's calls (a 422 for the CSRF token
+    # a local Prefect server does not hand out, on every run) drowned what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @cli.command()
