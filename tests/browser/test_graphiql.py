@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Route, async_playwright
+from playwright.async_api import Page, Route, async_playwright
 
 from streamify.app import create_app
 from streamify.services import Services
@@ -23,6 +23,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+
+async def run_in_graphiql(page: Page, query: str, *, until: str) -> str:
+    """Type `query` into the editor, press run, and read the response once it shows `until`."""
+    await page.evaluate(
+        "(query) => document.querySelector('.graphiql-query-editor .CodeMirror')"
+        ".CodeMirror.setValue(query)",
+        query,
+    )
+    await page.click(".graphiql-execute-button")
+    await page.wait_for_function(
+        "(text) => document.querySelector('.graphiql-response')?.innerText.includes(text)",
+        arg=until,
+        timeout=30_000,
+    )
+    return await page.inner_text(".graphiql-response")
 
 
 async def test_graphiql_works_with_no_network(services: Services) -> None:
@@ -60,30 +76,10 @@ async def test_graphiql_works_with_no_network(services: Services) -> None:
             await page.wait_for_selector(".graphiql-container", timeout=30_000)
 
             query = f'query Mine {{ viewer {{ displayName }} video(id: "{video}") {{ title }} }}'
-            await page.evaluate(
-                "(query) => document.querySelector('.graphiql-query-editor .CodeMirror')"
-                ".CodeMirror.setValue(query)",
-                query,
-            )
-            await page.click(".graphiql-execute-button")
-            await page.wait_for_function(
-                "document.querySelector('.graphiql-response')?.innerText.includes('Seen')",
-                timeout=30_000,
-            )
-            shown = await page.inner_text(".graphiql-response")
+            shown = await run_in_graphiql(page, query, until="Seen")
 
             follow = f'subscription {{ videoProcessing(videoId: "{video}") {{ status step }} }}'
-            await page.evaluate(
-                "(query) => document.querySelector('.graphiql-query-editor .CodeMirror')"
-                ".CodeMirror.setValue(query)",
-                follow,
-            )
-            await page.click(".graphiql-execute-button")
-            await page.wait_for_function(
-                "document.querySelector('.graphiql-response')?.innerText.includes('current')",
-                timeout=30_000,
-            )
-            followed = await page.inner_text(".graphiql-response")
+            followed = await run_in_graphiql(page, follow, until="current")
         finally:
             await browser.close()
     assert '"displayName": "Ada"' in shown and '"title": "Seen"' in shown, shown

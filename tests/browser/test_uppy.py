@@ -38,13 +38,13 @@ def expected_bytes(size: int) -> bytes:
     return bytes((i * 31 + 7) % 251 for i in range(size))
 
 
-def page_and_api(api: ASGIApp) -> Starlette:
-    """The API with the test page beside it, on one origin (the session cookie's)."""
+def page_and_api(api: ASGIApp | None) -> Starlette:
+    """The test page, with the API beside it on one origin (the session cookie's) if given."""
     return Starlette(
         routes=[
             Route("/__test__/page", lambda _: HTMLResponse(PAGE)),
             Route("/__test__/uppy-harness.js", lambda _: FileResponse(HARNESS)),
-            Mount("/", app=api),
+            *([Mount("/", app=api)] if api is not None else []),
         ]
     )
 
@@ -91,13 +91,7 @@ async def test_stock_uppy_on_another_origin_uploads_with_a_bearer_token(
     services: Services,
 ) -> None:
     """The README's recipe for a browser app on its own origin: fetch wrapped to send the token."""
-    page = Starlette(
-        routes=[
-            Route("/__test__/page", lambda _: HTMLResponse(PAGE)),
-            Route("/__test__/uppy-harness.js", lambda _: FileResponse(HARNESS)),
-        ]
-    )
-    async with serve_app(page) as page_origin:
+    async with serve_app(page_and_api(None)) as page_origin:
         # The app's origin is one the API allows (STREAMIFY_CORS_ALLOW_ORIGINS).
         allowing = services.settings.model_copy(update={"cors_allow_origins": [page_origin]})
         api = with_state(create_app(allowing), services)
