@@ -17,6 +17,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
@@ -115,7 +116,8 @@ class StreamifySchema(strawberry.Schema):
             original = error.original_error
             code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
             path = ".".join(str(p) for p in error.path or ()) or "-"
-            if original is None or isinstance(original, StreamifyError | GraphQLError):
+            expected = StreamifyError | GraphQLError | CannotGetOperationTypeError
+            if original is None or isinstance(original, expected):
                 # Our own messages are safe to log; graphql-core's may quote the document.
                 said = error.message if isinstance(original, StreamifyError) else ""
                 log.info(

@@ -32,6 +32,9 @@ async def run_in_graphiql(page: Page, query: str, *, until: str) -> str:
         ".CodeMirror.setValue(query)",
         query,
     )
+    # GraphiQL reads the operation's name from the editor after a short debounce; a run
+    # pressed before that would send the previous document's operationName.
+    await page.wait_for_timeout(500)
     await page.click(".graphiql-execute-button")
     await page.wait_for_function(
         "(text) => document.querySelector('.graphiql-response')?.innerText.includes(text)",
@@ -78,7 +81,9 @@ async def test_graphiql_works_with_no_network(services: Services) -> None:
             query = f'query Mine {{ viewer {{ displayName }} video(id: "{video}") {{ title }} }}'
             shown = await run_in_graphiql(page, query, until="Seen")
 
-            follow = f'subscription {{ videoProcessing(videoId: "{video}") {{ status step }} }}'
+            follow = (
+                f'subscription Follow {{ videoProcessing(videoId: "{video}") {{ status step }} }}'
+            )
             followed = await run_in_graphiql(page, follow, until="current")
         finally:
             await browser.close()
