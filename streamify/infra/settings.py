@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     # without one (its worker died) is started again, at most processing_max_attempts times.
     processing_heartbeat_seconds: float = 60.0
     processing_max_attempts: int = 3
+    # What a source may be; beyond any limit it ends FAILED with a reason naming the limit.
+    media_max_duration_seconds: float = 4 * 3600
+    media_max_width: int = 7680
+    media_max_height: int = 4320
+    media_max_fps: float = 120
+    # Each ffmpeg step may take this many times the source's duration (at least the minimum).
+    media_step_seconds_per_source_second: float = 4.0
+    media_min_step_seconds: float = 120
 
     upload_max_bytes: int = 20 * 1024**3
     upload_default_part_bytes: int = 8 * 1024**2

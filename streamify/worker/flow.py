@@ -56,6 +56,25 @@ CONTENT_TYPES = {
 }
 
 
+# The work folder holds the source, every rendition and the thumbnails at once.
+WORKSPACE_FACTOR = 4
+
+
+class NotEnoughSpace(Exception):
+    """This worker's disk cannot hold the work now: a transient failure, retried."""
+
+
+def limits(settings: Settings) -> media.Limits:
+    return media.Limits(
+        max_duration_seconds=settings.media_max_duration_seconds,
+        max_width=settings.media_max_width,
+        max_height=settings.media_max_height,
+        max_fps=settings.media_max_fps,
+        seconds_per_source_second=settings.media_step_seconds_per_source_second,
+        min_step_seconds=settings.media_min_step_seconds,
+    )
+
+
 @dataclass
 class Clients:
     settings: Settings
@@ -139,10 +158,20 @@ async def begin(video_id: str) -> None:
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
 async def fetch_source(video_id: str, workdir: str) -> str:
-    """Download the uploaded source to the work folder."""
+    """Download the uploaded source to the work folder, when the folder's disk has room for
+    it and what is made of it (else the task is retried, perhaps on another worker)."""
     target = Path(workdir) / "source"
     async with clients() as c:
         await report(c, UUID(video_id), "download")
+        size = await c.storage.object_size(c.storage.raw_bucket, source_key(video_id))
+        if size is None:
+            raise MediaError("The uploaded file is gone.")
+        free = shutil.disk_usage(workdir).free
+        if free < size * WORKSPACE_FACTOR:
+            raise NotEnoughSpace(
+                f"{free} bytes free in {workdir}; a {size}-byte source needs"
+                f" {size * WORKSPACE_FACTOR}."
+            )
         got = await c.storage.client.get_object(
             Bucket=c.storage.raw_bucket, Key=source_key(video_id)
         )
@@ -155,8 +184,9 @@ async def fetch_source(video_id: str, workdir: str) -> str:
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
 async def probe_source(video_id: str, source_path: str) -> dict[str, object]:
-    """Read what the source is; refuse what is not a video."""
+    """Read what the source is; refuse what is not a video, or is beyond the limits."""
     info = await media.probe(Path(source_path))
+    media.check_limits(info, limits(Settings()))
     async with clients() as c:
         await report(
             c,
@@ -196,7 +226,14 @@ async def encode(
                 await report(c, UUID(video_id), "encode", progress=round(fraction, 3))
 
         started = time.perf_counter()
-        await media.encode(Path(source_path), hls, info, rungs, on_progress=progress)
+        await media.encode(
+            Path(source_path),
+            hls,
+            info,
+            rungs,
+            on_progress=progress,
+            timeout_seconds=limits(c.settings).step_seconds(info.duration),
+        )
         return time.perf_counter() - started
 
 
@@ -208,13 +245,15 @@ async def thumbnails(
     info = SourceInfo(**source)  # type: ignore[arg-type]
     folder = Path(workdir) / "thumbs"
     folder.mkdir(exist_ok=True)
-    await media.poster(Path(source_path), folder / "poster.jpg", info)
+    seconds = limits(Settings()).step_seconds(info.duration)
+    await media.poster(Path(source_path), folder / "poster.jpg", info, timeout_seconds=seconds)
     await media.storyboard(
         Path(source_path),
         folder / "storyboard.jpg",
         folder / "storyboard.vtt",
         info,
         sprite_url="storyboard.jpg",
+        timeout_seconds=seconds,
     )
 
 

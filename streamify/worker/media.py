@@ -36,6 +36,53 @@ class MediaError(Exception):
     """The source cannot become a stream; the message is for the uploader to read."""
 
 
+# What ffmpeg may read of an upload: local files only (no http://, no other protocol an
+# uploaded playlist could name), through the demuxers of real video containers only (no HLS,
+# DASH or concat lists, no image sequences, no raw text).
+ALLOWED_FORMATS = (
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,mpeg,mpegvideo,ogg,asf,mxf,h264,hevc"
+)
+SAFE_INPUT = ("-protocol_whitelist", "file,pipe", "-format_whitelist", ALLOWED_FORMATS)
+PROBE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a source may be: beyond any of these it ends FAILED with a reason naming it."""
+
+    max_duration_seconds: float
+    max_width: int
+    max_height: int
+    max_fps: float
+    # ffmpeg steps may run this many times the source's duration, and at least min_seconds.
+    seconds_per_source_second: float
+    min_step_seconds: float
+
+    def step_seconds(self, duration: float) -> float:
+        return max(self.min_step_seconds, duration * self.seconds_per_source_second)
+
+
+def check_limits(info: SourceInfo, limits: Limits) -> None:
+    if info.duration > limits.max_duration_seconds:
+        raise MediaError(
+            f"The video is {info.duration / 3600:.1f} h long; at most"
+            f" {limits.max_duration_seconds / 3600:.1f} h is accepted."
+        )
+    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+    if long_side > max(limits.max_width, limits.max_height) or short_side > min(
+        limits.max_width, limits.max_height
+    ):
+        raise MediaError(
+            f"The video is {info.width}x{info.height}; at most"
+            f" {limits.max_width}x{limits.max_height} is accepted."
+        )
+    if info.source_fps > limits.max_fps:
+        raise MediaError(
+            f"The video runs at {info.source_fps:.0f} frames per second; at most"
+            f" {limits.max_fps:.0f} is accepted."
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     duration: float
@@ -43,6 +90,8 @@ class SourceInfo:
     height: int
     fps: float
     has_audio: bool
+    # The frame rate as uploaded (`fps` is what the ladder encodes, at most MAX_FPS).
+    source_fps: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +137,37 @@ def ffprobe_binary() -> str:
     return found
 
 
-async def run(args: list[str], *, on_line: Callable[[str], Awaitable[None]] | None = None) -> str:
-    """Run a tool; its stdout. Raises MediaError with the tail of stderr when it fails."""
+async def run(
+    args: list[str],
+    *,
+    on_line: Callable[[str], Awaitable[None]] | None = None,
+    timeout_seconds: float | None = None,
+) -> str:
+    """Run a tool; its stdout. Raises MediaError with the tail of stderr when it fails, and
+    when it runs past `timeout_seconds` (it is killed)."""
     proc = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await _finish(proc, args, on_line)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise MediaError(
+            f"Processing took longer than {timeout_seconds:.0f} s, the limit for this video."
+        ) from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _finish(
+    proc: asyncio.subprocess.Process,
+    args: list[str],
+    on_line: Callable[[str], Awaitable[None]] | None,
+) -> str:
     assert proc.stdout is not None and proc.stderr is not None
     lines: list[str] = []
 
@@ -134,12 +209,14 @@ async def probe(path: Path) -> SourceInfo:
                 ffprobe_binary(),
                 "-v",
                 "error",
+                *SAFE_INPUT,
                 "-print_format",
                 "json",
                 "-show_streams",
                 "-show_format",
                 str(path),
-            ]
+            ],
+            timeout_seconds=PROBE_SECONDS,
         )
     except MediaError as exc:
         raise MediaError("The uploaded file is not a video we can read.") from exc
@@ -169,6 +246,7 @@ async def probe(path: Path) -> SourceInfo:
         height=height,
         fps=min(fps, MAX_FPS),
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        source_fps=fps,
     )
 
 
@@ -225,6 +303,7 @@ def encode_command(
         "-hide_banner",
         "-nostdin",
         "-y",
+        *SAFE_INPUT,
         "-i",
         str(source_path),
         "-filter_complex",
@@ -296,6 +375,7 @@ async def encode(
     ladder: list[Rung],
     *,
     on_progress: Callable[[float], Awaitable[None]] | None = None,
+    timeout_seconds: float | None = None,
 ) -> None:
     """Encode the ladder into out_dir/<rung>/index.m3u8; progress is reported as 0..1."""
     for rung in ladder:
@@ -306,7 +386,11 @@ async def encode(
         if on_progress is not None and key == "out_time_us" and value.strip().isdigit():
             await on_progress(min(1.0, int(value) / 1e6 / source.duration))
 
-    await run(encode_command(source_path, out_dir, source, ladder), on_line=progress)
+    await run(
+        encode_command(source_path, out_dir, source, ladder),
+        on_line=progress,
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def segment_durations(playlist: Path) -> list[tuple[str, float]]:
@@ -372,7 +456,9 @@ def master_playlist(variants: list[Variant]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def poster(source_path: Path, out: Path, source: SourceInfo) -> None:
+async def poster(
+    source_path: Path, out: Path, source: SourceInfo, *, timeout_seconds: float | None = None
+) -> None:
     at = min(1.0, source.duration / 2)
     await run(
         [
@@ -382,6 +468,7 @@ async def poster(source_path: Path, out: Path, source: SourceInfo) -> None:
             "-y",
             "-ss",
             f"{at:.3f}",
+            *SAFE_INPUT,
             "-i",
             str(source_path),
             "-frames:v",
@@ -391,7 +478,8 @@ async def poster(source_path: Path, out: Path, source: SourceInfo) -> None:
             "-q:v",
             "3",
             str(out),
-        ]
+        ],
+        timeout_seconds=timeout_seconds,
     )
 
 
@@ -411,6 +499,7 @@ async def storyboard(
     *,
     sprite_url: str,
     tile_width: int = 160,
+    timeout_seconds: float | None = None,
 ) -> None:
     """A sprite of frames every few seconds and a WebVTT index (#xywh) of it."""
     interval, columns, rows = storyboard_plan(source.duration)
@@ -421,6 +510,7 @@ async def storyboard(
             "-hide_banner",
             "-nostdin",
             "-y",
+            *SAFE_INPUT,
             "-i",
             str(source_path),
             "-vf",
@@ -430,7 +520,8 @@ async def storyboard(
             "-q:v",
             "4",
             str(sprite),
-        ]
+        ],
+        timeout_seconds=timeout_seconds,
     )
     cues = ["WEBVTT", ""]
     count = max(1, math.ceil(source.duration / interval))
