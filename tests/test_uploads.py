@@ -533,3 +533,43 @@ async def test_rest_routes_share_the_cores_rate_limits(uploader: Uploader) -> No
     ]
     assert statuses == [200, 200, 200, 429]
     assert first["status"] == "PENDING"
+
+
+async def test_one_bad_row_does_not_stop_the_sweep(
+    uploader: Uploader, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = uploader.services
+    made = [await create(uploader, 6 * MIB) for _ in range(3)]
+    failed, broken, plain = ((uuid.UUID(m["id"]), uuid.UUID(m["video"]["id"])) for m in made)
+    await services.db.pool.execute(
+        "UPDATE uploads SET expires_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])",
+        [failed[0], broken[0], plain[0]],
+    )
+    # A video that failed while its upload stayed open: FAILED -> FAILED used to abort sweeps.
+    await services.db.pool.execute(
+        "UPDATE videos SET status = 'FAILED', failure_reason = 'earlier' WHERE id = $1",
+        failed[1],
+    )
+    broken_key = await services.db.pool.fetchval(
+        "SELECT s3_key FROM uploads WHERE id = $1", broken[0]
+    )
+    real_abort = services.storage.abort
+
+    async def abort(key: str, upload_id: str) -> None:
+        if key == broken_key:
+            raise OSError("storage hiccup")
+        await real_abort(key, upload_id)
+
+    monkeypatch.setattr(services.storage, "abort", abort)
+    assert await sweep_expired_uploads(services.writes, services.storage) == 2
+    rows = {
+        r["id"]: (r["status"], r["video_status"], r["failure_reason"])
+        for r in await services.db.pool.fetch(
+            "SELECT u.id, u.status, v.status AS video_status, v.failure_reason"
+            " FROM uploads u JOIN videos v ON v.id = u.video_id"
+        )
+    }
+    assert rows[failed[0]] == ("EXPIRED", "FAILED", "earlier")
+    assert rows[plain[0]] == ("EXPIRED", "FAILED", EXPIRED_REASON)
+    assert rows[broken[0]] == ("PENDING", "UPLOADING", None)
+    assert any("could not expire upload" in r.getMessage() for r in caplog.records)

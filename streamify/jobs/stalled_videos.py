@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvents
@@ -33,28 +34,39 @@ async def restart_stalled(
                 continue  # a worker is on it
         except REDIS_DOWN_ERRORS:
             return handled  # cannot tell who is alive: wait for Redis
-        if attempts >= settings.processing_max_attempts:
-            async with writes.transaction() as tx:
-                await tx.transition(
-                    video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=VideoStatus.PROCESSING
-                )
-        else:
-            log.warning(
-                "video %s stalled in PROCESSING; starting attempt %d", video_id, attempts + 1
+        try:
+            await _restart_or_give_up(writes, intake, settings, video_id, attempts)
+        except Exception:
+            # One bad row must not stop the others.
+            log.exception(
+                "could not restart stalled video %s; skipped until the next sweep", video_id
             )
-            # A new dedupe key per attempt: recorded and started like an S3 event.
-            await intake.handle(
-                [
-                    StoredObject(
-                        bucket=settings.s3_raw_bucket,
-                        key=source_key(video_id),
-                        event_name="streamify:RetryStalled",
-                        size_bytes=None,
-                        etag=None,
-                        version_id=None,
-                        sequencer=f"retry-{attempts + 1}",
-                    )
-                ]
-            )
+            continue
         handled += 1
     return handled
+
+
+async def _restart_or_give_up(
+    writes: VideoWrites, intake: EventIntake, settings: Settings, video_id: UUID, attempts: int
+) -> None:
+    if attempts >= settings.processing_max_attempts:
+        async with writes.transaction() as tx:
+            await tx.transition(
+                video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=VideoStatus.PROCESSING
+            )
+    else:
+        log.warning("video %s stalled in PROCESSING; starting attempt %d", video_id, attempts + 1)
+        # A new dedupe key per attempt: recorded and started like an S3 event.
+        await intake.handle(
+            [
+                StoredObject(
+                    bucket=settings.s3_raw_bucket,
+                    key=source_key(video_id),
+                    event_name="streamify:RetryStalled",
+                    size_bytes=None,
+                    etag=None,
+                    version_id=None,
+                    sequencer=f"retry-{attempts + 1}",
+                )
+            ]
+        )

@@ -135,14 +135,14 @@ class VideoTransaction:
         *,
         completed_size: int | None = None,
         reason: str | None = None,
-    ) -> int:
-        """Close the upload (COMPLETED, ABORTED, EXPIRED) and move its video along."""
+        expect: VideoStatus | None = None,
+    ) -> int | None:
+        """Close the upload (COMPLETED, ABORTED, EXPIRED) and move its video along. With
+        `expect`, a video in another status keeps it (None is returned)."""
         await upload_sql.set_upload_status(
             self.conn, upload.id, status, completed_size=completed_size, reason=reason
         )
-        version = await self.transition(upload.video_id, video_status, reason=reason)
-        assert version is not None  # no `expect`: a refused transition raises
-        return version
+        return await self.transition(upload.video_id, video_status, reason=reason, expect=expect)
 
     async def update_metadata(self, video_id: UUID, patch: VideoPatch) -> Video:
         updated = await video_sql.update_video(self.conn, video_id, patch)
