@@ -202,3 +202,35 @@ async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None
     response = await client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_an_owner_reads_why_a_video_failed_and_how_often_it_ran(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    from tests.helpers import token_for
+
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, status="FAILED")
+    await services.db.pool.execute(
+        "UPDATE videos SET failure_reason = 'The video is 8.0 h long; at most 4.0 h is accepted.'"
+        " WHERE id = $1",
+        video,
+    )
+    for attempt in range(2):
+        await services.db.pool.execute(
+            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
+            " VALUES ($1, 'b', 'k', $2, 'e')",
+            f"{video}#{attempt}",
+            video,
+        )
+    ready = await insert_video(services.db.pool, owner)
+    query = "query($id: ID!) { video(id: $id) { status failureReason processingAttempts } }"
+    token = token_for(services.settings, owner)
+    failed = (await gql(client, query, {"id": str(video)}, token=token))["data"]["video"]
+    assert failed == {
+        "status": "FAILED",
+        "failureReason": "The video is 8.0 h long; at most 4.0 h is accepted.",
+        "processingAttempts": 2,
+    }
+    fine = (await gql(client, query, {"id": str(ready)}))["data"]["video"]
+    assert fine == {"status": "READY", "failureReason": None, "processingAttempts": 0}

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
+from streamify.loaders.processing_attempts import ProcessingAttemptsByVideoIdLoader
 from streamify.loaders.renditions import RenditionsByVideoIdLoader
 from streamify.loaders.sessions import SessionByIdLoader
 from streamify.loaders.uploads import UploadByIdLoader
@@ -52,6 +53,10 @@ class Loaders:
     @cached_property
     def upload_by_id(self) -> UploadByIdLoader:
         return UploadByIdLoader(self.db)
+
+    @cached_property
+    def processing_attempts_by_video_id(self) -> ProcessingAttemptsByVideoIdLoader:
+        return ProcessingAttemptsByVideoIdLoader(self.db)
 
     @cached_property
     def session_by_id(self) -> SessionByIdLoader:

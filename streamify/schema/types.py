@@ -54,6 +54,9 @@ class VideoType:
     updated_at: datetime
     manifest: ManifestType | None
     thumbnail_url: str | None
+    failure_reason: str | None = strawberry.field(
+        description="Why the video FAILED, for its owner to act on; null otherwise."
+    )
 
     @classmethod
     def of(cls, ctx: GraphQLContext, video: domain.Video) -> VideoType:
@@ -71,12 +74,19 @@ class VideoType:
             updated_at=video.updated_at,
             manifest=ManifestType(url=manifest) if manifest is not None else None,
             thumbnail_url=core_videos.thumbnail_url(ctx, video),
+            failure_reason=video.failure_reason
+            if video.status is domain.VideoStatus.FAILED
+            else None,
         )
 
     @strawberry.field
     async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
         user = await core_videos.owner_of(info.context, self.record)
         return UserType.of(user) if user is not None else None
+
+    @strawberry.field(description="Processing runs started for this video, retries included.")
+    async def processing_attempts(self, info: Info[GraphQLContext, None]) -> int:
+        return await info.context.loaders.processing_attempts_by_video_id.load(self.record.id)
 
     @strawberry.field
     async def renditions(self, info: Info[GraphQLContext, None]) -> list[RenditionType]:

@@ -3,7 +3,10 @@ event is recognised and starts nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
+
+import asyncpg
 
 from streamify.infra.db import Connection
 
@@ -35,3 +38,13 @@ async def record_first_delivery(
         video_id,
     )
     return bool(first_time)
+
+
+async def runs_started(pool: asyncpg.Pool, video_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """Processing runs started per video: one per recorded delivery (uploads and retries)."""
+    rows = await pool.fetch(
+        "SELECT video_id, count(*) AS runs FROM s3_events"
+        " WHERE video_id = ANY($1::uuid[]) GROUP BY video_id",
+        list(video_ids),
+    )
+    return {r["video_id"]: r["runs"] for r in rows}
