@@ -147,7 +147,14 @@ class Conflict(StreamifyError):
 
 
 class Unavailable(StreamifyError):
+    """A service we depend on did not answer: retryable, with a hint of when."""
+
     code = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.extensions = {"code": self.code, "retryAfterSeconds": retry_after_seconds}
 
 
 class TooManySubscriptions(StreamifyError):

@@ -131,3 +131,47 @@ async def forwarded(local_s3: SessionS3, settings: Settings, base: str) -> Async
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of a server, which a test can cut (refusing and dropping
+    every connection, as a dead server does) and restore on the same port."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.open: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> TcpProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.open |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.open -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for writer in list(self.open):
+            writer.transport.abort()
+        self.open.clear()
+
+    async def restore(self) -> None:
+        await self.start()

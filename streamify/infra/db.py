@@ -16,6 +16,18 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK_ID = 0x5354_5245_414D
 
 
+# Errors that mean "PostgreSQL is not answering" (refused, dropped, restarting, full), as
+# opposed to a bug in our query.
+DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
 # A connection of our own or one borrowed from the pool: queries accept either.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 

@@ -21,6 +21,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
+from streamify.core.outages import outage_of
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
 from streamify.schema.budget import Limits, budget_errors, limits_of
@@ -46,7 +47,24 @@ class ErrorMasking(MaskErrors):
             if isinstance(result, PreExecutionError):
                 for error in errors:
                     name_pre_execution_error(error)
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+            named = [_named_outage(error) for error in errors]
+            result.errors = self._process_errors(named)  # type: ignore[attr-defined]
+
+
+def _named_outage(error: GraphQLError) -> GraphQLError:
+    """A dependency that did not answer (PostgreSQL, S3) is UNAVAILABLE, not masked."""
+    outage = outage_of(error.original_error)
+    if outage is None or outage is error.original_error:
+        return error
+    return GraphQLError(
+        outage.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=outage,
+        extensions=outage.extensions,
+    )
 
 
 def name_pre_execution_error(error: GraphQLError) -> None:
@@ -117,7 +135,15 @@ class StreamifySchema(strawberry.Schema):
             code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
             path = ".".join(str(p) for p in error.path or ()) or "-"
             expected = StreamifyError | GraphQLError | CannotGetOperationTypeError
-            if original is None or isinstance(original, expected):
+            if outage_of(original) is not None and not isinstance(original, StreamifyError):
+                log.warning(
+                    "UNAVAILABLE at %s in operation %s (document %s): %s",
+                    path,
+                    operation,
+                    document,
+                    type(original).__name__,
+                )
+            elif original is None or isinstance(original, expected):
                 # Our own messages are safe to log; graphql-core's may quote the document.
                 said = error.message if isinstance(original, StreamifyError) else ""
                 log.info(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from streamify.domain import RateLimited, StreamifyError
+from streamify.domain import RateLimited, StreamifyError, Unavailable
 
 STATUS = {
     "BAD_USER_INPUT": 400,
@@ -19,7 +19,7 @@ STATUS = {
 
 def error_response(exc: StreamifyError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         headers["retry-after"] = str(exc.retry_after_seconds)
     return JSONResponse(
         {"error": {"code": exc.code, "message": exc.message}},

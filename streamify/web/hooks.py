@@ -13,8 +13,10 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from streamify.core.outages import outage_of
 from streamify.domain import BadUserInput, Unauthenticated
-from streamify.jobs.event_intake import BadEvent, object_records
+from streamify.infra.db import DATABASE_DOWN_ERRORS
+from streamify.jobs.event_intake import BadEvent, EventIntake, StoredObject, object_records
 from streamify.web.context import services_of
 from streamify.web.errors import error_response
 
@@ -51,7 +53,17 @@ async def s3_hook(request: Request) -> Response:
         records = object_records(body)
     except BadEvent as exc:
         return error_response(BadUserInput(f"Not an S3 event notification: {exc}"))
-    started = await services.intake.handle(records)
+    return await _take(services.intake, records)
+
+
+async def _take(intake: EventIntake, records: list[StoredObject]) -> Response:
+    try:
+        started = await intake.handle(records)
+    except DATABASE_DOWN_ERRORS as exc:
+        # The sender retries (MinIO queues events, SNS redelivers): nothing is lost.
+        outage = outage_of(exc)
+        assert outage is not None
+        return error_response(outage)
     return JSONResponse({"received": len(records), "started": started})
 
 

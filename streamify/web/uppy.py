@@ -16,7 +16,9 @@ from starlette.routing import Route
 
 from streamify.core import uploads
 from streamify.core.context import Context
+from streamify.core.outages import outage_of
 from streamify.domain import BadUserInput, StreamifyError
+from streamify.infra.db import DATABASE_DOWN_ERRORS
 from streamify.infra.sql.uploads import Upload
 from streamify.infra.storage import MAX_PARTS, MIN_PART_BYTES
 from streamify.web.context import context_for
@@ -31,6 +33,10 @@ def _handles_errors(handler: Handler) -> Callable[[Request], Awaitable[Response]
             return await handler(request, await context_for(request))
         except StreamifyError as exc:
             return error_response(exc)
+        except DATABASE_DOWN_ERRORS as exc:
+            outage = outage_of(exc)
+            assert outage is not None
+            return error_response(outage)
 
     return endpoint
 
