@@ -88,6 +88,10 @@ class ProcessingEvents:
         """Say that a worker is still processing this video, for `ttl` seconds."""
         await self.client.set(self.names.heartbeat(video_id), b"1", px=int(ttl * 1000))
 
+    async def end_heartbeat(self, video_id: UUID) -> None:
+        """No worker holds the video any more (its run failed and handed it back)."""
+        await self.client.delete(self.names.heartbeat(video_id))
+
     async def is_alive(self, video_id: UUID) -> bool:
         return bool(await self.client.exists(self.names.heartbeat(video_id)))
 

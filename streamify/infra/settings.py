@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     # without one (its worker died) is started again, at most processing_max_attempts times.
     processing_heartbeat_seconds: float = 60.0
     processing_max_attempts: int = 3
+    # A video UPLOADED this long without a run (orchestration was down) is started again.
+    processing_start_grace_seconds: float = 300
     # What a source may be; beyond any limit it ends FAILED with a reason naming the limit.
     media_max_duration_seconds: float = 4 * 3600
     media_max_width: int = 7680

@@ -1,6 +1,8 @@
-"""Videos left in PROCESSING by a worker that died: no heartbeat for twice its interval means no
-worker holds them, so they are started again (the flow's steps are idempotent), up to
-`processing_max_attempts` runs; then they end FAILED. Nothing stays PROCESSING forever."""
+"""Videos no worker holds: PROCESSING without a heartbeat for twice its interval (the worker
+died, or a run failed on our side and handed the video back), or UPLOADED for
+`processing_start_grace_seconds` (the run never started: orchestration was down). They are
+started again (the flow's steps are idempotent), up to `processing_max_attempts` runs; then
+they end FAILED. Nothing stays PROCESSING or UPLOADED forever."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from streamify.writes.videos import VideoWrites
 
 log = logging.getLogger(__name__)
 
+UNHELD = frozenset({VideoStatus.UPLOADED, VideoStatus.PROCESSING})
 GAVE_UP = "Processing stopped repeatedly; upload the video again or contact support."
 
 
@@ -27,8 +30,12 @@ async def restart_stalled(
 ) -> int:
     """Start stalled videos again; returns how many were restarted or given up on."""
     idle = timedelta(seconds=2 * settings.processing_heartbeat_seconds)
+    uploaded_idle = timedelta(seconds=settings.processing_start_grace_seconds)
+    stalled = await sql.stalled_processing(
+        writes.db.pool, idle=idle, uploaded_idle=uploaded_idle, limit=100
+    )
     handled = 0
-    for video_id, attempts in await sql.stalled_processing(writes.db.pool, idle=idle, limit=100):
+    for video_id, attempts in stalled:
         try:
             if await events.is_alive(video_id):
                 continue  # a worker is on it
@@ -51,9 +58,7 @@ async def _restart_or_give_up(
 ) -> None:
     if attempts >= settings.processing_max_attempts:
         async with writes.transaction() as tx:
-            await tx.transition(
-                video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=VideoStatus.PROCESSING
-            )
+            await tx.transition(video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=UNHELD)
     else:
         log.warning("video %s stalled in PROCESSING; starting attempt %d", video_id, attempts + 1)
         # A new dedupe key per attempt: recorded and started like an S3 event.

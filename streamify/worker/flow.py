@@ -337,6 +337,24 @@ async def fail(video_id: str, reason: str) -> None:
                 await tx.transition(UUID(video_id), VideoStatus.FAILED, reason=reason)
 
 
+async def hand_back(video_id: str, reason: str) -> None:
+    """A transient failure (storage, database, orchestration): the video stays PROCESSING and
+    its heartbeat goes, so the API's recovery sweep starts a new run soon, up to
+    processing_max_attempts runs; only then does it end FAILED."""
+    vid = UUID(video_id)
+    try:
+        async with clients() as c:
+            await c.events.end_heartbeat(vid)
+            await c.events.publish_quietly(
+                ProcessingEvent.now(
+                    vid, VideoStatus.PROCESSING, "retrying", message=f"{reason} Retrying."
+                )
+            )
+    except Exception:
+        # Redis or PostgreSQL is what failed: the heartbeat lapses by itself.
+        log.warning("could not hand video %s back for a retry", video_id)
+
+
 @flow(name=TRANSCODE_FLOW, log_prints=False)
 async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN."""
@@ -363,8 +381,8 @@ async def transcode_video(video_id: str) -> str:
     except MediaError as exc:
         await fail(video_id, str(exc))
         raise
-    except Exception:
-        await fail(video_id, "Processing failed on our side; it will be retried.")
+    except Exception as exc:
+        await hand_back(video_id, f"Processing failed on our side ({type(exc).__name__}).")
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -92,16 +92,18 @@ class VideoTransaction:
         target: VideoStatus,
         *,
         reason: str | None = None,
-        expect: VideoStatus | None = None,
+        expect: VideoStatus | frozenset[VideoStatus] | None = None,
         message: str | None = None,
     ) -> int | None:
         """Move the video to `target`; returns its new version. Raises NotFound when it is gone
-        and Conflict when its status does not allow `target`. With `expect`, a video in any
-        other status is left alone and None is returned (someone else moved it first)."""
+        and Conflict when its status does not allow `target`. With `expect` (a status or a set
+        of them), a video in any other status is left alone and None is returned (someone else
+        moved it first)."""
         current = await video_sql.lock_status(self.conn, video_id)
         if current is None:
             raise NotFound("No such video.")
-        if expect is not None and current is not expect:
+        expected = frozenset({expect}) if isinstance(expect, VideoStatus) else expect
+        if expected is not None and current not in expected:
             return None
         if not can_transition(current, target):
             raise Conflict(f"The video is {current.value}; it cannot become {target.value}.")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.devtools.local import worker_process
+from streamify.devtools.local import free_port, worker_process
 from streamify.infra.settings import Settings
 from streamify.jobs.event_intake import EventIntake, StoredObject
 from streamify.jobs.processing_starter import prefect_starter
@@ -129,3 +129,50 @@ async def test_a_video_that_keeps_stalling_ends_failed(
     )
     assert row is not None and (row["status"], row["failure_reason"]) == ("FAILED", GAVE_UP)
     assert started == []
+
+
+async def test_a_video_whose_run_never_started_is_started_again(
+    settings: Settings, services: Services
+) -> None:
+    owner = await insert_user(services.db.pool)
+    stuck, fresh = uuid.uuid4(), uuid.uuid4()
+    for video_id, age in ((stuck, "1 hour"), (fresh, "0 seconds")):
+        await services.db.pool.execute(
+            "INSERT INTO videos (id, owner_id, title, status, updated_at)"
+            f" VALUES ($1, $2, 'x', 'UPLOADED', now() - interval '{age}')",
+            video_id,
+            owner,
+        )
+    started: list[uuid.UUID] = []
+
+    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
+        started.append(vid)
+
+    intake = EventIntake(services.db, raw_bucket=settings.s3_raw_bucket, start_processing=record)
+    assert await restart_stalled(services.writes, services.events, intake, settings) == 1
+    assert started == [stuck]
+
+
+async def test_a_run_that_fails_on_our_side_hands_the_video_back_for_a_retry(
+    prefect_server: None,
+    worker_env: Settings,
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    video_id = await uploaded_video(
+        services, synthetic_clip(tmp_path / "clip.mp4", size="320x240", seconds=2)
+    )
+    # Object storage stops answering before the download: a transient failure.
+    monkeypatch.setenv("STREAMIFY_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    from prefect.client.schemas.objects import StateType
+
+    from streamify.worker.flow import transcode_video
+
+    state = await transcode_video(str(video_id), return_state=True)
+    assert state.type is StateType.FAILED  # the run; not the video
+    row = await services.db.pool.fetchrow(
+        "SELECT status, failure_reason FROM videos WHERE id = $1", video_id
+    )
+    assert row is not None and (row["status"], row["failure_reason"]) == ("PROCESSING", None)
+    assert not await services.events.is_alive(video_id)  # the sweep need not wait for it

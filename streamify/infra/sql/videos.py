@@ -218,15 +218,18 @@ async def status_now(conn: asyncpg.Pool, video_id: UUID) -> StatusNow | None:
 
 
 async def stalled_processing(
-    conn: asyncpg.Pool, *, idle: timedelta, limit: int
+    conn: asyncpg.Pool, *, idle: timedelta, uploaded_idle: timedelta, limit: int
 ) -> list[tuple[UUID, int]]:
-    """(video id, runs started so far) of videos PROCESSING without a change for `idle`."""
+    """(video id, runs started so far) of videos PROCESSING without a change for `idle`, and
+    of videos UPLOADED for `uploaded_idle` (their run never started: orchestration was down)."""
     rows = await conn.fetch(
         """SELECT v.id, count(e.dedupe_key) AS attempts
              FROM videos v LEFT JOIN s3_events e ON e.video_id = v.id
-            WHERE v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval
-            GROUP BY v.id LIMIT $2""",
+            WHERE (v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval)
+               OR (v.status = 'UPLOADED' AND v.updated_at < now() - $2::interval)
+            GROUP BY v.id LIMIT $3""",
         idle,
+        uploaded_idle,
         limit,
     )
     return [(r["id"], r["attempts"]) for r in rows]
