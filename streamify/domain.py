@@ -34,7 +34,8 @@ ALLOWED_TRANSITIONS: dict[VideoStatus, frozenset[VideoStatus]] = {
     ),
     # A ready or failed video may be processed again (new ladder, retry after a fix).
     VideoStatus.READY: frozenset({VideoStatus.PROCESSING}),
-    VideoStatus.FAILED: frozenset({VideoStatus.PROCESSING}),
+    # FAILED -> UPLOADED: its owner asked for another run (retryProcessing); it waits for one.
+    VideoStatus.FAILED: frozenset({VideoStatus.PROCESSING, VideoStatus.UPLOADED}),
 }
 
 

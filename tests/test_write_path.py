@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from streamify.domain import Video
 from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
+from streamify.names import source_key
 from streamify.services import Services, open_services
 from tests.helpers import (
     LIST_QUERY,
@@ -204,3 +206,47 @@ async def test_warm_reads_after_update_cost_one_refill(
         titles = await asyncio.gather(*(_title(client, video_id) for _ in range(50)))
     assert set(titles) == {"B"}
     assert counted.statements <= 1
+
+
+RETRY = "mutation($id: ID!) { retryProcessing(videoId: $id) { id status } }"
+
+
+async def test_an_owner_retries_a_failed_video_within_its_budget(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    other = await insert_user(services.db.pool)
+    token = token_for(services.settings, owner)
+    failed = await insert_video(services.db.pool, owner, status="FAILED")
+    await services.storage.client.put_object(
+        Bucket=services.storage.raw_bucket, Key=source_key(failed), Body=b"a source"
+    )
+
+    def code(body: dict[str, Any]) -> str:
+        return str(body["errors"][0]["extensions"]["code"])
+
+    theirs = await gql(
+        client, RETRY, {"id": str(failed)}, token=token_for(services.settings, other)
+    )
+    assert code(theirs) == "NOT_FOUND"  # a FAILED video is its owner's alone
+    again = await gql(client, RETRY, {"id": str(failed)}, token=token)
+    assert again["data"]["retryProcessing"] == {"id": str(failed), "status": "UPLOADED"}
+    runs = await services.db.pool.fetchval(
+        "SELECT count(*) FROM s3_events WHERE video_id = $1", failed
+    )
+    assert runs == 1
+    assert code(await gql(client, RETRY, {"id": str(failed)}, token=token)) == "CONFLICT"
+
+    spent = await insert_video(services.db.pool, owner, status="FAILED")
+    for attempt in range(services.settings.processing_max_attempts):
+        await services.db.pool.execute(
+            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
+            " VALUES ($1, 'b', 'k', $2, 'e')",
+            f"{spent}#{attempt}",
+            spent,
+        )
+    refused = await gql(client, RETRY, {"id": str(spent)}, token=token)
+    assert code(refused) == "CONFLICT" and "the most allowed" in refused["errors"][0]["message"]
+    gone = await insert_video(services.db.pool, owner, status="FAILED")
+    lost = await gql(client, RETRY, {"id": str(gone)}, token=token)
+    assert code(lost) == "CONFLICT" and "upload is gone" in lost["errors"][0]["message"]

@@ -4,6 +4,7 @@ loaders, and who is asking. Built by a transport (GraphQL, REST), never read fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -17,6 +18,12 @@ from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
 from streamify.names import RedisNames
 from streamify.writes.videos import VideoWrites
+
+
+class ProcessingStarter(Protocol):
+    """Starts another run of a video whose source is stored (the S3 event intake)."""
+
+    async def start_again(self, video_id: UUID, attempt: int, why: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class Context:
     events: ProcessingEvents
     fanout: EventFanout
     writes: VideoWrites
+    processing: ProcessingStarter
     loaders: Loaders
     viewer: Viewer | None
     # Why presented credentials were refused; raised only where a viewer is needed.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from streamify.core.context import Context
@@ -10,6 +11,7 @@ from streamify.core.rate_limits import rate_limited
 from streamify.core.storage_call import storage_call
 from streamify.domain import (
     BadUserInput,
+    Conflict,
     Forbidden,
     NotFound,
     Rendition,
@@ -19,9 +21,13 @@ from streamify.domain import (
     VideoStatus,
     Visibility,
 )
+from streamify.infra.sql import events as event_sql
 from streamify.infra.sql import uploads as upload_sql
 from streamify.infra.sql import videos as sql
 from streamify.loaders.video_pages import PageQuery
+from streamify.names import source_key
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
@@ -164,3 +170,38 @@ async def delete_video(ctx: Context, raw_id: str) -> UUID:
             await ctx.storage.delete_video_objects(video_id)
         await tx.delete(video_id, version)
     return video_id
+
+
+@rate_limited()
+async def retry_processing(ctx: Context, raw_id: str) -> Video:
+    """Process a FAILED video again, for its owner, within the attempt budget."""
+    viewer = ctx.require_viewer()
+    video_id = parse_id(raw_id, what="videoId")
+    video = await ctx.loaders.video_by_id.load(video_id)
+    if video is None or not can_view(ctx, video, by_id=True):
+        raise NotFound("No such video.")
+    if video.owner_id != viewer.user_id:
+        raise Forbidden("Only the video's owner may do this.")
+    if video.status is not VideoStatus.FAILED:
+        raise Conflict(f"Only a FAILED video is processed again; this one is {video.status}.")
+    runs = (await event_sql.runs_started(ctx.db.pool, [video_id])).get(video_id, 0)
+    budget = ctx.settings.processing_max_attempts
+    if runs >= budget:
+        raise Conflict(f"The video was processed {runs} times, the most allowed; upload it again.")
+    async with storage_call():
+        stored = await ctx.storage.object_size(ctx.storage.raw_bucket, source_key(video_id))
+    if stored is None:
+        raise Conflict("The video's upload is gone; upload it again.")
+    async with ctx.writes.transaction(memo=ctx.loaders) as tx:
+        queued = await tx.transition(video_id, VideoStatus.UPLOADED, expect=VideoStatus.FAILED)
+    if queued is None:
+        raise Conflict("The video changed meanwhile; look at it again.")
+    try:
+        await ctx.processing.start_again(video_id, runs + 1, "RetryProcessing")
+    except Exception:
+        # It waits UPLOADED; the recovery sweep starts it once orchestration answers.
+        log.warning("could not start video %s again now; the sweep will", video_id)
+    again = await ctx.loaders.video_by_id.load(video_id)
+    if again is None:
+        raise NotFound("No such video.")
+    return again

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from streamify.infra.db import Database
 from streamify.infra.sql import events as sql
-from streamify.names import video_id_of_source
+from streamify.names import source_key, video_id_of_source
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,20 @@ class EventIntake:
         self.db = db
         self.raw_bucket = raw_bucket
         self.start_processing = start_processing
+
+    async def start_again(self, video_id: UUID, attempt: int, why: str) -> bool:
+        """Start another run of a video whose source is already stored, recorded like an S3
+        event under a key of its own per attempt; False when that attempt was started before."""
+        record = StoredObject(
+            bucket=self.raw_bucket,
+            key=source_key(video_id),
+            event_name=f"streamify:{why}",
+            size_bytes=None,
+            etag=None,
+            version_id=None,
+            sequencer=f"retry-{attempt}",
+        )
+        return await self.handle([record]) == 1
 
     async def handle(self, records: Iterable[StoredObject]) -> int:
         """Record each new event once and start processing its video; returns how many started."""

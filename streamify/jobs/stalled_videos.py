@@ -15,8 +15,7 @@ from streamify.infra.events import ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
-from streamify.jobs.event_intake import EventIntake, StoredObject
-from streamify.names import source_key
+from streamify.jobs.event_intake import EventIntake
 from streamify.writes.videos import VideoWrites
 
 log = logging.getLogger(__name__)
@@ -60,18 +59,5 @@ async def _restart_or_give_up(
         async with writes.transaction() as tx:
             await tx.transition(video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=UNHELD)
     else:
-        log.warning("video %s stalled in PROCESSING; starting attempt %d", video_id, attempts + 1)
-        # A new dedupe key per attempt: recorded and started like an S3 event.
-        await intake.handle(
-            [
-                StoredObject(
-                    bucket=settings.s3_raw_bucket,
-                    key=source_key(video_id),
-                    event_name="streamify:RetryStalled",
-                    size_bytes=None,
-                    etag=None,
-                    version_id=None,
-                    sequencer=f"retry-{attempts + 1}",
-                )
-            ]
-        )
+        log.warning("video %s stalled; starting attempt %d", video_id, attempts + 1)
+        await intake.start_again(video_id, attempts + 1, "RetryStalled")

@@ -66,6 +66,15 @@ class Mutation(UploadMutation, AccountMutation):
         return VideoType.of(info.context, await core_videos.update_video(info.context, id, patch))
 
     @strawberry.mutation(
+        description="Process a FAILED video again (owners only, within the attempt budget)."
+    )
+    async def retry_processing(
+        self, info: Info[GraphQLContext, None], video_id: strawberry.ID
+    ) -> VideoType:
+        video = await core_videos.retry_processing(info.context, video_id)
+        return VideoType.of(info.context, video)
+
+    @strawberry.mutation(
         description="Delete a video with its uploads, objects and renditions; owners only.",
     )
     async def delete_video(

@@ -59,6 +59,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "events": services.events,
         "fanout": services.fanout,
         "writes": services.writes,
+        "processing": services.intake,
         "loaders": loaders,
         "client_ip": conn.client.host if conn.client else "unknown",
     }
