@@ -9,6 +9,7 @@ from S3 events (start_processing). Every change of the video's state goes throug
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import shutil
@@ -28,7 +29,7 @@ from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import create_database
 from streamify.infra.events import ProcessingEvent, ProcessingEvents
-from streamify.infra.redis_client import create_redis
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS, create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_storage
 from streamify.names import (
@@ -112,9 +113,8 @@ async def report(
     progress: float | None = None,
     message: str | None = None,
 ) -> None:
-    """A step of a running video: refresh the heartbeat and tell subscribers."""
+    """A step of a running video, told to subscribers (the heartbeat is `keep_alive`'s)."""
     try:
-        await c.events.heartbeat(video_id, ttl=2 * c.settings.processing_heartbeat_seconds)
         await c.events.publish(
             ProcessingEvent.now(
                 video_id, VideoStatus.PROCESSING, step, progress=progress, message=message
@@ -337,6 +337,31 @@ async def fail(video_id: str, reason: str) -> None:
                 await tx.transition(UUID(video_id), VideoStatus.FAILED, reason=reason)
 
 
+async def keep_alive(video_id: UUID) -> None:
+    """Refresh the video's heartbeat for as long as the run lasts, every step included (a long
+    download, storyboard or publish must not look like a dead worker), until cancelled."""
+    settings = Settings()
+    names = RedisNames(settings.cache_key_prefix)
+    client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    events = ProcessingEvents(client, names)
+    interval = settings.processing_heartbeat_seconds / 2
+    try:
+        while True:
+            try:
+                await events.heartbeat(video_id, ttl=2 * settings.processing_heartbeat_seconds)
+            except REDIS_DOWN_ERRORS as exc:
+                log.warning("heartbeat of video %s not refreshed: %s", video_id, exc)
+            await asyncio.sleep(interval)
+    finally:
+        await client.aclose()
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def hand_back(video_id: str, reason: str) -> None:
     """A transient failure (storage, database, orchestration): the video stays PROCESSING and
     its heartbeat goes, so the API's recovery sweep starts a new run soon, up to
@@ -360,6 +385,7 @@ async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN."""
     workdir = tempfile.mkdtemp(prefix=f"streamify-{video_id}-")
     started = time.perf_counter()
+    heartbeat = asyncio.create_task(keep_alive(UUID(video_id)))
     try:
         await begin(video_id)
         source_path = await fetch_source(video_id, workdir)
@@ -379,11 +405,14 @@ async def transcode_video(video_id: str) -> str:
             total - encoding,
         )
     except MediaError as exc:
+        await _stop(heartbeat)
         await fail(video_id, str(exc))
         raise
     except Exception as exc:
+        await _stop(heartbeat)  # before handing back: nothing may refresh it afterwards
         await hand_back(video_id, f"Processing failed on our side ({type(exc).__name__}).")
         raise
     finally:
+        await _stop(heartbeat)
         shutil.rmtree(workdir, ignore_errors=True)
     return video_id

@@ -130,3 +130,28 @@ async def test_a_corrupt_upload_ends_failed_with_its_reason(
     )
     assert row is not None and row["status"] == "FAILED"
     assert row["failure_reason"] == "The uploaded file is not a video we can read."
+
+
+async def test_the_heartbeat_lasts_the_whole_run(
+    prefect_server: None,
+    worker_env: Settings,
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refreshed by the run itself, not only when a step starts: no step, however long, lets it
+    lapse (a lapse makes the API's sweep start a second run)."""
+    monkeypatch.setenv("STREAMIFY_PROCESSING_HEARTBEAT_SECONDS", "0.4")
+    source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=6)
+    video_id = await uploaded_video(services, source)
+    run = asyncio.create_task(transcode_video(str(video_id)))
+    samples: list[bool] = []
+    while not run.done():
+        samples.append(await services.events.is_alive(video_id))
+        await asyncio.sleep(0.05)
+    assert await run == str(video_id)
+    alive = samples[samples.index(True) :] if True in samples else []
+    # Alive from the first beat to the end; gone once the run is over.
+    assert len(alive) > 20 and all(alive[:-3]), samples
+    await asyncio.sleep(1)
+    assert not await services.events.is_alive(video_id)
