@@ -69,6 +69,17 @@ async def insert_video(
     return video_id
 
 
+async def insert_runs(pool: asyncpg.Pool, video_id: uuid.UUID, count: int) -> None:
+    """`count` recorded processing runs of the video (one s3_events row each)."""
+    for attempt in range(count):
+        await pool.execute(
+            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
+            " VALUES ($1, 'b', 'k', $2, 'e')",
+            f"{video_id}#{attempt}",
+            video_id,
+        )
+
+
 def token_for(settings: Settings, user_id: uuid.UUID, ttl_seconds: int = 600) -> str:
     return issue_access_token(
         user_id,

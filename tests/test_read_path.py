@@ -16,6 +16,7 @@ from tests.helpers import (
     FakeClock,
     count_statements,
     gql,
+    insert_runs,
     insert_user,
     insert_video,
 )
@@ -216,13 +217,7 @@ async def test_an_owner_reads_why_a_video_failed_and_how_often_it_ran(
         " WHERE id = $1",
         video,
     )
-    for attempt in range(2):
-        await services.db.pool.execute(
-            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
-            " VALUES ($1, 'b', 'k', $2, 'e')",
-            f"{video}#{attempt}",
-            video,
-        )
+    await insert_runs(services.db.pool, video, 2)
     ready = await insert_video(services.db.pool, owner)
     query = "query($id: ID!) { video(id: $id) { status failureReason processingAttempts } }"
     token = token_for(services.settings, owner)

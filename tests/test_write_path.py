@@ -25,6 +25,7 @@ from tests.helpers import (
     VIDEO_QUERY,
     count_statements,
     gql,
+    insert_runs,
     insert_user,
     insert_video,
     redis_raw,
@@ -238,13 +239,7 @@ async def test_an_owner_retries_a_failed_video_within_its_budget(
     assert code(await gql(client, RETRY, {"id": str(failed)}, token=token)) == "CONFLICT"
 
     spent = await insert_video(services.db.pool, owner, status="FAILED")
-    for attempt in range(services.settings.processing_max_attempts):
-        await services.db.pool.execute(
-            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
-            " VALUES ($1, 'b', 'k', $2, 'e')",
-            f"{spent}#{attempt}",
-            spent,
-        )
+    await insert_runs(services.db.pool, spent, services.settings.processing_max_attempts)
     refused = await gql(client, RETRY, {"id": str(spent)}, token=token)
     assert code(refused) == "CONFLICT" and "the most allowed" in refused["errors"][0]["message"]
     gone = await insert_video(services.db.pool, owner, status="FAILED")

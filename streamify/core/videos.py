@@ -131,15 +131,21 @@ def validated_patch(
     return patch
 
 
+async def owned_video(ctx: Context, raw_id: str, *, what: str, action: str) -> Video:
+    """The caller's own video: NotFound when they may not see it, Forbidden when they may see
+    it but it is someone else's."""
+    viewer = ctx.require_viewer()
+    video = await ctx.loaders.video_by_id.load(parse_id(raw_id, what=what))
+    if video is None or not can_view(ctx, video, by_id=True):
+        raise NotFound("No such video.")
+    if video.owner_id != viewer.user_id:
+        raise Forbidden(f"Only the video's owner may {action}.")
+    return video
+
+
 @rate_limited()
 async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
-    viewer = ctx.require_viewer()
-    video_id = parse_id(raw_id, what="id")
-    current = await ctx.loaders.video_by_id.load(video_id)
-    if current is None or not can_view(ctx, current, by_id=True):
-        raise NotFound("No such video.")
-    if current.owner_id != viewer.user_id:
-        raise Forbidden("Only the video's owner may change it.")
+    video_id = (await owned_video(ctx, raw_id, what="id", action="change it")).id
     async with ctx.writes.transaction(memo=ctx.loaders) as tx:
         updated = await tx.update_metadata(video_id, patch)
     ctx.loaders.video_by_id.prime(video_id, updated)
@@ -175,13 +181,8 @@ async def delete_video(ctx: Context, raw_id: str) -> UUID:
 @rate_limited()
 async def retry_processing(ctx: Context, raw_id: str) -> Video:
     """Process a FAILED video again, for its owner, within the attempt budget."""
-    viewer = ctx.require_viewer()
-    video_id = parse_id(raw_id, what="videoId")
-    video = await ctx.loaders.video_by_id.load(video_id)
-    if video is None or not can_view(ctx, video, by_id=True):
-        raise NotFound("No such video.")
-    if video.owner_id != viewer.user_id:
-        raise Forbidden("Only the video's owner may do this.")
+    video = await owned_video(ctx, raw_id, what="videoId", action="process it again")
+    video_id = video.id
     if video.status is not VideoStatus.FAILED:
         raise Conflict(f"Only a FAILED video is processed again; this one is {video.status}.")
     runs = (await event_sql.runs_started(ctx.db.pool, [video_id])).get(video_id, 0)

@@ -18,7 +18,7 @@ from streamify.jobs.event_intake import EventIntake, StoredObject
 from streamify.jobs.processing_starter import prefect_starter
 from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled
 from streamify.services import Services
-from tests.helpers import followed, insert_user
+from tests.helpers import followed, insert_runs, insert_user
 from tests.worker.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
@@ -110,13 +110,7 @@ async def test_a_video_that_keeps_stalling_ends_failed(
         video_id,
         owner,
     )
-    for attempt in range(2):
-        await services.db.pool.execute(
-            "INSERT INTO s3_events (dedupe_key, bucket, object_key, video_id, event_name)"
-            " VALUES ($1, 'b', 'k', $2, 'e')",
-            f"k#{attempt}",
-            video_id,
-        )
+    await insert_runs(services.db.pool, video_id, 2)
     started: list[uuid.UUID] = []
 
     async def record(vid: uuid.UUID, obj: StoredObject) -> None:
