@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.services import Services
+from streamify.worker import media
 from streamify.worker.flow import transcode_video
 from tests.helpers import VIDEO_QUERY, ffprobe_json, followed, gql
 from tests.worker.prefect import uploaded_video
@@ -141,8 +143,16 @@ async def test_the_heartbeat_lasts_the_whole_run(
 ) -> None:
     """Refreshed by the run itself, not only when a step starts: no step, however long, lets it
     lapse (a lapse makes the API's sweep start a second run)."""
-    monkeypatch.setenv("STREAMIFY_PROCESSING_HEARTBEAT_SECONDS", "0.4")
-    source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=6)
+    # Lapses 2 s after the last refresh; the poster step takes 4 s here.
+    monkeypatch.setenv("STREAMIFY_PROCESSING_HEARTBEAT_SECONDS", "1")
+    make_poster = media.poster
+
+    async def slow_poster(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(4)
+        await make_poster(*args, **kwargs)
+
+    monkeypatch.setattr(media, "poster", slow_poster)
+    source = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=4)
     video_id = await uploaded_video(services, source)
     run = asyncio.create_task(transcode_video(str(video_id)))
     samples: list[bool] = []
@@ -152,6 +162,6 @@ async def test_the_heartbeat_lasts_the_whole_run(
     assert await run == str(video_id)
     alive = samples[samples.index(True) :] if True in samples else []
     # Alive from the first beat to the end; gone once the run is over.
-    assert len(alive) > 20 and all(alive[:-3]), samples
-    await asyncio.sleep(1)
+    assert len(alive) > 80 and all(alive[:-3]), samples
+    await asyncio.sleep(2.5)
     assert not await services.events.is_alive(video_id)
