@@ -6,6 +6,7 @@ they end FAILED. Nothing stays PROCESSING or UPLOADED forever."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 from uuid import UUID
@@ -34,7 +35,13 @@ async def restart_stalled(
         writes.db.pool, idle=idle, uploaded_idle=uploaded_idle, limit=100
     )
     handled = 0
-    for video_id, attempts in stalled:
+    for found in stalled:
+        video_id, attempts = found.video_id, found.attempts
+        base = idle.total_seconds()
+        if attempts < settings.processing_max_attempts and found.idle_seconds < retry_delay(
+            attempts, base_seconds=base, video_id=video_id
+        ):
+            continue  # backing off before the next run
         try:
             if await events.is_alive(video_id):
                 continue  # a worker is on it
@@ -50,6 +57,20 @@ async def restart_stalled(
             continue
         handled += 1
     return handled
+
+
+MAX_DELAY_SECONDS = 3600.0
+
+
+def retry_delay(attempts: int, *, base_seconds: float, video_id: UUID) -> float:
+    """How long a video rests after its last change before run `attempts + 1`: the base after
+    the first run, doubling with every run after it, capped at an hour, and spread ±20 % by the
+    video's id (the same every sweep, different across videos) so retries do not come in
+    waves."""
+    doubling: int = 1 << max(0, attempts - 1)
+    delay = min(MAX_DELAY_SECONDS, base_seconds * doubling)
+    spread = int.from_bytes(hashlib.blake2b(video_id.bytes, digest_size=2).digest()) / 65535
+    return delay * (0.8 + 0.4 * spread)
 
 
 async def _restart_or_give_up(

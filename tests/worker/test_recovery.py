@@ -4,6 +4,7 @@ After too many attempts the video ends FAILED with a reason."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import uuid
@@ -16,7 +17,7 @@ from streamify.devtools.local import free_port, worker_process
 from streamify.infra.settings import Settings
 from streamify.jobs.event_intake import EventIntake, StoredObject
 from streamify.jobs.processing_starter import prefect_starter
-from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled
+from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled, retry_delay
 from streamify.services import Services
 from tests.helpers import followed, insert_runs, insert_user
 from tests.worker.prefect import uploaded_video, wait_for_deployment
@@ -170,3 +171,42 @@ async def test_a_run_that_fails_on_our_side_hands_the_video_back_for_a_retry(
     )
     assert row is not None and (row["status"], row["failure_reason"]) == ("PROCESSING", None)
     assert not await services.events.is_alive(video_id)  # the sweep need not wait for it
+
+
+def test_retries_back_off_with_a_spread_of_their_own() -> None:
+    video = uuid.uuid4()
+    delays = [retry_delay(n, base_seconds=120, video_id=video) for n in range(1, 7)]
+    assert 0.8 * 120 <= delays[0] <= 1.2 * 120
+    # Doubling with every run until the hour's cap, each with this video's own spread.
+    assert [round(b / a, 6) for a, b in itertools.pairwise(delays[:5])] == [2.0] * 4
+    assert delays[-1] <= 1.2 * 3600
+    assert retry_delay(1, base_seconds=120, video_id=video) == delays[0]
+    spread = {retry_delay(1, base_seconds=120, video_id=uuid.uuid4()) for _ in range(50)}
+    assert len(spread) > 10 and min(spread) >= 96 and max(spread) <= 144
+
+
+async def test_a_stalled_video_waits_out_its_backoff(
+    settings: Settings, services: Services
+) -> None:
+    owner = await insert_user(services.db.pool)
+    # Two runs so far: with a 60 s base the third is due 2 min (±20 %) after the last change.
+    resting, due = uuid.uuid4(), uuid.uuid4()
+    for video_id, age in ((resting, "90 seconds"), (due, "10 minutes")):
+        await services.db.pool.execute(
+            "INSERT INTO videos (id, owner_id, title, status, updated_at)"
+            f" VALUES ($1, $2, 'x', 'PROCESSING', now() - interval '{age}')",
+            video_id,
+            owner,
+        )
+        await insert_runs(services.db.pool, video_id, 2)
+    started: list[uuid.UUID] = []
+
+    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
+        started.append(vid)
+
+    intake = EventIntake(services.db, raw_bucket=settings.s3_raw_bucket, start_processing=record)
+    sweep = settings.model_copy(
+        update={"processing_heartbeat_seconds": 30.0, "processing_max_attempts": 5}
+    )
+    assert await restart_stalled(services.writes, services.events, intake, sweep) == 1
+    assert started == [due]

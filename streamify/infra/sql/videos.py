@@ -217,13 +217,21 @@ async def status_now(conn: asyncpg.Pool, video_id: UUID) -> StatusNow | None:
     return StatusNow(VideoStatus(row["status"]), row["failure_reason"], row["updated_at"])
 
 
+@dataclass(frozen=True, slots=True)
+class Stalled:
+    video_id: UUID
+    attempts: int  # runs started so far
+    idle_seconds: float  # since the video last changed
+
+
 async def stalled_processing(
     conn: asyncpg.Pool, *, idle: timedelta, uploaded_idle: timedelta, limit: int
-) -> list[tuple[UUID, int]]:
-    """(video id, runs started so far) of videos PROCESSING without a change for `idle`, and
-    of videos UPLOADED for `uploaded_idle` (their run never started: orchestration was down)."""
+) -> list[Stalled]:
+    """Videos PROCESSING without a change for `idle`, and videos UPLOADED for `uploaded_idle`
+    (their run never started: orchestration was down)."""
     rows = await conn.fetch(
-        """SELECT v.id, count(e.dedupe_key) AS attempts
+        """SELECT v.id, count(e.dedupe_key) AS attempts,
+                  extract(epoch FROM now() - v.updated_at) AS idle_seconds
              FROM videos v LEFT JOIN s3_events e ON e.video_id = v.id
             WHERE (v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval)
                OR (v.status = 'UPLOADED' AND v.updated_at < now() - $2::interval)
@@ -232,7 +240,7 @@ async def stalled_processing(
         uploaded_idle,
         limit,
     )
-    return [(r["id"], r["attempts"]) for r in rows]
+    return [Stalled(r["id"], r["attempts"], float(r["idle_seconds"])) for r in rows]
 
 
 async def video_count(conn: Connection | asyncpg.Pool) -> int:
