@@ -13,7 +13,7 @@ from streamify.domain import BadUserInput, Conflict, Unauthenticated, User
 from streamify.infra.cache.namespaces import SESSIONS
 from streamify.infra.passwords import hash_password, verify_password
 from streamify.infra.sql import accounts as sql
-from streamify.infra.tokens import hash_refresh_token, issue_token, new_refresh_token
+from streamify.infra.tokens import TokenType, hash_refresh_token, issue_token, new_refresh_token
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,}$")
 MAX_PASSWORD = 1024
@@ -143,24 +143,22 @@ def _tokens(
     session_expires_at: datetime,
 ) -> Tokens:
     settings = ctx.settings
+
+    def sign(kind: TokenType, ttl_seconds: int) -> str:
+        return issue_token(
+            user.id,
+            session_id=session_id,
+            kind=kind,
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
+            ttl_seconds=ttl_seconds,
+        )
+
     ttl = settings.access_token_ttl_seconds
-    access = issue_token(
-        user.id,
-        session_id=session_id,
-        kind="access",
-        secret=settings.jwt_secret,
-        algorithm=settings.jwt_algorithm,
-        ttl_seconds=ttl,
-    )
+    access = sign("access", ttl)
+    # The cookie lives as long as the session it belongs to.
     cookie_ttl = max(1, int((session_expires_at - datetime.now(UTC)).total_seconds()))
-    cookie = issue_token(
-        user.id,
-        session_id=session_id,
-        kind="session",
-        secret=settings.jwt_secret,
-        algorithm=settings.jwt_algorithm,
-        ttl_seconds=cookie_ttl,
-    )
+    cookie = sign("session", cookie_ttl)
     return Tokens(
         user,
         access,

@@ -119,22 +119,28 @@ def _decoded_json(raw: str | bytes, what: str) -> Any:
         raise RequestError(400, f"{what} is not UTF-8.") from None
 
 
+# The request's parameters, each absent, null, or of this type.
+PARAMETERS: dict[str, tuple[type, str]] = {
+    "query": (str, "a string"),
+    "variables": (dict, "an object"),
+    "operationName": (str, "a string"),
+    "extensions": (dict, "an object"),
+}
+
+
 def _params(data: Any) -> Params:
     if not isinstance(data, dict):
         raise RequestError(400, "The request must be a JSON object.")
-    query = data.get("query")
-    if query is not None and not isinstance(query, str):
-        raise RequestError(400, "query must be a string.")
-    variables = data.get("variables")
-    if variables is not None and not isinstance(variables, dict):
-        raise RequestError(400, "variables must be an object.")
-    operation_name = data.get("operationName")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise RequestError(400, "operationName must be a string.")
-    extensions = data.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise RequestError(400, "extensions must be an object.")
-    return Params(query, variables or {}, operation_name, extensions or {})
+    for name, (kind, what) in PARAMETERS.items():
+        value = data.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise RequestError(400, f"{name} must be {what}.")
+    return Params(
+        data.get("query"),
+        data.get("variables") or {},
+        data.get("operationName"),
+        data.get("extensions") or {},
+    )
 
 
 def params_from_query_string(params: QueryParams) -> Params:

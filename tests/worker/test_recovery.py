@@ -8,6 +8,7 @@ import itertools
 import os
 import signal
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,33 @@ from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled, retry_delay
 from streamify.services import Services
 from tests.helpers import followed, insert_runs, insert_user
 from tests.worker.prefect import uploaded_video, wait_for_deployment
+
+
+def recording_intake(services: Services, bucket: str) -> tuple[EventIntake, list[uuid.UUID]]:
+    """An intake that records the videos it would start, instead of starting runs."""
+    started: list[uuid.UUID] = []
+
+    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
+        started.append(vid)
+
+    return EventIntake(services.db, raw_bucket=bucket, start_processing=record), started
+
+
+async def insert_idle_video(
+    services: Services, owner: uuid.UUID, status: str, idle: timedelta
+) -> uuid.UUID:
+    """A video in `status` whose last change was `idle` ago."""
+    video_id = uuid.uuid4()
+    await services.db.pool.execute(
+        "INSERT INTO videos (id, owner_id, title, status, updated_at)"
+        " VALUES ($1, $2, 'x', $3, now() - $4::interval)",
+        video_id,
+        owner,
+        status,
+        idle,
+    )
+    return video_id
+
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
@@ -103,21 +131,10 @@ async def test_a_video_that_keeps_stalling_ends_failed(
         update={"processing_heartbeat_seconds": 0.5, "processing_max_attempts": 2}
     )
     owner = await insert_user(services.db.pool)
-    video_id = uuid.uuid4()
     # Last changed an hour ago: no worker has touched it for far longer than its heartbeat.
-    await services.db.pool.execute(
-        "INSERT INTO videos (id, owner_id, title, status, updated_at)"
-        " VALUES ($1, $2, 'x', 'PROCESSING', now() - interval '1 hour')",
-        video_id,
-        owner,
-    )
+    video_id = await insert_idle_video(services, owner, "PROCESSING", timedelta(hours=1))
     await insert_runs(services.db.pool, video_id, 2)
-    started: list[uuid.UUID] = []
-
-    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
-        started.append(vid)
-
-    intake = EventIntake(services.db, raw_bucket=fast.s3_raw_bucket, start_processing=record)
+    intake, started = recording_intake(services, fast.s3_raw_bucket)
     assert await restart_stalled(services.writes, services.events, intake, fast) == 1
     row = await services.db.pool.fetchrow(
         "SELECT status, failure_reason FROM videos WHERE id = $1", video_id
@@ -130,20 +147,9 @@ async def test_a_video_whose_run_never_started_is_started_again(
     settings: Settings, services: Services
 ) -> None:
     owner = await insert_user(services.db.pool)
-    stuck, fresh = uuid.uuid4(), uuid.uuid4()
-    for video_id, age in ((stuck, "1 hour"), (fresh, "0 seconds")):
-        await services.db.pool.execute(
-            "INSERT INTO videos (id, owner_id, title, status, updated_at)"
-            f" VALUES ($1, $2, 'x', 'UPLOADED', now() - interval '{age}')",
-            video_id,
-            owner,
-        )
-    started: list[uuid.UUID] = []
-
-    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
-        started.append(vid)
-
-    intake = EventIntake(services.db, raw_bucket=settings.s3_raw_bucket, start_processing=record)
+    stuck = await insert_idle_video(services, owner, "UPLOADED", timedelta(hours=1))
+    await insert_idle_video(services, owner, "UPLOADED", timedelta(0))
+    intake, started = recording_intake(services, settings.s3_raw_bucket)
     assert await restart_stalled(services.writes, services.events, intake, settings) == 1
     assert started == [stuck]
 
@@ -190,21 +196,11 @@ async def test_a_stalled_video_waits_out_its_backoff(
 ) -> None:
     owner = await insert_user(services.db.pool)
     # Two runs so far: with a 60 s base the third is due 2 min (±20 %) after the last change.
-    resting, due = uuid.uuid4(), uuid.uuid4()
-    for video_id, age in ((resting, "90 seconds"), (due, "10 minutes")):
-        await services.db.pool.execute(
-            "INSERT INTO videos (id, owner_id, title, status, updated_at)"
-            f" VALUES ($1, $2, 'x', 'PROCESSING', now() - interval '{age}')",
-            video_id,
-            owner,
-        )
+    resting = await insert_idle_video(services, owner, "PROCESSING", timedelta(seconds=90))
+    due = await insert_idle_video(services, owner, "PROCESSING", timedelta(minutes=10))
+    for video_id in (resting, due):
         await insert_runs(services.db.pool, video_id, 2)
-    started: list[uuid.UUID] = []
-
-    async def record(vid: uuid.UUID, obj: StoredObject) -> None:
-        started.append(vid)
-
-    intake = EventIntake(services.db, raw_bucket=settings.s3_raw_bucket, start_processing=record)
+    intake, started = recording_intake(services, settings.s3_raw_bucket)
     sweep = settings.model_copy(
         update={"processing_heartbeat_seconds": 30.0, "processing_max_attempts": 5}
     )
