@@ -196,10 +196,12 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from streamify.app import create_app
+    from streamify.web.access_log import quiet_query_strings
 
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, http="httptools", log_level="info"
     )
+    quiet_query_strings()  # after uvicorn set its loggers up
     await uvicorn.Server(config).serve()
 
 

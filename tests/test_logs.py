@@ -68,3 +68,19 @@ async def test_unexpected_errors_are_logged_with_a_traceback_but_no_document(
     assert "unexpected RuntimeError at video in operation Peek" in record.getMessage()
     assert record.exc_info is not None
     assert SECRET not in record.getMessage() and SECRET not in (record.exc_text or "")
+
+
+def test_the_access_log_shows_no_query_string() -> None:
+    from streamify.web.access_log import WithoutQueryString
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f'/graphql?query={{video(id:"{SECRET}"){{id}}}}', "1.1", 200),
+        None,
+    )
+    assert WithoutQueryString().filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "GET /graphql?… HTTP/1.1" 200'
