@@ -9,8 +9,12 @@ from uuid import UUID
 # -- S3 object keys -------------------------------------------------------------------------
 # Raw bucket: one source object per video, uploaded by the client.
 UPLOADS_PREFIX = "uploads/"
-# Media bucket: everything published for a video lives under its own prefix.
+# Media bucket: everything published for a video lives under its own prefix, in one of two
+# spaces the CDN tells apart by path: PUBLIC videos' media under videos/ (served unsigned and
+# cached), everyone else's under signed/ (every request needs a signed URL). A video's objects
+# move when its visibility crosses between the two.
 VIDEOS_PREFIX = "videos/"
+SIGNED_PREFIX = "signed/"
 
 SOURCE_KEY = re.compile(
     r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/source$"
@@ -30,18 +34,39 @@ def video_id_of_source(key: str) -> UUID | None:
     return UUID(match.group(1)) if match else None
 
 
-def media_prefix(video_id: UUID | str) -> str:
-    return f"{VIDEOS_PREFIX}{video_id}/"
+def media_prefix(video_id: UUID | str, *, signed: bool = False) -> str:
+    return f"{SIGNED_PREFIX if signed else VIDEOS_PREFIX}{video_id}/"
 
 
-def hls_key(video_id: UUID | str, relative: str) -> str:
+def published_key(path: str, *, signed: bool) -> str:
+    """Where a stored media path (rows keep them in the videos/ space) lives for a video of
+    that kind: the same path in the signed/ space when the video's media must be signed."""
+    return f"{SIGNED_PREFIX}{path.removeprefix(VIDEOS_PREFIX)}" if signed else path
+
+
+MEDIA_PATH = re.compile(
+    r"^(videos|signed)/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"/((?:hls|thumbs)/[A-Za-z0-9._/-]+)$"
+)
+
+
+def parse_media_path(path: str) -> tuple[bool, UUID, str] | None:
+    """(signed, video id, path within the video's folder) of a media object's key, or None for
+    anything that is not one (listings, other folders, `..`)."""
+    match = MEDIA_PATH.match(path)
+    if match is None or ".." in match.group(3).split("/"):
+        return None
+    return match.group(1) == "signed", UUID(match.group(2)), match.group(3)
+
+
+def hls_key(video_id: UUID | str, relative: str, *, signed: bool = False) -> str:
     """A file of the HLS stream (playlists and segments) relative to the stream's folder."""
-    return f"{media_prefix(video_id)}hls/{relative}"
+    return f"{media_prefix(video_id, signed=signed)}hls/{relative}"
 
 
-def thumbs_key(video_id: UUID | str, relative: str) -> str:
+def thumbs_key(video_id: UUID | str, relative: str, *, signed: bool = False) -> str:
     """Poster, storyboard sprite and its WebVTT index."""
-    return f"{media_prefix(video_id)}thumbs/{relative}"
+    return f"{media_prefix(video_id, signed=signed)}thumbs/{relative}"
 
 
 def master_key(video_id: UUID | str) -> str:
@@ -50,6 +75,14 @@ def master_key(video_id: UUID | str) -> str:
 
 def poster_key(video_id: UUID | str) -> str:
     return thumbs_key(video_id, "poster.jpg")
+
+
+STORYBOARD_SPRITE = "storyboard.jpg"
+
+
+def storyboard_keys(video_id: UUID | str) -> tuple[str, str]:
+    """The storyboard sprite and its WebVTT index (which names the sprite relatively)."""
+    return thumbs_key(video_id, STORYBOARD_SPRITE), thumbs_key(video_id, "storyboard.vtt")
 
 
 # -- Prefect --------------------------------------------------------------------------------

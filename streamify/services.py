@@ -16,6 +16,7 @@ from streamify.infra.cache.tier import CacheTier, Clock
 from streamify.infra.db import Database, create_database
 from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
+from streamify.infra.playback_signing import Playback, playback_from
 from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
@@ -43,6 +44,7 @@ class Services:
     intake: EventIntake
     drop_listener_ready: asyncio.Event
     metrics: Metrics
+    playback: Playback
     loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -110,6 +112,7 @@ async def open_services(
             intake=intake,
             drop_listener_ready=asyncio.Event(),
             metrics=metrics,
+            playback=playback_from(settings),
             loaders_factory=loaders_factory,
         )
         tasks = services.background

@@ -13,6 +13,7 @@ from streamify.domain import Unauthenticated
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.events import EventFanout, ProcessingEvents
+from streamify.infra.playback_signing import Playback
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
@@ -45,12 +46,15 @@ class Context:
     fanout: EventFanout
     writes: VideoWrites
     processing: ProcessingStarter
+    playback: Playback
     loaders: Loaders
     viewer: Viewer | None
     # Why presented credentials were refused; raised only where a viewer is needed.
     auth_error: str | None = None
     # Where the request came from (rate limits of anonymous callers).
     client_ip: str = "unknown"
+    # Set when an answer carries signed URLs: they expire, so it must not be cached whole.
+    signed_urls: bool = False
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

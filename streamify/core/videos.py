@@ -7,6 +7,7 @@ from uuid import UUID
 
 from streamify.core.context import Context
 from streamify.core.ids import decode_cursor, encode_cursor, parse_id
+from streamify.core.playback import needs_signature
 from streamify.core.rate_limits import rate_limited
 from streamify.core.storage_call import storage_call
 from streamify.domain import (
@@ -24,6 +25,7 @@ from streamify.domain import (
 from streamify.infra.sql import events as event_sql
 from streamify.infra.sql import uploads as upload_sql
 from streamify.infra.sql import videos as sql
+from streamify.infra.storage import STORAGE_ERRORS
 from streamify.loaders.video_pages import PageQuery
 from streamify.names import source_key
 
@@ -95,18 +97,6 @@ async def renditions_of(ctx: Context, video: Video) -> tuple[Rendition, ...]:
     return found.renditions if found is not None else ()
 
 
-def manifest_url(ctx: Context, video: Video) -> str | None:
-    if video.manifest_path is None or video.status is not VideoStatus.READY:
-        return None
-    return f"{ctx.settings.cdn_base_url.rstrip('/')}/{video.manifest_path}"
-
-
-def thumbnail_url(ctx: Context, video: Video) -> str | None:
-    if video.thumbnail_path is None:
-        return None
-    return f"{ctx.settings.cdn_base_url.rstrip('/')}/{video.thumbnail_path}"
-
-
 def validated_patch(
     *,
     title: str | None,
@@ -145,9 +135,28 @@ async def owned_video(ctx: Context, raw_id: str, *, what: str, action: str) -> V
 
 @rate_limited()
 async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
+    """Change the video's metadata. A visibility that crosses between PUBLIC and the rest moves
+    its media to the other space first (under the row lock, so a publishing run waits), and
+    the old copies go once the change is committed: unsigned URLs of a video that is no
+    longer PUBLIC stop working at once."""
     video_id = (await owned_video(ctx, raw_id, what="id", action="change it")).id
+    moved_to: bool | None = None
     async with ctx.writes.transaction(memo=ctx.loaders) as tx:
+        if patch.visibility is not None:
+            _, visibility = await tx.lock_state(video_id)
+            to_signed = needs_signature(patch.visibility)
+            if to_signed != needs_signature(visibility):
+                async with storage_call():
+                    await ctx.storage.copy_media(video_id, to_signed=to_signed)
+                moved_to = to_signed
         updated = await tx.update_metadata(video_id, patch)
+    if moved_to is not None:
+        try:
+            await ctx.storage.delete_media(video_id, signed=not moved_to)
+        except STORAGE_ERRORS:
+            # The CDN refuses those copies already (their space no longer matches the
+            # visibility); they are removed with the video at the latest.
+            log.warning("old media copies of video %s stay until it is deleted", video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
 

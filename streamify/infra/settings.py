@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -12,6 +13,9 @@ DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
 DEV_S3_ACCESS_KEY_ID = "streamify"
 DEV_S3_SECRET_ACCESS_KEY = "streamify-secret-key"  # noqa: S105
 MIN_SECRET_BYTES = 32
+DEV_PLAYBACK_KEY_PAIR_ID = "dev-only-playback-key"
+# A key pair for development and the tests only, shipped in the package; production refuses it.
+DEV_PLAYBACK_PRIVATE_KEY = (Path(__file__).parent / "dev_playback_key.pem").read_text()
 
 
 class Settings(BaseSettings):
@@ -94,7 +98,17 @@ class Settings(BaseSettings):
     # with owners and renditions is about 2,600).
     graphql_max_complexity: int = 10_000
 
-    cdn_base_url: str = "http://127.0.0.1:8000/media"
+    # The CDN in front of the media bucket, at its root: PUBLIC media under /videos/ unsigned,
+    # everyone else's under /signed/ with CloudFront-style signed URLs (see docs/media.md).
+    cdn_base_url: str = "http://127.0.0.1:8080"
+    # The port of `streamify dev`'s CDN (nginx, with the compose CDN's configuration).
+    local_cdn_port: int = 8080
+    # Signed playback of PRIVATE and UNLISTED videos: the CloudFront public key's id (of the
+    # trusted key group) and its private key (PEM text). URLs stay valid this long (at least
+    # half of it from when they are handed out).
+    playback_key_pair_id: str = DEV_PLAYBACK_KEY_PAIR_ID
+    playback_private_key: str = DEV_PLAYBACK_PRIVATE_KEY
+    playback_url_ttl_seconds: int = Field(default=3600, ge=60)
 
     # Object storage. No endpoint means AWS itself; `streamify dev` and the tests start a
     # local S3-compatible server when none is configured.
@@ -167,6 +181,19 @@ class Settings(BaseSettings):
             return self.introspection_enabled
         return not self.is_production
 
+    @field_validator("playback_private_key")
+    @classmethod
+    def _pem_from_one_line(cls, value: str) -> str:
+        # An environment variable holds one line: accept the PEM with its newlines as \n.
+        pem = value.replace("\\n", "\n").strip() + "\n"
+        from cryptography.hazmat.primitives import serialization
+
+        try:
+            serialization.load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError):
+            raise ValueError("is not a PEM private key without a passphrase") from None
+        return pem
+
     @field_validator("metrics_token")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
@@ -208,4 +235,12 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{variable} still has a development default: set your own.")
         elif len(value.encode()) < min_bytes:
             problems.append(f"{variable} must be at least {min_bytes} bytes long.")
+    if settings.playback_private_key.strip() == DEV_PLAYBACK_PRIVATE_KEY.strip():
+        problems.append(
+            "STREAMIFY_PLAYBACK_PRIVATE_KEY still has a development default: set your own."
+        )
+    if _looks_like_a_default(settings.playback_key_pair_id):
+        problems.append(
+            "STREAMIFY_PLAYBACK_KEY_PAIR_ID still has a development default: set your own."
+        )
     return problems

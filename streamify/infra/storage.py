@@ -3,6 +3,7 @@ process, owned by the lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -110,9 +111,55 @@ class Storage:
                 raise
 
     async def delete_video_objects(self, video_id: UUID) -> int:
-        """Remove a video's source, pending parts and published media."""
+        """Remove a video's source, pending parts and published media (both spaces)."""
         deleted = await delete_prefix(self.client, self.raw_bucket, upload_prefix(video_id))
-        return deleted + await delete_prefix(self.client, self.media_bucket, media_prefix(video_id))
+        return deleted + await self.delete_media(video_id)
+
+    async def delete_media(self, video_id: UUID, *, signed: bool | None = None) -> int:
+        """Remove a video's published media: of one space, or (None) of both."""
+        spaces = (False, True) if signed is None else (signed,)
+        deleted = 0
+        for in_signed in spaces:
+            prefix = media_prefix(video_id, signed=in_signed)
+            deleted += await delete_prefix(self.client, self.media_bucket, prefix)
+        return deleted
+
+    async def copy_media(self, video_id: UUID, *, to_signed: bool) -> int:
+        """Copy a video's published media into the other space (server-side copies); the
+        source stays until `delete_media`. Returns how many objects were copied."""
+        source = media_prefix(video_id, signed=not to_signed)
+        target = media_prefix(video_id, signed=to_signed)
+        keys = await list_keys(self.client, self.media_bucket, source)
+        semaphore = asyncio.Semaphore(16)
+
+        async def copy(key: str) -> None:
+            async with semaphore:
+                await self.client.copy_object(
+                    Bucket=self.media_bucket,
+                    Key=target + key.removeprefix(source),
+                    CopySource={"Bucket": self.media_bucket, "Key": key},
+                )
+
+        await asyncio.gather(*(copy(key) for key in keys))
+        return len(keys)
+
+    async def presign_media_get(self, key: str, *, expires: int = 60) -> str:
+        """A short-lived GET of one media object: how the dev and compose CDNs read the
+        bucket, which allows no anonymous access at all (CloudFront uses origin access
+        control instead)."""
+        return await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.media_bucket, "Key": key}, ExpiresIn=expires
+        )
+
+    async def read_media(self, key: str) -> bytes | None:
+        try:
+            got = await self.client.get_object(Bucket=self.media_bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        async with got["Body"] as body:
+            return await body.read()
 
     async def object_size(self, bucket: str, key: str) -> int | None:
         try:
@@ -159,6 +206,14 @@ async def open_sqs(settings: Settings) -> AsyncIterator[SQSClient]:
         config=AioConfig(connect_timeout=5, read_timeout=30),
     ) as client:
         yield client
+
+
+async def list_keys(client: S3Client, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    paginator = client.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys += [obj["Key"] for obj in page.get("Contents", [])]
+    return keys
 
 
 async def delete_prefix(client: S3Client, bucket: str, prefix: str) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 from strawberry.types import Info
 
 from streamify import domain
 from streamify.core import videos as core_videos
+from streamify.core.playback import media_urls
 from streamify.schema.context import GraphQLContext
 
 Visibility = strawberry.enum(domain.Visibility, description="Who may see a video.")
@@ -35,7 +36,22 @@ class RenditionType:
 
 @strawberry.type(name="Manifest")
 class ManifestType:
-    url: str = strawberry.field(description="HLS master playlist on the CDN.")
+    url: str = strawberry.field(
+        description="HLS master playlist on the CDN. Signed for PRIVATE and UNLISTED videos: "
+        "play it as it is (every file it names carries the signature) until expiresAt."
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="When a signed URL stops working (ask again before); null: unsigned."
+    )
+
+
+@strawberry.type(name="Storyboard")
+class StoryboardType:
+    image_url: str = strawberry.field(description="The sprite of thumbnails.")
+    vtt_url: str = strawberry.field(
+        description="WebVTT index: each cue names the sprite's tile (#xywh=) for its time span, "
+        "as players show them over the seek bar."
+    )
 
 
 @strawberry.type(name="Video")
@@ -53,14 +69,18 @@ class VideoType:
     created_at: datetime
     updated_at: datetime
     manifest: ManifestType | None
-    thumbnail_url: str | None
+    thumbnail_url: str | None = strawberry.field(description="The poster (signed like manifest).")
+    storyboard: StoryboardType | None
     failure_reason: str | None = strawberry.field(
         description="Why the video FAILED, for its owner to act on; null otherwise."
     )
 
     @classmethod
     def of(cls, ctx: GraphQLContext, video: domain.Video) -> VideoType:
-        manifest = core_videos.manifest_url(ctx, video)
+        urls = media_urls(ctx, video)
+        expires = (
+            datetime.fromtimestamp(urls.expires_at, UTC) if urls.expires_at is not None else None
+        )
         return cls(
             record=video,
             id=strawberry.ID(str(video.id)),
@@ -72,8 +92,13 @@ class VideoType:
             duration=video.duration_seconds,
             created_at=video.created_at,
             updated_at=video.updated_at,
-            manifest=ManifestType(url=manifest) if manifest is not None else None,
-            thumbnail_url=core_videos.thumbnail_url(ctx, video),
+            manifest=ManifestType(url=urls.manifest, expires_at=expires)
+            if urls.manifest is not None
+            else None,
+            thumbnail_url=urls.thumbnail,
+            storyboard=StoryboardType(image_url=urls.storyboard_image, vtt_url=urls.storyboard_vtt)
+            if urls.storyboard_image is not None and urls.storyboard_vtt is not None
+            else None,
             failure_reason=video.failure_reason
             if video.status is domain.VideoStatus.FAILED
             else None,

@@ -293,11 +293,13 @@ class GraphQLEndpoint:
         etag = '"' + hashlib.blake2b(encoded, digest_size=16).hexdigest() + '"'
         cached = CachedResponse(encoded, etag, media, deps)
         clean = "errors" not in body
-        if cache_key is not None and status == 200 and clean and context.viewer is None:
+        # Signed media URLs expire: an answer that carries them is neither kept nor shared.
+        lasting = not context.signed_urls
+        if cache_key is not None and status == 200 and clean and lasting and context.viewer is None:
             self.cache.responses[cache_key] = cached
             self.cache.by_url[(request.scope["query_string"], media)] = cached
-        anonymous = not _has_credentials(request.scope)
-        return _cached(request, cached, status=status, public=anonymous)
+        shared = lasting and not _has_credentials(request.scope)
+        return _cached(request, cached, status=status, public=shared)
 
 
 def _shaped(result: ExecutionResult, media: str) -> tuple[dict[str, Any], int]:

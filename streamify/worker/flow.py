@@ -24,13 +24,14 @@ from uuid import UUID
 from prefect import Task, flow, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 
-from streamify.domain import Conflict, NotFound, Rendition, VideoStatus
+from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import create_database
 from streamify.infra.events import ProcessingEvent, ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS, create_redis
 from streamify.infra.settings import Settings
+from streamify.infra.sql import videos as video_sql
 from streamify.infra.storage import Storage, open_storage
 from streamify.names import (
     TRANSCODE_FLOW,
@@ -59,6 +60,10 @@ CONTENT_TYPES = {
 
 # The work folder holds the source, every rendition and the thumbnails at once.
 WORKSPACE_FACTOR = 4
+
+
+class VideoGone(MediaError):
+    """The video was deleted while its run went on: nothing of it may be published."""
 
 
 class NotEnoughSpace(Exception):
@@ -131,7 +136,7 @@ async def video_write(c: Clients) -> AsyncIterator[Any]:
         async with c.writes.transaction() as tx:
             yield tx
     except NotFound:
-        raise MediaError("The video was deleted.") from None
+        raise VideoGone("The video was deleted.") from None
     except Conflict as exc:
         raise MediaError(exc.message) from None
 
@@ -281,16 +286,24 @@ async def master(
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
 async def publish(video_id: str, workdir: str) -> int:
-    """Upload the stream and thumbnails under videos/{id}/ in the media bucket."""
+    """Upload the stream and thumbnails under the video's folder in the media bucket: in the
+    signed space unless the video is PUBLIC (`finish` moves them if that changes meanwhile).
+    A video deleted by now is not published at all."""
     root = Path(workdir)
     uploaded = 0
     async with clients() as c:
+        state = await video_sql.visibility_now(c.writes.db.pool, UUID(video_id))
+        if state is None:
+            raise VideoGone("The video was deleted.")
+        if state[0] is not VideoStatus.PROCESSING:
+            raise MediaError(f"The video is {state[0].value}; this run no longer owns it.")
+        signed = state[1] is not Visibility.PUBLIC
         await report(c, UUID(video_id), "publish")
         for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key)):
             for path in sorted(folder.rglob("*")):
                 if not path.is_file() or path.suffix not in CONTENT_TYPES:
                     continue
-                key = key_of(video_id, path.relative_to(folder).as_posix())
+                key = key_of(video_id, path.relative_to(folder).as_posix(), signed=signed)
                 cache = SEGMENT_CACHE if path.suffix in (".ts", ".jpg") else PLAYLIST_CACHE
                 await c.storage.client.put_object(
                     Bucket=c.storage.media_bucket,
@@ -319,14 +332,33 @@ async def finish(
         )
         for v in variants
     ]
-    async with clients() as c, video_write(c) as tx:
-        await tx.publish_stream(
-            vid,
-            renditions,
-            duration_seconds=float(source["duration"]),  # type: ignore[arg-type]
-            master_path=master_key(vid),
-            thumbnail_path=poster_key(vid),
-        )
+    async with clients() as c:
+        async with video_write(c) as tx:
+            # Under the row lock a visibility change waits; one made since `publish` chose the
+            # space is caught up here, so the objects sit where the visibility says.
+            _, visibility = await tx.lock_state(vid)
+            signed = visibility is not Visibility.PUBLIC
+            await c.storage.copy_media(vid, to_signed=signed)
+            await tx.publish_stream(
+                vid,
+                renditions,
+                duration_seconds=float(source["duration"]),  # type: ignore[arg-type]
+                master_path=master_key(vid),
+                thumbnail_path=poster_key(vid),
+            )
+        await c.storage.delete_media(vid, signed=not signed)
+
+
+async def remove_published(video_id: str) -> None:
+    """Delete whatever this run published of a video that was deleted meanwhile (a delete
+    that raced `publish` removed the objects before the rest of them arrived)."""
+    try:
+        async with clients() as c:
+            removed = await c.storage.delete_media(UUID(video_id))
+        if removed:
+            log.info("removed %d objects published for deleted video %s", removed, video_id)
+    except Exception:
+        log.exception("could not remove what was published for deleted video %s", video_id)
 
 
 async def fail(video_id: str, reason: str) -> None:
@@ -404,6 +436,10 @@ async def transcode_video(video_id: str) -> str:
             encoding,
             total - encoding,
         )
+    except VideoGone:
+        await _stop(heartbeat)
+        await remove_published(video_id)
+        raise
     except MediaError as exc:
         await _stop(heartbeat)
         await fail(video_id, str(exc))

@@ -26,6 +26,7 @@ from streamify.domain import (
     Video,
     VideoPatch,
     VideoStatus,
+    Visibility,
     can_transition,
 )
 from streamify.infra.cache.namespaces import RENDITIONS, VIDEO_LISTINGS, VIDEOS
@@ -155,6 +156,14 @@ class VideoTransaction:
         event = ProcessingEvent.now(video_id, updated.status, ACCESS_CHANGED) if hidden else None
         self._record(video_id, updated.version, listings=hidden, event=event)
         return updated
+
+    async def lock_state(self, video_id: UUID) -> tuple[VideoStatus, Visibility]:
+        """The video's status and visibility, row-locked until the transaction ends (a
+        visibility change and the flow's publishing wait for each other here)."""
+        found = await video_sql.lock_state(self.conn, video_id)
+        if found is None:
+            raise NotFound("No such video.")
+        return found
 
     async def lock_for_delete(self, video_id: UUID) -> tuple[UUID, int] | None:
         """(owner, version) of the video, row-locked until the transaction ends."""

@@ -152,6 +152,22 @@ async def lock_status(conn: Connection, video_id: UUID) -> VideoStatus | None:
     return VideoStatus(current) if current is not None else None
 
 
+async def lock_state(conn: Connection, video_id: UUID) -> tuple[VideoStatus, Visibility] | None:
+    """The video's status and visibility, row-locked until the transaction ends."""
+    row = await conn.fetchrow(
+        "SELECT status, visibility FROM videos WHERE id = $1 FOR UPDATE", video_id
+    )
+    return (VideoStatus(row["status"]), Visibility(row["visibility"])) if row else None
+
+
+async def visibility_now(
+    conn: asyncpg.Pool, video_id: UUID
+) -> tuple[VideoStatus, Visibility] | None:
+    """Status and visibility read from PostgreSQL itself (the worker has no cache)."""
+    row = await conn.fetchrow("SELECT status, visibility FROM videos WHERE id = $1", video_id)
+    return (VideoStatus(row["status"]), Visibility(row["visibility"])) if row else None
+
+
 async def set_status(
     conn: Connection, video_id: UUID, status: VideoStatus, *, reason: str | None
 ) -> int:

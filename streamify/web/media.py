@@ -1,0 +1,70 @@
+"""The API's part of the media CDN (docs/media.md):
+
+- `GET /cdn/authorize`: the dev and compose CDNs (nginx `auth_request`) ask it about every
+  request, cached or not, with the original URI in `X-Original-URI`. 204 lets it through and
+  says where to read the object (a presigned GET of the private bucket, in `X-Origin-Host` and
+  `X-Origin-Path`); 403 refuses it (`X-Media-Refusal` says why). nginx's auth_request knows
+  only 2xx, 401 and 403, so every refusal is a 403.
+- `GET /cdn/signed/{…}.m3u8|.vtt`: a signed video's playlists and storyboard index, their URIs
+  carrying the request's signature (the CDN sends those paths here; on CloudFront, a behavior
+  with this API as origin and `/cdn` as origin path)."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from streamify.core.playback import MediaAccess, authorize_media, signed_text
+from streamify.domain import StreamifyError
+from streamify.web.context import context_for
+from streamify.web.errors import error_response
+
+log = logging.getLogger(__name__)
+
+CORS = {"access-control-allow-origin": "*"}
+
+
+async def authorize(request: Request) -> Response:
+    original = request.headers.get("x-original-uri", "")
+    parts = urlsplit(original)
+    params = dict(parse_qsl(parts.query))
+    try:
+        access = await authorize_media(await context_for(request), parts.path, params)
+    except StreamifyError as exc:
+        return error_response(exc)  # UNAVAILABLE: the CDN answers an error, never the media
+    if access.key is None:
+        return Response(status_code=403, headers={"x-media-refusal": access.reason})
+    storage = request.state.services.storage
+    origin = urlsplit(await storage.presign_media_get(access.key))
+    return Response(
+        status_code=204,
+        headers={
+            "x-origin-host": origin.netloc,
+            "x-origin-path": f"{origin.path}?{origin.query}",
+            "cache-control": "no-store",
+        },
+    )
+
+
+async def signed_file(request: Request) -> Response:
+    path = "signed/" + request.path_params["path"]
+    params = dict(request.query_params)
+    try:
+        found = await signed_text(await context_for(request), path, params)
+    except StreamifyError as exc:
+        return error_response(exc)
+    if isinstance(found, MediaAccess):
+        return Response(status_code=found.status, headers={"x-media-refusal": found.reason, **CORS})
+    # Its text differs by signature only; the signature is the same for half a TTL.
+    headers = {"cache-control": "private, max-age=10", **CORS}
+    return Response(found.body, media_type=found.media_type, headers=headers)
+
+
+routes = [
+    Route("/cdn/authorize", authorize, methods=["GET"]),
+    Route("/cdn/signed/{path:path}", signed_file, methods=["GET"]),
+]
