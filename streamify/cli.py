@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import asyncpg
 import typer
@@ -143,6 +144,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
+    from streamify.devtools.cdn import local_cdn
     from streamify.devtools.local import local_prefect_server, local_services, worker_process
     from streamify.devtools.s3_setup import prepare_s3
     from streamify.devtools.seaweed import embedded_s3, forward_to_hook
@@ -161,17 +163,24 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
                     state / "s3",
                     access_key=settings.s3_access_key_id,
                     secret_key=settings.s3_secret_access_key,
-                    public_bucket=settings.s3_media_bucket,
                     port=settings.local_s3_port,
                 )
             )
             settings = settings.model_copy(update={"s3_endpoint_url": local_s3.endpoint})
             await prepare_s3(settings)
             typer.echo(f"local S3 at {local_s3.endpoint} (data in {state / 's3'})")
-            if "cdn_base_url" not in settings.model_fields_set:
-                # The local S3 serves the media bucket's objects to anyone: it is the CDN here.
-                cdn = f"{local_s3.endpoint}/{settings.s3_media_bucket}"
-                settings = settings.model_copy(update={"cdn_base_url": cdn})
+        if "cdn_base_url" not in settings.model_fields_set and settings.s3_endpoint_url:
+            # The compose CDN's nginx configuration, in front of this S3 and this API.
+            cdn = stack.enter_context(
+                local_cdn(
+                    state / "cdn",
+                    port=settings.local_cdn_port,
+                    api=f"127.0.0.1:{bind_port}",
+                    s3=urlsplit(settings.s3_endpoint_url).netloc,
+                )
+            )
+            settings = settings.model_copy(update={"cdn_base_url": cdn})
+            typer.echo(f"media CDN (nginx) at {cdn}")
         await apply_migrations(settings.database_url)
         if settings.prefect_api_url is None:
             api_url = stack.enter_context(local_prefect_server(state / "prefect"))

@@ -54,7 +54,6 @@ async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
         tmp_path_factory.mktemp("s3"),
         access_key=defaults.s3_access_key_id,
         secret_key=defaults.s3_secret_access_key,
-        public_bucket=f"{run}-media",
     ) as server:
         base = Settings(
             s3_endpoint_url=server.endpoint,

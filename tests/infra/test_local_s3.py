@@ -1,6 +1,6 @@
 """The local S3 (SeaweedFS) behaves like S3: it keeps objects across a restart on the same port,
 checks presigned URLs' signatures and expiry (403), answers S3's XML errors with 4xx codes,
-and serves the media bucket's objects, never a listing, to anonymous readers."""
+and lets anonymous readers read and list nothing (the CDN reads media through presigned GETs)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def settings_for(endpoint: str) -> Settings:
 async def test_the_local_s3_checks_signatures_and_keeps_data(tmp_path: Path) -> None:
     port = free_port()
     video = uuid.uuid4()
-    with embedded_s3(tmp_path, **KEYS, public_bucket="local-media", port=port) as local:
+    with embedded_s3(tmp_path, **KEYS, port=port) as local:
         settings = settings_for(local.endpoint)
         await prepare_s3(settings)
         async with open_storage(settings) as storage, httpx.AsyncClient() as http:
@@ -60,17 +60,18 @@ async def test_the_local_s3_checks_signatures_and_keeps_data(tmp_path: Path) -> 
                 Bucket=settings.s3_media_bucket, Key=master_key(video), Body=b"#EXTM3U\n"
             )
             media = f"{local.endpoint}/{settings.s3_media_bucket}"
-            assert (await http.get(f"{media}/{master_key(video)}")).content == b"#EXTM3U\n"
+            assert (await http.get(f"{media}/{master_key(video)}")).status_code == 403
+            presigned = await storage.presign_media_get(master_key(video))
+            assert (await http.get(presigned)).content == b"#EXTM3U\n"
             assert (await http.get(f"{media}/")).status_code == 403  # no listing
             raw = f"{local.endpoint}/{settings.s3_raw_bucket}/{source_key(video)}"
             assert (await http.get(raw)).status_code == 403  # uploads are not public
 
     # Stopped and started again on the same port and folder: everything is still there.
-    with embedded_s3(tmp_path, **KEYS, public_bucket="local-media", port=port) as again:
+    with embedded_s3(tmp_path, **KEYS, port=port) as again:
         assert again.endpoint == local.endpoint
-        async with httpx.AsyncClient() as http:
-            kept = await http.get(f"{again.endpoint}/local-media/{master_key(video)}")
-        assert kept.status_code == 200 and kept.content == b"#EXTM3U\n"
         async with open_storage(settings_for(again.endpoint)) as storage:
+            kept = await storage.read_media(master_key(video))
             parts = await storage.list_parts(source_key(video), upload)
+        assert kept == b"#EXTM3U\n"
         assert [p.part_number for p in parts] == [1]
