@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and runs the whole system on this machine: PostgreSQL and Redis at the default
-# local URLs when they answer (embedded ones otherwise), migrations, demo data, the API.
+# local URLs when they answer (embedded ones otherwise), the local S3 and its CDN (nginx),
+# migrations, demo data, the API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
-./scripts/system-deps.sh ffmpeg graphiql
+./scripts/system-deps.sh ffmpeg nginx graphiql
 exec .venv/bin/streamify dev --seed "$@"

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# What Streamify needs beyond Python: ffmpeg and ffprobe (transcoding) and Chromium (the
-# browser test), both from Debian's packages; GraphiQL's page, bundled from npm into the
+# What Streamify needs beyond Python: ffmpeg and ffprobe (transcoding), nginx (the media CDN of
+# `streamify dev`, with compose's configuration) and Chromium (the browser test), from Debian's
+# packages; GraphiQL's page, bundled from npm into the
 # package (streamify/web/static/graphiql); the bundled Uppy harness (npm, tests only).
 #   system-deps.sh                   everything (the tests)
-#   system-deps.sh ffmpeg graphiql   what running the system needs
+#   system-deps.sh ffmpeg nginx graphiql   what running the system needs
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg chromium graphiql uppy)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg nginx chromium graphiql uppy)
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 missing=()
 if want chromium && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+if want nginx && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  missing+=(nginx)
+fi
 if want ffmpeg && ! { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; }; then
   missing+=(ffmpeg)
 fi

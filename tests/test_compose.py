@@ -40,7 +40,28 @@ def test_compose_runs_in_production_with_required_secrets_and_two_public_ports()
         "STREAMIFY_S3_WEBHOOK_SECRET",
         "STREAMIFY_S3_ACCESS_KEY_ID",
         "STREAMIFY_S3_SECRET_ACCESS_KEY",
+        "STREAMIFY_PLAYBACK_KEY_PAIR_ID",
+        "STREAMIFY_PLAYBACK_PRIVATE_KEY",
     ):
         assert env[secret].startswith("${" + secret + ":?"), secret
     assert "change-me" not in text and "streamify-secret-key" not in text
     assert services["worker"]["environment"] == env
+
+
+def test_the_compose_cdn_runs_the_configuration_the_tests_run() -> None:
+    """tests/infra/test_cdn.py runs deploy/nginx/cdn.conf.template in front of the API and the
+    S3 server; compose hands nginx the same file and fills in the same placeholders."""
+    from streamify.devtools.cdn import PLACEHOLDER, TEMPLATE
+
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    cdn = spec["services"]["cdn"]
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in cdn["volumes"]}
+    source = (COMPOSE.parent / "deploy/nginx/cdn.conf.template").resolve()
+    assert source == TEMPLATE and str(mounted["./deploy/nginx/cdn.conf.template"]).startswith(
+        "/etc/nginx/templates/"
+    )
+    assert set(PLACEHOLDER.findall(TEMPLATE.read_text())) == set(cdn["environment"])
+    assert cdn["environment"]["CDN_API"].split(":")[0] in spec["services"]
+    assert cdn["environment"]["CDN_S3"] == "minio:9000"
+    setup = " ".join(spec["services"]["minio-setup"]["command"])
+    assert "anonymous set none" in setup and "download" not in setup

@@ -18,8 +18,23 @@ from tests.documents import sign_up
 from tests.helpers import insert_user, token_for
 from tests.servers import api_process
 
+
+def _one_line_pem() -> str:
+    """A fresh RSA key as an environment variable holds it: one line, newlines as \\n."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode().strip().replace("\n", "\\n")
+
+
 STRONG = {
     "STREAMIFY_ENVIRONMENT": "production",
+    "STREAMIFY_PLAYBACK_KEY_PAIR_ID": "K2JCJMDEHXQW5F",
+    "STREAMIFY_PLAYBACK_PRIVATE_KEY": _one_line_pem(),
     "STREAMIFY_JWT_SECRET": "j" * 40,
     "STREAMIFY_S3_WEBHOOK_SECRET": "w" * 40,
     "STREAMIFY_S3_ACCESS_KEY_ID": "AKIAPRODUCTION",
@@ -45,6 +60,14 @@ def test_production_refuses_development_secrets_naming_the_variable() -> None:
     assert "STREAMIFY_JWT_SECRET still has a development default" in refused.stderr
     assert "STREAMIFY_S3_WEBHOOK_SECRET" in refused.stderr
     assert "dev-only" not in refused.stderr and "streamify-secret-key" not in refused.stderr
+    assert "STREAMIFY_PLAYBACK_PRIVATE_KEY still has a development default" in refused.stderr
+    assert "STREAMIFY_PLAYBACK_KEY_PAIR_ID still has a development default" in refused.stderr
+    assert "PRIVATE KEY-----" not in refused.stderr
+
+    not_a_key = _serve({**STRONG, "STREAMIFY_PLAYBACK_PRIVATE_KEY": "not-a-pem-secret"})
+    assert not_a_key.returncode == 2
+    assert "is not a PEM private key" in not_a_key.stderr
+    assert "not-a-pem-secret" not in not_a_key.stderr + not_a_key.stdout
 
     short = _serve({**STRONG, "STREAMIFY_JWT_SECRET": "too-short-but-secret"})
     assert short.returncode == 2

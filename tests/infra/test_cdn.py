@@ -108,7 +108,7 @@ async def _objects(stack: Stack, prefix: str, bucket: str | None = None) -> list
 
 
 def _unsigned(url: str) -> str:
-    return url.split("?")[0]
+    return url.split("?", maxsplit=1)[0]
 
 
 async def _plays_through(http: httpx.AsyncClient, master_url: str) -> None:

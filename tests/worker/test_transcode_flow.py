@@ -165,3 +165,51 @@ async def test_the_heartbeat_lasts_the_whole_run(
     assert len(alive) > 80 and all(alive[:-3]), samples
     await asyncio.sleep(2.5)
     assert not await services.events.is_alive(video_id)
+
+
+@pytest.mark.parametrize("step", ["encode", "publish"])
+async def test_a_video_deleted_while_processing_leaves_no_objects(
+    step: str,
+    prefect_server: None,
+    worker_env: Settings,
+    services: Services,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deleted during encoding, the run stops before publishing; deleted once `publish` has
+    checked the video (its uploads then race the delete), the run removes what it wrote."""
+    from prefect.client.schemas.objects import StateType
+
+    from streamify.infra.storage import list_keys
+    from streamify.names import media_prefix, upload_prefix
+    from streamify.worker import flow
+    from tests.helpers import token_for
+
+    source = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=4)
+    video_id = await uploaded_video(services, source)
+    owner = await services.db.pool.fetchval("SELECT owner_id FROM videos WHERE id = $1", video_id)
+    token = token_for(services.settings, owner)
+    reported = flow.report
+    deleted = asyncio.Event()
+
+    async def report_then_delete(c: Any, vid: uuid.UUID, name: str, **kw: Any) -> None:
+        await reported(c, vid, name, **kw)
+        if name == step and not deleted.is_set():
+            deleted.set()
+            body = await gql(
+                client, "mutation($id: ID!) { deleteVideo(id: $id) }", {"id": str(vid)}, token=token
+            )
+            assert body["data"]["deleteVideo"] == str(vid)
+
+    monkeypatch.setattr(flow, "report", report_then_delete)
+    state = await transcode_video(str(video_id), return_state=True)
+    assert deleted.is_set() and state.type is StateType.FAILED
+    storage = services.storage
+    for signed in (False, True):
+        prefix = media_prefix(video_id, signed=signed)
+        assert await list_keys(storage.client, storage.media_bucket, prefix) == []
+    assert await list_keys(storage.client, storage.raw_bucket, upload_prefix(video_id)) == []
+    assert (
+        await services.db.pool.fetchval("SELECT count(*) FROM videos WHERE id = $1", video_id) == 0
+    )
