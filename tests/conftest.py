@@ -22,8 +22,8 @@ from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
-from tests.helpers import FakeClock
-from tests.servers import SessionS3, with_state
+from tests.helpers import FakeClock, insert_user, token_for
+from tests.servers import CdnStack, SessionS3, serve_app, with_state
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()
@@ -111,3 +111,26 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def cdn_stack(settings: Settings, clean_db: None, tmp_path: Path) -> AsyncIterator[CdnStack]:
+    from streamify.devtools.cdn import local_cdn
+    from streamify.devtools.local import free_port
+
+    port = free_port()
+    settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{port}"})
+    assert settings.s3_endpoint_url is not None
+    async with (
+        open_services(settings, background_jobs=False) as services,
+        serve_app(with_state(create_app(settings), services)) as api,
+        httpx.AsyncClient(base_url=api) as client,
+    ):
+        with local_cdn(
+            tmp_path / "cdn",
+            port=port,
+            api=urlsplit(api).netloc,
+            s3=urlsplit(settings.s3_endpoint_url).netloc,
+        ) as cdn:
+            owner = await insert_user(services.db.pool)
+            yield CdnStack(services, client, cdn, owner, token_for(settings, owner))

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,18 @@ from streamify.devtools.seaweed import LocalS3
 from streamify.infra.db import drop_database
 from streamify.infra.settings import Settings
 from streamify.services import Services
+
+
+@dataclass
+class CdnStack:
+    """The API served over HTTP with the media CDN (nginx, compose's configuration) in front of
+    it and the session's S3, and a user who owns videos."""
+
+    services: Services
+    api: httpx.AsyncClient
+    cdn: str
+    owner: uuid.UUID
+    token: str
 
 
 @dataclass(frozen=True)

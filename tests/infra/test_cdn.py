@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin
 
 import httpx
 import pytest
 
-from streamify.app import create_app
-from streamify.devtools.cdn import local_cdn
-from streamify.devtools.local import free_port
-from streamify.infra.settings import Settings
 from streamify.infra.storage import list_keys
 from streamify.names import media_prefix, upload_prefix
-from streamify.services import Services, open_services
-from tests.helpers import gql, insert_user, insert_video, token_for
-from tests.servers import serve_app, with_state
+from tests.helpers import gql, insert_video
+from tests.servers import CdnStack as Stack
 
 MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=1280x720\n720p/index.m3u8\n"
 MEDIA = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg_000.ts\n#EXT-X-ENDLIST\n"
@@ -45,33 +37,9 @@ UPDATE = """mutation($id: ID!, $v: Visibility!) {
 DELETE = "mutation($id: ID!) { deleteVideo(id: $id) }"
 
 
-@dataclass
-class Stack:
-    services: Services
-    api: httpx.AsyncClient
-    cdn: str
-    owner: uuid.UUID
-    token: str
-
-
 @pytest.fixture
-async def stack(settings: Settings, clean_db: None, tmp_path: Path) -> AsyncIterator[Stack]:
-    port = free_port()
-    settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{port}"})
-    assert settings.s3_endpoint_url is not None
-    async with (
-        open_services(settings, background_jobs=False) as services,
-        serve_app(with_state(create_app(settings), services)) as api,
-        httpx.AsyncClient(base_url=api) as client,
-    ):
-        with local_cdn(
-            tmp_path / "cdn",
-            port=port,
-            api=urlsplit(api).netloc,
-            s3=urlsplit(settings.s3_endpoint_url).netloc,
-        ) as cdn:
-            owner = await insert_user(services.db.pool)
-            yield Stack(services, client, cdn, owner, token_for(settings, owner))
+def stack(cdn_stack: Stack) -> Stack:
+    return cdn_stack
 
 
 async def _video(stack: Stack, visibility: str) -> uuid.UUID:
@@ -166,9 +134,10 @@ async def test_private_media_play_only_with_their_signature(stack: Stack) -> Non
         other_query = other_urls["master"].split("?", 1)[1]
         assert (await http.get(f"{segment}?{other_query}")).status_code == 403
         # No listing, no other files, and the bucket itself lets no anonymous caller in.
-        assert (await http.get(f"{stack.cdn}/")).status_code == 404
-        assert (await http.get(f"{stack.cdn}/signed/")).status_code == 404
-        assert (await http.get(f"{stack.cdn}/signed/{video_id}/")).status_code == 404
+        assert (await http.get(f"{stack.cdn}/")).status_code == 403
+        assert (await http.get(f"{stack.cdn}/signed/")).status_code == 403
+        assert (await http.get(f"{stack.cdn}/signed/{video_id}/")).status_code == 403
+        assert (await http.get(f"{stack.cdn}/?list-type=2")).status_code == 403
         s3 = stack.services.settings.s3_endpoint_url
         bucket = stack.services.storage.media_bucket
         assert (await http.get(f"{s3}/{bucket}")).status_code == 403

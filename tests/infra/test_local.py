@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -23,7 +23,12 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
+from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import free_port, local_services, postgres_answers, redis_answers
+from streamify.infra.settings import Settings
+from streamify.infra.storage import list_keys, open_storage
+from tests.documents import COMPLETE, CREATE, SIGN, put_part, sign_up
+from tests.helpers import gql
 from tests.servers import scratch_database, serve_app, wait_until_ready
 
 
@@ -123,19 +128,99 @@ async def _plays(url: str) -> dict[str, float]:
     return played
 
 
+MINE = """query($id: ID!) { video(id: $id) {
+  status failureReason manifest { url } thumbnailUrl storyboard { vttUrl } } }"""
+
+
+async def _ready(http: httpx.AsyncClient, video_id: str, token: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 300
+    while True:
+        video = (await gql(http, MINE, {"id": video_id}, token=token))["data"]["video"]
+        assert video["status"] != "FAILED", video["failureReason"]
+        if video["status"] == "READY":
+            return dict(video)
+        assert time.monotonic() < deadline, "the upload was not processed"
+        await asyncio.sleep(1)
+
+
+async def _private_upload_plays_signed_only_and_goes_with_its_deletion(
+    http: httpx.AsyncClient, tmp_path: Path, *, cdn: str, s3_port: int
+) -> None:
+    """#12's path through dev: upload and process a clip, make it PRIVATE; anonymous GETs of
+    its playlist, a segment, the poster and a listing are refused; the owner's signed URL
+    plays in hls.js; once deleted, no URL answers and no object of it remains."""
+    token = (await sign_up(http))["accessToken"]
+    data = synthetic_clip(tmp_path / "mine.mp4", size="640x360", seconds=4).read_bytes()
+    upload = {
+        "filename": "mine.mp4",
+        "contentType": "video/mp4",
+        "sizeBytes": len(data),
+        "partSizeBytes": max(len(data), 5 * 1024 * 1024),
+        "title": "Mine alone",
+    }
+    created = (await gql(http, CREATE, {"input": upload}, token=token))["data"]["createUpload"]
+    signed = await gql(http, SIGN, {"id": created["id"], "parts": [1]}, token=token)
+    etag = await put_part(signed["data"]["signUploadParts"][0]["url"], data)
+    done = await gql(
+        http,
+        COMPLETE,
+        {"id": created["id"], "parts": [{"partNumber": 1, "etag": etag}]},
+        token=token,
+    )
+    assert "errors" not in done, done
+    video_id = created["video"]["id"]
+    public = await _ready(http, video_id, token)
+    assert public["manifest"]["url"] == f"{cdn}/videos/{video_id}/hls/master.m3u8"
+    hide = "mutation($id: ID!) { updateVideo(id: $id, input: {visibility: PRIVATE}) { id } }"
+    assert "errors" not in await gql(http, hide, {"id": video_id}, token=token)
+    mine = (await gql(http, MINE, {"id": video_id}, token=token))["data"]["video"]
+    master_url = mine["manifest"]["url"]
+    assert master_url.startswith(f"{cdn}/signed/{video_id}/hls/master.m3u8?Policy=")
+    async with httpx.AsyncClient() as anonymous:
+        master = (await anonymous.get(master_url)).text
+        variant = next(line for line in master.splitlines() if line and not line.startswith("#"))
+        playlist = (await anonymous.get(urljoin(master_url, variant))).text
+        segment = next(line for line in playlist.splitlines() if ".ts" in line)
+        segment_url = urljoin(urljoin(master_url, variant), segment).split("?")[0]
+        refused = [
+            master_url.split("?")[0],
+            segment_url,
+            mine["thumbnailUrl"].split("?")[0],
+            f"{cdn}/",
+            f"{cdn}/videos/{video_id}/hls/master.m3u8",
+            public["thumbnailUrl"],
+        ]
+        for url in refused:
+            assert (await anonymous.get(url)).status_code == 403, url
+    played = await _plays(master_url)
+    assert played["currentTime"] >= 1.5
+    gone = "mutation($id: ID!) { deleteVideo(id: $id) }"
+    assert (await gql(http, gone, {"id": video_id}, token=token))["data"]["deleteVideo"] == video_id
+    async with httpx.AsyncClient() as anonymous:
+        for url in (master_url, mine["thumbnailUrl"], mine["storyboard"]["vttUrl"], segment_url):
+            assert (await anonymous.get(url)).status_code in (403, 404), url
+    local = Settings(s3_endpoint_url=f"http://127.0.0.1:{s3_port}")
+    async with open_storage(local) as storage:
+        for bucket in (storage.raw_bucket, storage.media_bucket):
+            for space in ("uploads/", "videos/", "signed/"):
+                keys = await list_keys(storage.client, bucket, f"{space}{video_id}/")
+                assert keys == [], (bucket, keys)
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.slow
 async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
     dev_db: str, service_urls: tuple[str, str], tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, s3_port, cdn_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "STREAMIFY_DATABASE_URL": dev_db,
         "STREAMIFY_REDIS_URL": service_urls[1],
         "STREAMIFY_CACHE_KEY_PREFIX": f"dev{os.getpid()}:",
         "STREAMIFY_STATE_DIR": str(tmp_path / "state"),
-        "STREAMIFY_LOCAL_S3_PORT": str(free_port()),
+        "STREAMIFY_LOCAL_S3_PORT": str(s3_port),
+        "STREAMIFY_LOCAL_CDN_PORT": str(cdn_port),
     }
     base = f"http://127.0.0.1:{port}"
     with dev_process(env, port) as (proc, first):
@@ -145,13 +230,17 @@ async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
             assert page.status_code == 200 and "/graphiql/graphiql.js" in page.text
             feed = await _feed(http)
         url = str(feed[0]["manifest"]["url"])  # type: ignore[index]
-        assert url.startswith("http://127.0.0.1:") and "/streamify-media/videos/" in url
+        assert url.startswith(f"http://127.0.0.1:{cdn_port}/videos/")
         playable = {"Demo video: plays a demo clip.", "A clip made with ffmpeg for the demo."}
         assert {v["description"] for v in feed} <= playable
         played = await _plays(url)
         assert played["currentTime"] >= 1.5 and played["levels"] >= 2
+        async with httpx.AsyncClient(base_url=base) as http:
+            await _private_upload_plays_signed_only_and_goes_with_its_deletion(
+                http, tmp_path, cdn=f"http://127.0.0.1:{cdn_port}", s3_port=s3_port
+            )
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 3  # local S3, Prefect server, worker
+        assert len(children) >= 4  # local S3, its CDN, Prefect server, worker
         # The worker registered the transcoding deployment with the local Prefect server.
         assert "transcode" in (tmp_path / "state" / "worker.log").read_text()
     assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in first["out"]

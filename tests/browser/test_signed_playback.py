@@ -1,0 +1,135 @@
+"""A PRIVATE video plays in hls.js (headless Chromium, no other network) through its owner's
+signed URL and the CDN as dev and compose run it, and seeks; the same URL fails once expired,
+and with its signature removed or altered."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Route
+
+from streamify.devtools.clips import synthetic_clip
+from streamify.names import media_prefix
+from streamify.worker import media
+from tests.helpers import gql, insert_video
+from tests.servers import CdnStack, serve_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+PLAYER = Path(__file__).parent / "uppy" / "dist" / "player.js"
+PAGE = "<!doctype html><html><body><script src='/player.js'></script></body></html>"
+PLAYBACK = "query($id: ID!) { video(id: $id) { manifest { url expiresAt } } }"
+
+
+async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
+    """An 8-second clip encoded by the real ladder code, published in the signed space."""
+    clip = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=8)
+    info = await media.probe(clip)
+    ladder = media.plan_ladder(info)
+    hls = tmp_path / "hls"
+
+    async def ignore(_: float) -> None:
+        return None
+
+    await media.encode(clip, hls, info, ladder, on_progress=ignore)
+    variants = [await media.measure_variant(hls, rung, info.fps) for rung in ladder]
+    (hls / "master.m3u8").write_text(media.master_playlist(variants))
+    video_id = await insert_video(stack.services.db.pool, stack.owner, visibility="PRIVATE")
+    storage = stack.services.storage
+    folder = media_prefix(video_id, signed=True) + "hls/"
+    for path in sorted(hls.rglob("*")):
+        if path.is_file():
+            kind = "application/vnd.apple.mpegurl" if path.suffix == ".m3u8" else "video/mp2t"
+            await storage.client.put_object(
+                Bucket=storage.media_bucket,
+                Key=folder + path.relative_to(hls).as_posix(),
+                Body=path.read_bytes(),
+                ContentType=kind,
+            )
+    return video_id
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[tuple[Browser, str]]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium and PLAYER.exists(), "run scripts/test.sh: it installs both"
+    app = Starlette(
+        routes=[
+            Route("/", lambda _: HTMLResponse(PAGE)),
+            Route("/player.js", lambda _: FileResponse(PLAYER)),
+        ]
+    )
+    async with serve_app(app) as origin, async_playwright() as pw:
+        launched = await pw.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            yield launched, origin
+        finally:
+            await launched.close()
+
+
+async def _play(browser: tuple[Browser, str], url: str, **options: Any) -> dict[str, Any]:
+    launched, origin = browser
+    tab = await launched.new_page()
+    off_machine: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if route.request.url.startswith("http://127.0.0.1:"):
+            await route.continue_()
+        else:
+            off_machine.append(route.request.url)
+            await route.abort()
+
+    await tab.route("**/*", only_loopback)
+    try:
+        await tab.goto(origin)
+        played: dict[str, Any] = await tab.evaluate(
+            "([url, options]) => window.playHls(url, options)", [url, options]
+        )
+    finally:
+        await tab.close()
+    assert off_machine == []
+    return played
+
+
+async def test_a_private_video_plays_and_seeks_only_through_its_signed_url(
+    cdn_stack: CdnStack, browser: tuple[Browser, str], tmp_path: Path
+) -> None:
+    stack = cdn_stack
+    video_id = await _publish_private_stream(stack, tmp_path)
+    found = await gql(stack.api, PLAYBACK, {"id": str(video_id)}, token=stack.token)
+    url = found["data"]["video"]["manifest"]["url"]
+    assert url.startswith(f"{stack.cdn}/signed/{video_id}/hls/master.m3u8?Policy=")
+
+    played = await _play(browser, url, seconds=1.0, seekTo=5.0)
+    assert played["currentTime"] >= 1.0 and played["levels"] == 2
+    assert played["afterSeek"] >= 5.5
+
+    unsigned = url.split("?")[0]
+    signature = url.split("Signature=")[1].split("&")[0]
+    altered = url.replace(signature, signature[:-6] + ("A" if signature[-6] != "A" else "B") * 6)
+    for refused in (unsigned, altered):
+        with pytest.raises(Exception, match="manifestLoadError 403"):
+            await _play(browser, refused, timeoutMs=20000)
+
+    # A URL that plays now and fails once it has expired (signed here with an 8-second life).
+    resource = f"{stack.cdn}/{media_prefix(video_id, signed=True)}*"
+    expires_at = int(time.time()) + 8
+    short = stack.services.playback.signer.sign(resource, expires_at)
+    short_url = f"{unsigned}?{short.query}"
+    assert (await _play(browser, short_url, seconds=0.5))["currentTime"] >= 0.5
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.5)
+    with pytest.raises(Exception, match="manifestLoadError 403"):
+        await _play(browser, short_url, timeoutMs=20000)
