@@ -58,6 +58,7 @@ async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
         yield url
 
 
+SEEDED = "Demo video: plays a demo clip."
 FEED = "{ videos(first: 3) { edges { node { title description manifest { url } } } } }"
 
 
@@ -96,7 +97,8 @@ async def _feed(http: httpx.AsyncClient, *, timeout: float = 240) -> list[dict[s
     while True:
         body = (await http.post("/graphql", json={"query": FEED})).json()
         edges = body["data"]["videos"]["edges"]
-        if len(edges) == 3:
+        # The seeded feed videos are the newest: once they are in, the feed stays as it is.
+        if len(edges) == 3 and all(e["node"]["description"] == SEEDED for e in edges):
             return [e["node"] for e in edges]
         assert time.monotonic() < deadline, "the demo feed did not fill"
         await asyncio.sleep(2)
@@ -231,8 +233,6 @@ async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
             feed = await _feed(http)
         url = str(feed[0]["manifest"]["url"])  # type: ignore[index]
         assert url.startswith(f"http://127.0.0.1:{cdn_port}/videos/")
-        playable = {"Demo video: plays a demo clip.", "A clip made with ffmpeg for the demo."}
-        assert {v["description"] for v in feed} <= playable
         played = await _plays(url)
         assert played["currentTime"] >= 1.5 and played["levels"] >= 2
         async with httpx.AsyncClient(base_url=base) as http:
