@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from streamify.infra.cache.drops import listen_for_drops
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier, Clock
+from streamify.infra.cdn_purge import CdnPurge, open_cdn_purge
 from streamify.infra.db import Database, create_database
 from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
@@ -45,6 +46,7 @@ class Services:
     drop_listener_ready: asyncio.Event
     metrics: Metrics
     playback: Playback
+    cdn_purge: CdnPurge
     loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,6 +75,7 @@ async def open_services(
         listener_client = create_redis(settings.redis_url, timeout=None)
         stack.push_async_callback(listener_client.aclose)
         storage = await stack.enter_async_context(open_storage(settings))
+        cdn_purge = await stack.enter_async_context(open_cdn_purge(settings))
 
         names = RedisNames(settings.cache_key_prefix)
         cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel), clock=clock)
@@ -113,6 +116,7 @@ async def open_services(
             drop_listener_ready=asyncio.Event(),
             metrics=metrics,
             playback=playback_from(settings),
+            cdn_purge=cdn_purge,
             loaders_factory=loaders_factory,
         )
         tasks = services.background

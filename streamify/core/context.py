@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from streamify.domain import Unauthenticated
 from streamify.infra.cache.tier import CacheTier
+from streamify.infra.cdn_purge import CdnPurge
 from streamify.infra.db import Database
 from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.playback_signing import Playback
@@ -47,6 +48,7 @@ class Context:
     writes: VideoWrites
     processing: ProcessingStarter
     playback: Playback
+    cdn_purge: CdnPurge
     loaders: Loaders
     viewer: Viewer | None
     # Why presented credentials were refused; raised only where a viewer is needed.

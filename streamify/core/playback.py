@@ -22,6 +22,7 @@ from streamify.core.storage_call import storage_call
 from streamify.domain import Video, VideoStatus, Visibility
 from streamify.infra.playback_signing import SIGNATURE_PARAMS
 from streamify.names import (
+    SIGNED_PREFIX,
     STORYBOARD_SPRITE,
     media_prefix,
     parse_media_path,
@@ -127,7 +128,7 @@ async def signed_text(
 ) -> SignedText | MediaAccess:
     """A signed video's playlist or storyboard index, its URIs carrying the signature."""
     suffix = "." + path.rsplit(".", 1)[-1] if "." in path else ""
-    if suffix not in TEXT_TYPES or not path.lstrip("/").startswith("signed/"):
+    if suffix not in TEXT_TYPES or not path.lstrip("/").startswith(SIGNED_PREFIX):
         return MediaAccess(404, "not a signed playlist or index")
     access = await authorize_media(ctx, path, params, now=now)
     if access.key is None:

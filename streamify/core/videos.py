@@ -157,6 +157,7 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
             # The CDN refuses those copies already (their space no longer matches the
             # visibility); they are removed with the video at the latest.
             log.warning("old media copies of video %s stay until it is deleted", video_id)
+        await ctx.cdn_purge.purge(video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
 
@@ -184,6 +185,7 @@ async def delete_video(ctx: Context, raw_id: str) -> UUID:
                 await ctx.storage.abort(key, upload_id)
             await ctx.storage.delete_video_objects(video_id)
         await tx.delete(video_id, version)
+    await ctx.cdn_purge.purge(video_id)
     return video_id
 
 

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     playback_key_pair_id: str = DEV_PLAYBACK_KEY_PAIR_ID
     playback_private_key: str = DEV_PLAYBACK_PRIVATE_KEY
     playback_url_ttl_seconds: int = Field(default=3600, ge=60)
+    # With CloudFront in front of the media bucket: its distribution, whose cached copies of a
+    # video's files are invalidated when the video is hidden, made public or deleted.
+    cloudfront_distribution_id: str | None = None
+    cloudfront_endpoint_url: str | None = None
 
     # Object storage. No endpoint means AWS itself; `streamify dev` and the tests start a
     # local S3-compatible server when none is configured.

@@ -61,6 +61,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "writes": services.writes,
         "processing": services.intake,
         "playback": services.playback,
+        "cdn_purge": services.cdn_purge,
         "loaders": loaders,
         "client_ip": conn.client.host if conn.client else "unknown",
     }

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from streamify.core.playback import MediaAccess, authorize_media, signed_text
 from streamify.domain import StreamifyError
+from streamify.names import SIGNED_PREFIX
 from streamify.web.context import context_for
 from streamify.web.errors import error_response
 
@@ -51,7 +52,7 @@ async def authorize(request: Request) -> Response:
 
 
 async def signed_file(request: Request) -> Response:
-    path = "signed/" + request.path_params["path"]
+    path = SIGNED_PREFIX + request.path_params["path"]
     params = dict(request.query_params)
     try:
         found = await signed_text(await context_for(request), path, params)
