@@ -133,4 +133,5 @@ async def cdn_stack(settings: Settings, clean_db: None, tmp_path: Path) -> Async
             s3=urlsplit(settings.s3_endpoint_url).netloc,
         ) as cdn:
             owner = await insert_user(services.db.pool)
-            yield CdnStack(services, client, cdn, owner, token_for(settings, owner))
+            token = token_for(settings, owner)
+            yield CdnStack(services, client, cdn, owner, token, str(tmp_path / "cdn"))

@@ -35,6 +35,7 @@ class CdnStack:
     cdn: str
     owner: uuid.UUID
     token: str
+    cdn_folder: str  # nginx's configuration, cache and logs
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ def main_config(folder: Path, server_config: Path) -> str:
         "daemon off;\n"
         "events { worker_connections 1024; }\n"
         "http {\n"
-        f"  access_log {folder / 'access.log'};\n"
         f"  client_body_temp_path {temp / 'body'};\n"
         f"  proxy_temp_path {temp / 'proxy'};\n"
         f"  fastcgi_temp_path {temp / 'fastcgi'};\n"
@@ -69,6 +68,7 @@ def local_cdn(folder: Path, *, port: int, api: str, s3: str) -> Iterator[str]:
                 "CDN_API": api,
                 "CDN_S3": s3,
                 "CDN_CACHE_DIR": str(folder / "cache"),
+                "CDN_ACCESS_LOG": str(folder / "access.log"),
             },
         )
     )

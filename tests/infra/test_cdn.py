@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import parse_qsl, urljoin
 
 import httpx
@@ -153,6 +154,10 @@ async def test_private_media_play_only_with_their_signature(stack: Stack) -> Non
         # The API's own playlist route checks the same.
         direct = await stack.api.get(f"/cdn/signed/{video_id}/hls/master.m3u8?{altered}")
         assert direct.status_code == 403
+    # The CDN's log has every request, and not one signature (a signed URL is a credential).
+    logged = (Path(stack.cdn_folder) / "access.log").read_text()
+    assert f"/signed/{video_id}/hls/720p/seg_000.ts" in logged
+    assert "Signature" not in logged and "Policy" not in logged
 
 
 async def test_unlisted_media_are_signed_for_anyone_with_the_id(stack: Stack) -> None:
