@@ -22,7 +22,12 @@ from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.jobs.event_intake import EventIntake, StartProcessing
-from streamify.jobs.processing_starter import prefect_starter, record_only
+from streamify.jobs.processing_starter import (
+    no_runs_to_mark,
+    prefect_crash_marker,
+    prefect_starter,
+    record_only,
+)
 from streamify.jobs.sqs_events import poll_sqs
 from streamify.jobs.stalled_videos import restart_stalled
 from streamify.jobs.upload_sweeper import run_sweeper, sweep_expired_uploads
@@ -93,6 +98,11 @@ async def open_services(
         intake = EventIntake(
             db, raw_bucket=settings.s3_raw_bucket, start_processing=start_processing
         )
+        mark_crashed = (
+            prefect_crash_marker(settings.prefect_api_url)
+            if settings.prefect_api_url
+            else no_runs_to_mark
+        )
         metrics = Metrics()
         metrics.add_collector(
             CountersCollector(
@@ -139,7 +149,9 @@ async def open_services(
                     run_sweeper(
                         [
                             lambda: sweep_expired_uploads(writes, storage),
-                            lambda: restart_stalled(writes, events, intake, settings),
+                            lambda: restart_stalled(
+                                writes, events, intake, settings, mark_crashed=mark_crashed
+                            ),
                         ],
                         interval=settings.upload_sweep_interval_seconds,
                     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from streamify.app import create_app
-from streamify.devtools.local import (
-    local_services,
-)
+from streamify.devtools.local import local_services, service_env, worker_process
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
@@ -24,6 +22,7 @@ from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock, insert_user, token_for
 from tests.servers import CdnStack, SessionS3, serve_app, with_state
+from tests.worker.prefect import wait_for_deployment
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()
@@ -135,3 +134,39 @@ async def cdn_stack(settings: Settings, clean_db: None, tmp_path: Path) -> Async
             owner = await insert_user(services.db.pool)
             token = token_for(settings, owner)
             yield CdnStack(services, client, cdn, owner, token, str(tmp_path / "cdn"))
+
+
+# -- Prefect and the transcoding worker (tests/worker, tests/faults) -------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+async def prefect_url(prefect_server: None) -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url
+    return str(url)
+
+
+@pytest.fixture
+def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Tasks read their settings from the environment, as on a real worker."""
+    for name, value in service_env(settings).items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
+@pytest.fixture
+async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
+    log = tmp_path / "worker.log"
+    with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
+        await wait_for_deployment(prefect_url, proc, log)
+        yield

@@ -4,6 +4,7 @@ Prefect, or (with no Prefect API configured) nothing but the record of the event
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from streamify.jobs.event_intake import StartProcessing, StoredObject
@@ -34,3 +35,36 @@ def prefect_starter(api_url: str) -> StartProcessing:
         log.info("started transcoding run %s for video %s", run.id, video_id)
 
     return start
+
+
+# Marks a flow run whose worker died as crashed (its id, why).
+MarkCrashed = Callable[[str, str], Awaitable[None]]
+
+
+async def no_runs_to_mark(run: str, why: str) -> None:
+    return None
+
+
+def prefect_crash_marker(api_url: str) -> MarkCrashed:
+    """Set a run that is still RUNNING (or PENDING) in Prefect, though its worker died, to
+    CRASHED: a worker killed outright cannot report its own end, and Prefect's `serve` runner
+    was that worker."""
+    from prefect.client.orchestration import PrefectClient
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    async def mark(run: str, why: str) -> None:
+        try:
+            run_id = UUID(run)
+        except ValueError:
+            return  # a run outside Prefect's bookkeeping
+        async with PrefectClient(api_url) as client:
+            try:
+                found = await client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return
+            if found.state is not None and not found.state.is_final():
+                await client.set_flow_run_state(run_id, Crashed(message=why), force=True)
+                log.warning("marked transcoding run %s crashed: %s", run, why)
+
+    return mark

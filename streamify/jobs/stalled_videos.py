@@ -17,6 +17,7 @@ from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
 from streamify.jobs.event_intake import EventIntake
+from streamify.jobs.processing_starter import MarkCrashed, no_runs_to_mark
 from streamify.writes.videos import VideoWrites
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,15 @@ GAVE_UP = "Processing stopped repeatedly; upload the video again or contact supp
 
 
 async def restart_stalled(
-    writes: VideoWrites, events: ProcessingEvents, intake: EventIntake, settings: Settings
+    writes: VideoWrites,
+    events: ProcessingEvents,
+    intake: EventIntake,
+    settings: Settings,
+    *,
+    mark_crashed: MarkCrashed = no_runs_to_mark,
 ) -> int:
-    """Start stalled videos again; returns how many were restarted or given up on."""
+    """Start stalled videos again; returns how many were restarted or given up on. The run
+    that held a PROCESSING one last is marked crashed first (its worker died without a word)."""
     idle = timedelta(seconds=2 * settings.processing_heartbeat_seconds)
     uploaded_idle = timedelta(seconds=settings.processing_start_grace_seconds)
     stalled = await sql.stalled_processing(
@@ -48,6 +55,8 @@ async def restart_stalled(
         except REDIS_DOWN_ERRORS:
             return handled  # cannot tell who is alive: wait for Redis
         try:
+            if found.processing_run is not None and found.status is VideoStatus.PROCESSING:
+                await _mark_quietly(mark_crashed, found.processing_run)
             await _restart_or_give_up(writes, intake, settings, video_id, attempts)
         except Exception:
             # One bad row must not stop the others.
@@ -57,6 +66,14 @@ async def restart_stalled(
             continue
         handled += 1
     return handled
+
+
+async def _mark_quietly(mark_crashed: MarkCrashed, run: str) -> None:
+    try:
+        await mark_crashed(run, "Its worker stopped sending a heartbeat.")
+    except Exception:
+        # Orchestration not answering must not keep the video from its next run.
+        log.warning("could not mark run %s crashed", run)
 
 
 MAX_DELAY_SECONDS = 3600.0

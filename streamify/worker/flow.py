@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
 from streamify.infra.cache.redis_store import RedisCache
@@ -44,7 +45,7 @@ from streamify.names import (
 )
 from streamify.worker import media
 from streamify.worker.media import MediaError, Rung, SourceInfo
-from streamify.writes.videos import VideoWrites
+from streamify.writes.videos import LeaseLost, VideoWrites
 
 log = logging.getLogger(__name__)
 
@@ -141,24 +142,40 @@ async def video_write(c: Clients) -> AsyncIterator[Any]:
         raise MediaError(exc.message) from None
 
 
-def _retry_unless_media_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry transient failures only: a source that is not a video stays not a video."""
-    try:
-        state.result()
-    except MediaError:
-        return False
-    except Exception:
-        return True
-    return True
+async def _retry_unless_media_error(
+    task: Task[..., Any], task_run: TaskRun, state: State[Any]
+) -> bool:
+    """Retry transient failures only: a source that is not a video stays not a video, and a
+    run that lost its video stays without it. (Async: an async task's `state.result()` is a
+    coroutine that raises nothing until awaited, which made every failure look transient.)"""
+    failure = state.data
+    if not isinstance(failure, BaseException):
+        try:
+            await state.aresult(raise_on_failure=True)
+        except Exception as exc:  # the failure, as the state holds it
+            failure = exc
+    return not isinstance(failure, MediaError | LeaseLost)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def begin(video_id: str) -> None:
-    """Mark the video PROCESSING."""
+async def begin(video_id: str, run: str) -> None:
+    """Mark the video PROCESSING, held by this run (a run that held it before loses it)."""
     async with clients() as c:
         await c.events.heartbeat(UUID(video_id), ttl=2 * c.settings.processing_heartbeat_seconds)
         async with video_write(c) as tx:
             await tx.transition(UUID(video_id), VideoStatus.PROCESSING)
+            await tx.take_lease(UUID(video_id), run)
+
+
+async def still_held(c: Clients, video_id: str, run: str) -> video_sql.HeldState:
+    """The video, if this run still holds it: VideoGone when it was deleted, LeaseLost when
+    another run took it over."""
+    state = await video_sql.state_now(c.writes.db.pool, UUID(video_id))
+    if state is None:
+        raise VideoGone("The video was deleted.")
+    if state.processing_run != run:
+        raise LeaseLost(UUID(video_id), run, state.processing_run)
+    return state
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
@@ -215,12 +232,15 @@ async def encode(
     workdir: str,
     source: dict[str, object],
     ladder: list[dict[str, object]],
+    *,
+    run: str,
 ) -> float:
     """Encode every rendition in one ffmpeg run, reporting its progress."""
     info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
     hls = Path(workdir) / "hls"
     shutil.rmtree(hls, ignore_errors=True)
     async with clients() as c:
+        await still_held(c, video_id, run)  # the longest step: not for a video lost already
         last, last_at = -1.0, 0.0
         beat = c.settings.processing_heartbeat_seconds / 2
 
@@ -285,19 +305,17 @@ async def master(
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def publish(video_id: str, workdir: str) -> int:
+async def publish(video_id: str, run: str, workdir: str) -> int:
     """Upload the stream and thumbnails under the video's folder in the media bucket: in the
     signed space unless the video is PUBLIC (`finish` moves them if that changes meanwhile).
-    A video deleted by now is not published at all."""
+    A video deleted by now, or held by another run, is not published at all."""
     root = Path(workdir)
     uploaded = 0
     async with clients() as c:
-        state = await video_sql.visibility_now(c.writes.db.pool, UUID(video_id))
-        if state is None:
-            raise VideoGone("The video was deleted.")
-        if state[0] is not VideoStatus.PROCESSING:
-            raise MediaError(f"The video is {state[0].value}; this run no longer owns it.")
-        signed = state[1] is not Visibility.PUBLIC
+        state = await still_held(c, video_id, run)
+        if state.status is not VideoStatus.PROCESSING:
+            raise MediaError(f"The video is {state.status.value}; this run no longer owns it.")
+        signed = state.visibility is not Visibility.PUBLIC
         await report(c, UUID(video_id), "publish")
         for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key)):
             for path in sorted(folder.rglob("*")):
@@ -318,7 +336,7 @@ async def publish(video_id: str, workdir: str) -> int:
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
 async def finish(
-    video_id: str, source: dict[str, object], variants: list[dict[str, object]]
+    video_id: str, run: str, source: dict[str, object], variants: list[dict[str, object]]
 ) -> None:
     """Renditions and manifest rows, duration, READY; then drop every cached copy."""
     vid = UUID(video_id)
@@ -335,9 +353,10 @@ async def finish(
     async with clients() as c:
         async with video_write(c) as tx:
             # Under the row lock a visibility change waits; one made since `publish` chose the
-            # space is caught up here, so the objects sit where the visibility says.
-            _, visibility = await tx.lock_state(vid)
-            signed = visibility is not Visibility.PUBLIC
+            # space is caught up here, so the objects sit where the visibility says. Only the
+            # run holding the video gets here: exactly one run finishes it.
+            held = await tx.hold_lease(vid, run)
+            signed = held.visibility is not Visibility.PUBLIC
             await c.storage.copy_media(vid, to_signed=signed)
             await tx.publish_stream(
                 vid,
@@ -361,11 +380,13 @@ async def remove_published(video_id: str) -> None:
         log.exception("could not remove what was published for deleted video %s", video_id)
 
 
-async def fail(video_id: str, reason: str) -> None:
-    """FAILED with the reason, unless the video is gone or already finished."""
+async def fail(video_id: str, run: str, reason: str) -> None:
+    """FAILED with the reason, unless the video is gone or already finished, or another run
+    holds it now."""
     async with clients() as c:
-        with contextlib.suppress(MediaError):
+        with contextlib.suppress(MediaError, LeaseLost):
             async with video_write(c) as tx:
+                await tx.hold_lease(UUID(video_id), run)
                 await tx.transition(UUID(video_id), VideoStatus.FAILED, reason=reason)
 
 
@@ -394,19 +415,22 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def hand_back(video_id: str, reason: str) -> None:
+async def hand_back(video_id: str, run: str, reason: str) -> None:
     """A transient failure (storage, database, orchestration): the video stays PROCESSING and
     its heartbeat goes, so the API's recovery sweep starts a new run soon, up to
     processing_max_attempts runs; only then does it end FAILED."""
     vid = UUID(video_id)
     try:
         async with clients() as c:
+            await still_held(c, video_id, run)  # else the heartbeat is another run's
             await c.events.end_heartbeat(vid)
             await c.events.publish_quietly(
                 ProcessingEvent.now(
                     vid, VideoStatus.PROCESSING, "retrying", message=f"{reason} Retrying."
                 )
             )
+    except (VideoGone, LeaseLost):
+        return
     except Exception:
         # Redis or PostgreSQL is what failed: the heartbeat lapses by itself.
         log.warning("could not hand video %s back for a retry", video_id)
@@ -417,17 +441,19 @@ async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN."""
     workdir = tempfile.mkdtemp(prefix=f"streamify-{video_id}-")
     started = time.perf_counter()
+    # The lease: this flow run's id (one of its own when run outside Prefect's bookkeeping).
+    run = str(flow_run.id or uuid4())
     heartbeat = asyncio.create_task(keep_alive(UUID(video_id)))
     try:
-        await begin(video_id)
+        await begin(video_id, run)
         source_path = await fetch_source(video_id, workdir)
         source = await probe_source(video_id, source_path)
         ladder = plan(source)
-        encoding = await encode(video_id, source_path, workdir, source, ladder)
+        encoding = await encode(video_id, source_path, workdir, source, ladder, run=run)
         await thumbnails(video_id, source_path, workdir, source)
         variants = await master(workdir, source, ladder)
-        await publish(video_id, workdir)
-        await finish(video_id, source, variants)
+        await publish(video_id, run, workdir)
+        await finish(video_id, run, source, variants)
         total = time.perf_counter() - started
         get_run_logger().info(
             "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s",
@@ -440,13 +466,18 @@ async def transcode_video(video_id: str) -> str:
         await _stop(heartbeat)
         await remove_published(video_id)
         raise
+    except LeaseLost:
+        # Another run took the video over: it is that run's to finish; this one stops here,
+        # touching neither the video nor its heartbeat.
+        await _stop(heartbeat)
+        raise
     except MediaError as exc:
         await _stop(heartbeat)
-        await fail(video_id, str(exc))
+        await fail(video_id, run, str(exc))
         raise
     except Exception as exc:
         await _stop(heartbeat)  # before handing back: nothing may refresh it afterwards
-        await hand_back(video_id, f"Processing failed on our side ({type(exc).__name__}).")
+        await hand_back(video_id, run, f"Processing failed on our side ({type(exc).__name__}).")
         raise
     finally:
         await _stop(heartbeat)

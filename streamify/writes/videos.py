@@ -48,6 +48,14 @@ STEP_OF = {
 }
 
 
+class LeaseLost(Exception):
+    """Another run holds the video's processing now: this one must write nothing more."""
+
+    def __init__(self, video_id: UUID, run: str, holder: str | None) -> None:
+        super().__init__(f"run {run} no longer holds video {video_id} (held by {holder})")
+        self.holder = holder
+
+
 class LoaderMemo(Protocol):
     """A request's loader memo, told which videos it must read again."""
 
@@ -163,6 +171,20 @@ class VideoTransaction:
         found = await video_sql.lock_state(self.conn, video_id)
         if found is None:
             raise NotFound("No such video.")
+        return found.status, found.visibility
+
+    async def take_lease(self, video_id: UUID, run: str) -> None:
+        """`run` holds the video's processing from now on; a run that held it before loses
+        it (it was declared dead, or handed the video back)."""
+        await video_sql.set_processing_run(self.conn, video_id, run)
+
+    async def hold_lease(self, video_id: UUID, run: str) -> video_sql.HeldState:
+        """The video, row-locked, if `run` still holds its processing; LeaseLost otherwise."""
+        found = await video_sql.lock_state(self.conn, video_id)
+        if found is None:
+            raise NotFound("No such video.")
+        if found.processing_run != run:
+            raise LeaseLost(video_id, run, found.processing_run)
         return found
 
     async def lock_for_delete(self, video_id: UUID) -> tuple[UUID, int] | None:

@@ -152,20 +152,43 @@ async def lock_status(conn: Connection, video_id: UUID) -> VideoStatus | None:
     return VideoStatus(current) if current is not None else None
 
 
-async def lock_state(conn: Connection, video_id: UUID) -> tuple[VideoStatus, Visibility] | None:
-    """The video's status and visibility, row-locked until the transaction ends."""
-    row = await conn.fetchrow(
-        "SELECT status, visibility FROM videos WHERE id = $1 FOR UPDATE", video_id
+@dataclass(frozen=True, slots=True)
+class HeldState:
+    status: VideoStatus
+    visibility: Visibility
+    processing_run: str | None  # the run holding its processing, if any
+
+
+def _held(row: asyncpg.Record | None) -> HeldState | None:
+    if row is None:
+        return None
+    return HeldState(
+        VideoStatus(row["status"]), Visibility(row["visibility"]), row["processing_run"]
     )
-    return (VideoStatus(row["status"]), Visibility(row["visibility"])) if row else None
 
 
-async def visibility_now(
-    conn: asyncpg.Pool, video_id: UUID
-) -> tuple[VideoStatus, Visibility] | None:
-    """Status and visibility read from PostgreSQL itself (the worker has no cache)."""
-    row = await conn.fetchrow("SELECT status, visibility FROM videos WHERE id = $1", video_id)
-    return (VideoStatus(row["status"]), Visibility(row["visibility"])) if row else None
+async def lock_state(conn: Connection, video_id: UUID) -> HeldState | None:
+    """The video's status, visibility and processing run, row-locked until the transaction
+    ends."""
+    return _held(
+        await conn.fetchrow(
+            "SELECT status, visibility, processing_run FROM videos WHERE id = $1 FOR UPDATE",
+            video_id,
+        )
+    )
+
+
+async def state_now(conn: asyncpg.Pool, video_id: UUID) -> HeldState | None:
+    """The same, read from PostgreSQL itself without a lock (the worker has no cache)."""
+    return _held(
+        await conn.fetchrow(
+            "SELECT status, visibility, processing_run FROM videos WHERE id = $1", video_id
+        )
+    )
+
+
+async def set_processing_run(conn: Connection, video_id: UUID, run: str) -> None:
+    await conn.execute("UPDATE videos SET processing_run = $2 WHERE id = $1", video_id, run)
 
 
 async def set_status(
@@ -238,6 +261,8 @@ class Stalled:
     video_id: UUID
     attempts: int  # runs started so far
     idle_seconds: float  # since the video last changed
+    processing_run: str | None  # the run that held it last
+    status: VideoStatus
 
 
 async def stalled_processing(
@@ -246,17 +271,26 @@ async def stalled_processing(
     """Videos PROCESSING without a change for `idle`, and videos UPLOADED for `uploaded_idle`
     (their run never started: orchestration was down)."""
     rows = await conn.fetch(
-        """SELECT v.id, count(e.dedupe_key) AS attempts,
+        """SELECT v.id, v.processing_run, v.status, count(e.dedupe_key) AS attempts,
                   extract(epoch FROM now() - v.updated_at) AS idle_seconds
              FROM videos v LEFT JOIN s3_events e ON e.video_id = v.id
             WHERE (v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval)
                OR (v.status = 'UPLOADED' AND v.updated_at < now() - $2::interval)
-            GROUP BY v.id LIMIT $3""",
+            GROUP BY v.id, v.processing_run, v.status LIMIT $3""",
         idle,
         uploaded_idle,
         limit,
     )
-    return [Stalled(r["id"], r["attempts"], float(r["idle_seconds"])) for r in rows]
+    return [
+        Stalled(
+            r["id"],
+            r["attempts"],
+            float(r["idle_seconds"]),
+            r["processing_run"],
+            VideoStatus(r["status"]),
+        )
+        for r in rows
+    ]
 
 
 async def video_count(conn: Connection | asyncpg.Pool) -> int:
