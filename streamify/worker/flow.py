@@ -368,6 +368,15 @@ async def finish(
         await c.storage.delete_media(vid, signed=not signed)
 
 
+async def _release(video_id: str) -> None:
+    """The video is finished: its heartbeat goes now rather than at its expiry."""
+    try:
+        async with clients() as c:
+            await c.events.end_heartbeat(UUID(video_id))
+    except Exception:
+        log.warning("heartbeat of finished video %s expires by itself", video_id)
+
+
 async def remove_published(video_id: str) -> None:
     """Delete whatever this run published of a video that was deleted meanwhile (a delete
     that raced `publish` removed the objects before the rest of them arrived)."""
@@ -388,6 +397,8 @@ async def fail(video_id: str, run: str, reason: str) -> None:
             async with video_write(c) as tx:
                 await tx.hold_lease(UUID(video_id), run)
                 await tx.transition(UUID(video_id), VideoStatus.FAILED, reason=reason)
+            with contextlib.suppress(*REDIS_DOWN_ERRORS):
+                await c.events.end_heartbeat(UUID(video_id))
 
 
 async def keep_alive(video_id: UUID) -> None:
@@ -454,6 +465,8 @@ async def transcode_video(video_id: str) -> str:
         variants = await master(workdir, source, ladder)
         await publish(video_id, run, workdir)
         await finish(video_id, run, source, variants)
+        await _stop(heartbeat)
+        await _release(video_id)
         total = time.perf_counter() - started
         get_run_logger().info(
             "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s",
