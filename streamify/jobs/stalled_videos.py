@@ -11,6 +11,8 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
+import httpx
+
 from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
@@ -22,6 +24,8 @@ from streamify.writes.videos import VideoWrites
 
 log = logging.getLogger(__name__)
 
+# What the orchestration client raises when Prefect's API does not answer.
+ORCHESTRATION_DOWN = (httpx.TransportError, OSError)
 UNHELD = frozenset({VideoStatus.UPLOADED, VideoStatus.PROCESSING})
 GAVE_UP = "Processing stopped repeatedly; upload the video again or contact support."
 
@@ -58,6 +62,14 @@ async def restart_stalled(
             if found.processing_run is not None and found.status is VideoStatus.PROCESSING:
                 await _mark_quietly(mark_crashed, found.processing_run)
             await _restart_or_give_up(writes, intake, settings, video_id, attempts)
+        except ORCHESTRATION_DOWN as exc:
+            # An outage, not a bug: no traceback; the next sweep tries again.
+            log.warning(
+                "could not restart stalled video %s: orchestration did not answer (%s)",
+                video_id,
+                type(exc).__name__,
+            )
+            continue
         except Exception:
             # One bad row must not stop the others.
             log.exception(
