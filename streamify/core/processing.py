@@ -58,9 +58,11 @@ async def _current(ctx: Context, video_id: UUID) -> ProcessingEvent | None:
     now = await sql.status_now(ctx.db.pool, video_id)
     if now is None:
         return None
-    return ProcessingEvent(
-        video_id, now.status, "current", None, now.failure_reason, now.updated_at
-    )
+    message = now.failure_reason
+    if message is not None and now.status is not VideoStatus.FAILED:
+        # A run that failed on our side left why; another run is due (or under way).
+        message = f"The last attempt: {message}"
+    return ProcessingEvent(video_id, now.status, "current", None, message, now.updated_at)
 
 
 async def _still_visible(ctx: Context, video_id: UUID) -> bool:

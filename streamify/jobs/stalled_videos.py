@@ -30,6 +30,16 @@ UNHELD = frozenset({VideoStatus.UPLOADED, VideoStatus.PROCESSING})
 GAVE_UP = "Processing stopped repeatedly; upload the video again or contact support."
 
 
+def gave_up(attempts: int, last_failure: str | None) -> str:
+    """The reason a video ends with when its runs keep stopping: what failed last, if known."""
+    if last_failure is None:
+        return GAVE_UP
+    return (
+        f"Processing stopped {attempts} times; the last time: {last_failure}"
+        " Upload the video again or contact support."
+    )
+
+
 async def restart_stalled(
     writes: VideoWrites,
     events: ProcessingEvents,
@@ -61,7 +71,9 @@ async def restart_stalled(
         try:
             if found.processing_run is not None and found.status is VideoStatus.PROCESSING:
                 await _mark_quietly(mark_crashed, found.processing_run)
-            await _restart_or_give_up(writes, intake, settings, video_id, attempts)
+            await _restart_or_give_up(
+                writes, intake, settings, video_id, attempts, gave_up(attempts, found.last_failure)
+            )
         except ORCHESTRATION_DOWN as exc:
             # An outage, not a bug: no traceback; the next sweep tries again.
             log.warning(
@@ -102,12 +114,17 @@ def retry_delay(attempts: int, *, base_seconds: float, video_id: UUID) -> float:
     return delay * (0.8 + 0.4 * spread)
 
 
-async def _restart_or_give_up(
-    writes: VideoWrites, intake: EventIntake, settings: Settings, video_id: UUID, attempts: int
+async def _restart_or_give_up(  # noqa: PLR0917 - one sweep's row, and what it knows
+    writes: VideoWrites,
+    intake: EventIntake,
+    settings: Settings,
+    video_id: UUID,
+    attempts: int,
+    reason: str,
 ) -> None:
     if attempts >= settings.processing_max_attempts:
         async with writes.transaction() as tx:
-            await tx.transition(video_id, VideoStatus.FAILED, reason=GAVE_UP, expect=UNHELD)
+            await tx.transition(video_id, VideoStatus.FAILED, reason=reason, expect=UNHELD)
     else:
         log.warning("video %s stalled; starting attempt %d", video_id, attempts + 1)
         await intake.start_again(video_id, attempts + 1, "RetryStalled")

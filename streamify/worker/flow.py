@@ -433,14 +433,15 @@ async def hand_back(video_id: str, run: str, reason: str) -> None:
     vid = UUID(video_id)
     try:
         async with clients() as c:
-            await still_held(c, video_id, run)  # else the heartbeat is another run's
+            async with c.writes.transaction() as tx:  # LeaseLost: the heartbeat is another's
+                await tx.note_failure(vid, run, reason)
             await c.events.end_heartbeat(vid)
             await c.events.publish_quietly(
                 ProcessingEvent.now(
                     vid, VideoStatus.PROCESSING, "retrying", message=f"{reason} Retrying."
                 )
             )
-    except (VideoGone, LeaseLost):
+    except (NotFound, LeaseLost):
         return
     except Exception:
         # Redis or PostgreSQL is what failed: the heartbeat lapses by itself.
@@ -455,15 +456,22 @@ async def transcode_video(video_id: str) -> str:
     # The lease: this flow run's id (one of its own when run outside Prefect's bookkeeping).
     run = str(flow_run.id or uuid4())
     heartbeat = asyncio.create_task(keep_alive(UUID(video_id)))
+    step = "start"  # the step under way, for the reason a failure on our side is given
     try:
         await begin(video_id, run)
+        step = "download"
         source_path = await fetch_source(video_id, workdir)
+        step = "probe"
         source = await probe_source(video_id, source_path)
         ladder = plan(source)
+        step = "encode"
         encoding = await encode(video_id, source_path, workdir, source, ladder, run=run)
+        step = "thumbnail"
         await thumbnails(video_id, source_path, workdir, source)
         variants = await master(workdir, source, ladder)
+        step = "publish"
         await publish(video_id, run, workdir)
+        step = "finish"
         await finish(video_id, run, source, variants)
         await _stop(heartbeat)
         await _release(video_id)
@@ -490,7 +498,8 @@ async def transcode_video(video_id: str) -> str:
         raise
     except Exception as exc:
         await _stop(heartbeat)  # before handing back: nothing may refresh it afterwards
-        await hand_back(video_id, run, f"Processing failed on our side ({type(exc).__name__}).")
+        why = f"the {step} step failed on our side ({type(exc).__name__})."
+        await hand_back(video_id, run, why[0].upper() + why[1:])
         raise
     finally:
         await _stop(heartbeat)

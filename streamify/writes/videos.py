@@ -187,6 +187,13 @@ class VideoTransaction:
             raise LeaseLost(video_id, run, found.processing_run)
         return found
 
+    async def note_failure(self, video_id: UUID, run: str, reason: str) -> None:
+        """The run holding the video failed on our side and hands it back: why, for the
+        reason it ends with if no later run gets it done."""
+        await self.hold_lease(video_id, run)
+        version = await video_sql.note_failure(self.conn, video_id, reason)
+        self._record(video_id, version)
+
     async def lock_for_delete(self, video_id: UUID) -> tuple[UUID, int] | None:
         """(owner, version) of the video, row-locked until the transaction ends."""
         return await video_sql.lock_video_for_delete(self.conn, video_id)

@@ -31,17 +31,23 @@ def recording_intake(services: Services, bucket: str) -> tuple[EventIntake, list
 
 
 async def insert_idle_video(
-    services: Services, owner: uuid.UUID, status: str, idle: timedelta
+    services: Services,
+    owner: uuid.UUID,
+    status: str,
+    idle: timedelta,
+    *,
+    failure_reason: str | None = None,
 ) -> uuid.UUID:
     """A video in `status` whose last change was `idle` ago."""
     video_id = uuid.uuid4()
     await services.db.pool.execute(
-        "INSERT INTO videos (id, owner_id, title, status, updated_at)"
-        " VALUES ($1, $2, 'x', $3, now() - $4::interval)",
+        "INSERT INTO videos (id, owner_id, title, status, updated_at, failure_reason)"
+        " VALUES ($1, $2, 'x', $3, now() - $4::interval, $5)",
         video_id,
         owner,
         status,
         idle,
+        failure_reason,
     )
     return video_id
 
@@ -76,6 +82,32 @@ async def test_a_video_that_keeps_stalling_ends_failed(
     assert started == []
 
 
+async def test_a_video_given_up_on_says_what_failed_last(
+    settings: Settings, services: Services
+) -> None:
+    fast = settings.model_copy(
+        update={"processing_heartbeat_seconds": 0.5, "processing_max_attempts": 2}
+    )
+    owner = await insert_user(services.db.pool)
+    video_id = await insert_idle_video(
+        services,
+        owner,
+        "PROCESSING",
+        timedelta(hours=1),
+        failure_reason="The publish step failed on our side (EndpointConnectionError).",
+    )
+    await insert_runs(services.db.pool, video_id, 2)
+    intake, _ = recording_intake(services, fast.s3_raw_bucket)
+    assert await restart_stalled(services.writes, services.events, intake, fast) == 1
+    reason = await services.db.pool.fetchval(
+        "SELECT failure_reason FROM videos WHERE id = $1", video_id
+    )
+    assert reason == (
+        "Processing stopped 2 times; the last time: The publish step failed on our side"
+        " (EndpointConnectionError). Upload the video again or contact support."
+    )
+
+
 async def test_a_video_whose_run_never_started_is_started_again(
     settings: Settings, services: Services
 ) -> None:
@@ -108,7 +140,11 @@ async def test_a_run_that_fails_on_our_side_hands_the_video_back_for_a_retry(
     row = await services.db.pool.fetchrow(
         "SELECT status, failure_reason FROM videos WHERE id = $1", video_id
     )
-    assert row is not None and (row["status"], row["failure_reason"]) == ("PROCESSING", None)
+    # Still PROCESSING; why this run failed is kept for the reason it may end with.
+    assert row is not None and row["status"] == "PROCESSING"
+    assert (
+        row["failure_reason"] == "The download step failed on our side (EndpointConnectionError)."
+    )
     assert not await services.events.is_alive(video_id)  # the sweep need not wait for it
 
 

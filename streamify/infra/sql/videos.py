@@ -204,6 +204,15 @@ async def set_status(
     return version
 
 
+async def note_failure(conn: Connection, video_id: UUID, reason: str) -> int:
+    """Why the last run failed on our side, kept while the video waits for its next run
+    (shown only once it is FAILED); returns the new version."""
+    version: int = await conn.fetchval(
+        "UPDATE videos SET failure_reason = $2 WHERE id = $1 RETURNING version", video_id, reason
+    )
+    return version
+
+
 async def set_duration(conn: Connection, video_id: UUID, seconds: float) -> None:
     await conn.execute("UPDATE videos SET duration_seconds = $2 WHERE id = $1", video_id, seconds)
 
@@ -263,6 +272,7 @@ class Stalled:
     idle_seconds: float  # since the video last changed
     processing_run: str | None  # the run that held it last
     status: VideoStatus
+    last_failure: str | None  # why its last run failed on our side, if it said
 
 
 async def stalled_processing(
@@ -271,12 +281,13 @@ async def stalled_processing(
     """Videos PROCESSING without a change for `idle`, and videos UPLOADED for `uploaded_idle`
     (their run never started: orchestration was down)."""
     rows = await conn.fetch(
-        """SELECT v.id, v.processing_run, v.status, count(e.dedupe_key) AS attempts,
+        """SELECT v.id, v.processing_run, v.status, v.failure_reason,
+                  count(e.dedupe_key) AS attempts,
                   extract(epoch FROM now() - v.updated_at) AS idle_seconds
              FROM videos v LEFT JOIN s3_events e ON e.video_id = v.id
             WHERE (v.status = 'PROCESSING' AND v.updated_at < now() - $1::interval)
                OR (v.status = 'UPLOADED' AND v.updated_at < now() - $2::interval)
-            GROUP BY v.id, v.processing_run, v.status LIMIT $3""",
+            GROUP BY v.id, v.processing_run, v.status, v.failure_reason LIMIT $3""",
         idle,
         uploaded_idle,
         limit,
@@ -288,6 +299,7 @@ async def stalled_processing(
             float(r["idle_seconds"]),
             r["processing_run"],
             VideoStatus(r["status"]),
+            r["failure_reason"],
         )
         for r in rows
     ]
