@@ -28,7 +28,13 @@ from streamify.jobs.stalled_videos import restart_stalled
 from streamify.services import Services, open_services
 from streamify.worker.flow import transcode_video
 from tests.faults.conftest import FaultTable
-from tests.faults.helpers import assert_one_complete_stream, at_step, outcome, wait_for
+from tests.faults.helpers import (
+    assert_one_complete_stream,
+    at_step,
+    flow_run_states,
+    outcome,
+    wait_for,
+)
 from tests.helpers import followed
 from tests.servers import TcpProxy
 from tests.worker.prefect import uploaded_video, wait_for_deployment
@@ -87,7 +93,7 @@ async def _in_process_runs(
 
 
 async def test_object_storage_gone_for_15_seconds_during_publish(
-    prefect_server: None,
+    prefect_url: str,
     settings: Settings,
     services: Services,
     tmp_path: Path,
@@ -131,6 +137,7 @@ async def test_object_storage_gone_for_15_seconds_during_publish(
         took = time.monotonic() - cut_at[0]
     assert (await outcome(services, video_id)).status == "READY"
     objects = await assert_one_complete_stream(services, video_id)
+    assert "RUNNING" not in await flow_run_states(prefect_url, video_id)
     path = "the run's retries outlasted it" if not runs else "handed back, the sweep ran it again"
     fault_table.add(
         "object storage unavailable for 15 s during publish", f"READY ({path})", took, objects, 0
@@ -192,6 +199,7 @@ async def test_the_prefect_api_gone_when_the_upload_completes_back_30_seconds_la
         took = time.monotonic() - down_at
     assert (await outcome(services, video_id)).status == "READY"
     objects = await assert_one_complete_stream(services, video_id)
+    assert await flow_run_states(prefect_url, video_id) == ["COMPLETED"]
     fault_table.add(
         "Prefect API down when the upload completes, back 30 s later",
         "UPLOADED while down; the UPLOADED sweep starts it once Prefect answers; READY",
@@ -202,7 +210,7 @@ async def test_the_prefect_api_gone_when_the_upload_completes_back_30_seconds_la
 
 
 async def test_redis_gone_mid_encode_and_back(
-    prefect_server: None,
+    prefect_url: str,
     settings: Settings,
     clean_db: None,
     tmp_path: Path,
@@ -245,6 +253,7 @@ async def test_redis_gone_mid_encode_and_back(
             assert seen[-1].status is VideoStatus.READY  # the subscriber saw the end
             assert (await outcome(services, video_id)).status == "READY"
             objects = await assert_one_complete_stream(services, video_id)
+            assert await flow_run_states(prefect_url, video_id) == ["COMPLETED"]
     fault_table.add(
         "Redis connections dropped mid-encode, back after 3 s",
         "READY; the subscriber reconnects and receives the final event",

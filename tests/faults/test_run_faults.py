@@ -88,7 +88,7 @@ def worker_env_again(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Non
 
 
 async def test_postgres_connections_dropped_mid_run_still_end_ready(
-    prefect_server: None,
+    prefect_url: str,
     worker_env: Settings,
     services: Services,
     tmp_path: Path,
@@ -121,6 +121,7 @@ async def test_postgres_connections_dropped_mid_run_still_end_ready(
         await conn.close()
     assert status == "READY"
     objects = await assert_one_complete_stream(services, video_id)
+    assert await flow_run_states(prefect_url, video_id) == ["COMPLETED"]
     fault_table.add(
         f"PostgreSQL backends terminated mid-encode ({len(terminated)} connections)",
         "READY: later steps open new connections",
@@ -133,7 +134,7 @@ async def test_postgres_connections_dropped_mid_run_still_end_ready(
 @pytest.mark.parametrize("step", ["encode", "publish"])
 async def test_a_video_deleted_while_processing_leaves_no_objects(
     step: str,
-    prefect_server: None,
+    prefect_url: str,
     worker_env: Settings,
     services: Services,
     client: httpx.AsyncClient,
@@ -162,6 +163,7 @@ async def test_a_video_deleted_while_processing_leaves_no_objects(
     assert fired.is_set() and state.type is StateType.FAILED
     after = await outcome(services, video_id)
     assert (after.status, after.objects, after.uploads) == (None, [], [])
+    assert await flow_run_states(prefect_url, video_id) == ["FAILED"]  # stopped, not RUNNING
     fault_table.add(
         f"deleteVideo during {step}",
         "the run stops; nothing published (or what it published removed)",
@@ -179,7 +181,7 @@ NOT_A_VIDEO = "The uploaded file is not a video we can read."
 
 
 async def test_hostile_uploads_end_failed_with_their_reason_within_seconds(
-    prefect_server: None,
+    prefect_url: str,
     worker_env: Settings,
     services: Services,
     tmp_path: Path,
@@ -227,6 +229,7 @@ async def test_hostile_uploads_end_failed_with_their_reason_within_seconds(
         assert after.status == "FAILED" and after.reason in reasons, (what, after.reason)
         assert after.objects == [], what
         assert took < 30, (what, took)
+        assert await flow_run_states(prefect_url, video_id) == ["FAILED"], what
         fault_table.add(f"upload: {what}", f"FAILED: {after.reason}", took, 0, 0)
     assert seen == []  # nothing ever connected to the listener
     processing = await services.db.pool.fetchval(

@@ -158,10 +158,15 @@ async def test_upload_to_ready_through_the_notification_path(
         assert again.json() == {"received": 1, "started": 0}
     async with PrefectClient(prefect_url) as prefect:
         deployment = await prefect.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
-        runs = await prefect.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
-        mine = [
-            r
-            for r in runs
-            if r.deployment_id == deployment.id and r.parameters.get("video_id") == video_id
-        ]
+        # READY is committed before the run ends (it still releases the heartbeat).
+        for _ in range(100):
+            runs = await prefect.read_flow_runs(limit=200, sort=FlowRunSort.ID_DESC)
+            mine = [
+                r
+                for r in runs
+                if r.deployment_id == deployment.id and r.parameters.get("video_id") == video_id
+            ]
+            if len(mine) != 1 or mine[0].state is None or not mine[0].state.is_running():
+                break
+            await asyncio.sleep(0.2)
         assert len(mine) == 1 and mine[0].state is not None and mine[0].state.is_completed()

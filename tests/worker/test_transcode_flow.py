@@ -155,13 +155,18 @@ async def test_the_heartbeat_lasts_the_whole_run(
     source = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=4)
     video_id = await uploaded_video(services, source)
     run = asyncio.create_task(transcode_video(str(video_id)))
-    samples: list[bool] = []
+    samples: list[tuple[bool, str]] = []  # (heartbeat present, the video's status)
     while not run.done():
-        samples.append(await services.events.is_alive(video_id))
+        alive = await services.events.is_alive(video_id)
+        status = await services.db.pool.fetchval(
+            "SELECT status FROM videos WHERE id = $1", video_id
+        )
+        samples.append((alive, status))
         await asyncio.sleep(0.05)
     assert await run == str(video_id)
-    alive = samples[samples.index(True) :] if True in samples else []
-    # Alive from the first beat to the end; gone once the run is over.
-    assert len(alive) > 80 and all(alive[:-3]), samples
-    await asyncio.sleep(2.5)
+    first = next(i for i, (alive, _) in enumerate(samples) if alive)
+    working = [alive for alive, status in samples[first:] if status != "READY"]
+    # Alive from the first beat until the video is READY, every step included.
+    assert len(working) > 80 and all(working), samples
+    # Gone as soon as the run is over, not at its expiry.
     assert not await services.events.is_alive(video_id)
