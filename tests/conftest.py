@@ -3,6 +3,7 @@ when none answers), a database of the session's own, and a Redis key prefix per 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from streamify.app import create_app
-from streamify.devtools.local import local_services, service_env, worker_process
+from streamify.devtools.local import free_port, local_services, service_env, worker_process
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
@@ -115,7 +116,6 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def cdn_stack(settings: Settings, clean_db: None, tmp_path: Path) -> AsyncIterator[CdnStack]:
     from streamify.devtools.cdn import local_cdn
-    from streamify.devtools.local import free_port
 
     port = free_port()
     settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{port}"})
@@ -170,3 +170,18 @@ async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncI
     with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
         await wait_for_deployment(prefect_url, proc, log)
         yield
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[tuple[int, list[str]]]:
+    """A TCP server on loopback that records every connection made to it."""
+    seen: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(record, "127.0.0.1", port)
+    async with server:
+        yield port, seen

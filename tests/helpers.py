@@ -184,3 +184,33 @@ def ffprobe_json(path: Path, *extra: str) -> Any:
         check=True,
     ).stdout
     return json.loads(out)
+
+
+async def collect_events(
+    services: Any, video_id: uuid.UUID, into: list[Any], subscribed: asyncio.Event
+) -> None:
+    """Follow the video's processing events into `into` until the final one."""
+    async with followed(services, video_id) as live:
+        subscribed.set()
+        async for event in live:
+            into.append(event)
+            if event.final:
+                return
+
+
+def lists_naming_other_files(folder: Path, port: int, segment: Path) -> tuple[Path, Path]:
+    """An HLS playlist and an ffconcat list that name a listener on `port`, a real local clip
+    and /etc/passwd: uploads that would make a careless ffmpeg open them."""
+    hls = folder / "playlist"
+    hls.write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+        f"#EXTINF:2,\nhttp://127.0.0.1:{port}/a.ts\n"
+        f"#EXTINF:2,\nfile://{segment}\n"
+        "#EXTINF:2,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+    )
+    concat = folder / "list"
+    concat.write_text(
+        f"ffconcat version 1.0\nfile 'http://127.0.0.1:{port}/b.mp4'\nfile '{segment}'\n"
+        "file 'file:///etc/passwd'\n"
+    )
+    return hls, concat

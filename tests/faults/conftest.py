@@ -1,16 +1,12 @@
-"""Fixtures of the fault-injection suite: a loopback listener that records connections, and
-the table of what each fault led to (printed at the end of the session, written to
-bench/results/faults.md)."""
+"""The fault-injection suite's table of what each fault led to: printed at the end of the
+session and written to bench/results/faults.md."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from streamify.devtools.local import free_port
 
 ROWS: list[tuple[str, str, float, int, int]] = []
 TABLE = Path(__file__).resolve().parents[2] / "bench" / "results" / "faults.md"
@@ -34,18 +30,3 @@ def fault_table() -> Iterator[FaultTable]:
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     TABLE.write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[tuple[int, list[str]]]:
-    """A TCP server on loopback that records every connection made to it."""
-    seen: list[str] = []
-
-    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(str(writer.get_extra_info("peername")))
-        writer.close()
-
-    port = free_port()
-    server = await asyncio.start_server(record, "127.0.0.1", port)
-    async with server:
-        yield port, seen

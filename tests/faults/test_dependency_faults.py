@@ -35,7 +35,7 @@ from tests.faults.helpers import (
     outcome,
     wait_for,
 )
-from tests.helpers import followed
+from tests.helpers import collect_events
 from tests.servers import TcpProxy
 from tests.worker.prefect import uploaded_video, wait_for_deployment
 
@@ -227,16 +227,7 @@ async def test_redis_gone_mid_encode_and_back(
             )
             seen: list[Any] = []
             subscribed = asyncio.Event()
-
-            async def subscriber() -> None:
-                async with followed(services, video_id) as live:
-                    subscribed.set()
-                    async for event in live:
-                        seen.append(event)
-                        if event.final:
-                            return
-
-            listening = asyncio.create_task(subscriber())
+            listening = asyncio.create_task(collect_events(services, video_id, seen, subscribed))
             await subscribed.wait()
             cut_at: list[float] = []
 

@@ -19,7 +19,7 @@ from streamify.services import Services
 from streamify.worker.flow import transcode_video
 from tests.faults.conftest import FaultTable
 from tests.faults.helpers import assert_one_complete_stream, at_step, flow_run_states, outcome
-from tests.helpers import gql, token_for
+from tests.helpers import gql, lists_naming_other_files, token_for
 from tests.worker.prefect import uploaded_video
 
 pytestmark = [
@@ -190,18 +190,7 @@ async def test_hostile_uploads_end_failed_with_their_reason_within_seconds(
 ) -> None:
     port, seen = listener
     segment = synthetic_clip(tmp_path / "real.mp4", size="320x240", seconds=2, audio=False)
-    hls = tmp_path / "playlist"
-    hls.write_text(
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
-        f"#EXTINF:2,\nhttp://127.0.0.1:{port}/a.ts\n"
-        f"#EXTINF:2,\nfile://{segment}\n"
-        "#EXTINF:2,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
-    )
-    concat = tmp_path / "list"
-    concat.write_text(
-        f"ffconcat version 1.0\nfile 'http://127.0.0.1:{port}/b.mp4'\nfile '{segment}'\n"
-        "file 'file:///etc/passwd'\n"
-    )
+    hls, concat = lists_naming_other_files(tmp_path, port, segment)
     text = tmp_path / "notes.txt"
     text.write_text("this is not a video\n" * 100)
     truncated = tmp_path / "truncated.mp4"

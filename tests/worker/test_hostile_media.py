@@ -5,18 +5,16 @@ too long is killed."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.devtools.local import free_port
 from streamify.worker import media
 from streamify.worker.media import Limits, MediaError
+from tests.helpers import lists_naming_other_files
 
 LIMITS = Limits(
     max_duration_seconds=4 * 3600,
@@ -26,21 +24,6 @@ LIMITS = Limits(
     seconds_per_source_second=4,
     min_step_seconds=120,
 )
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[tuple[int, list[str]]]:
-    """A TCP server on loopback that records every connection made to it."""
-    seen: list[str] = []
-
-    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(str(writer.get_extra_info("peername")))
-        writer.close()
-
-    port = free_port()
-    server = await asyncio.start_server(record, "127.0.0.1", port)
-    async with server:
-        yield port, seen
 
 
 def ffmpeg(*args: str) -> None:
@@ -60,18 +43,7 @@ async def test_playlists_and_lists_naming_other_files_are_refused_unopened(
 ) -> None:
     port, seen = listener
     segment = synthetic_clip(tmp_path / "real.mp4", size="320x240", seconds=2, audio=False)
-    hls = tmp_path / "source"
-    hls.write_text(
-        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
-        f"#EXTINF:2,\nhttp://127.0.0.1:{port}/a.ts\n"
-        f"#EXTINF:2,\nfile://{segment}\n"
-        "#EXTINF:2,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
-    )
-    concat = tmp_path / "list"
-    concat.write_text(
-        f"ffconcat version 1.0\nfile 'http://127.0.0.1:{port}/b.mp4'\nfile '{segment}'\n"
-        "file 'file:///etc/passwd'\n"
-    )
+    hls, concat = lists_naming_other_files(tmp_path, port, segment)
     for upload in (hls, concat):
         assert await refused(upload) == "The uploaded file is not a video we can read."
     assert seen == []

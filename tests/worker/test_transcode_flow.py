@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from streamify.infra.settings import Settings
 from streamify.services import Services
 from streamify.worker import media
 from streamify.worker.flow import transcode_video
-from tests.helpers import VIDEO_QUERY, ffprobe_json, followed, gql
+from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
 from tests.worker.prefect import uploaded_video
 
 # Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
@@ -30,17 +29,6 @@ pytestmark = [
     pytest.mark.timeout(300),
     pytest.mark.slow,
 ]
-
-
-async def collect_events(
-    services: Services, video_id: uuid.UUID, into: list[ProcessingEvent], subscribed: asyncio.Event
-) -> None:
-    async with followed(services, video_id) as live:
-        subscribed.set()
-        async for event in live:
-            into.append(event)
-            if event.final:
-                return
 
 
 async def test_an_upload_becomes_a_playable_hls_ladder(
