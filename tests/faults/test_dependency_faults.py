@@ -193,7 +193,11 @@ async def test_the_prefect_api_gone_when_the_upload_completes_back_30_seconds_la
             assert restored.done()
 
             async def finished() -> bool:
-                return (await outcome(services, video_id)).status in ("READY", "FAILED")
+                # The row first, then the run's own end (READY is committed just before it).
+                if (await outcome(services, video_id)).status not in ("READY", "FAILED"):
+                    return False
+                states = await flow_run_states(prefect_url, video_id)
+                return bool(states) and states[-1] != "RUNNING"
 
             await wait_for(finished, seconds=120, what="the run")
         took = time.monotonic() - down_at
