@@ -57,6 +57,8 @@ def main_config(folder: Path, server_config: Path) -> str:
 def local_cdn(folder: Path, *, port: int, api: str, s3: str) -> Iterator[str]:
     """nginx on 127.0.0.1:`port` in front of the API (`api`, host:port) and the S3 server
     (`s3`, host:port); yields the CDN's base URL."""
+    # nginx reads relative paths against its prefix (-p): give it absolute ones only.
+    folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "temp").mkdir(exist_ok=True)
     server = folder / "cdn.conf"

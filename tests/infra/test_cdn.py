@@ -233,3 +233,19 @@ async def test_deleting_a_video_removes_its_media_and_the_cdn_serves_none_of_it(
         for signed in (False, True):
             assert await _objects(stack, media_prefix(video_id, signed=signed)) == []
         assert await _objects(stack, upload_prefix(video_id), raw) == []
+
+
+async def test_the_local_cdn_starts_from_a_relative_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`streamify dev` keeps its state in `.streamify` (relative) by default."""
+    from streamify.devtools.cdn import local_cdn
+    from streamify.devtools.local import free_port
+
+    monkeypatch.chdir(tmp_path)
+    with local_cdn(
+        Path(".streamify/cdn"), port=free_port(), api="127.0.0.1:9", s3="127.0.0.1:9"
+    ) as cdn:
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{cdn}/")).status_code == 403
+    assert (tmp_path / ".streamify/cdn/nginx.conf").is_file()
