@@ -78,11 +78,8 @@ def poster_key(video_id: UUID | str) -> str:
 
 
 STORYBOARD_SPRITE = "storyboard.jpg"
-
-
-def storyboard_keys(video_id: UUID | str) -> tuple[str, str]:
-    """The storyboard sprite and its WebVTT index (which names the sprite relatively)."""
-    return thumbs_key(video_id, STORYBOARD_SPRITE), thumbs_key(video_id, "storyboard.vtt")
+# The sprite's WebVTT index, beside it; it names the sprite relatively.
+STORYBOARD_INDEX = "storyboard.vtt"
 
 
 # -- Prefect --------------------------------------------------------------------------------

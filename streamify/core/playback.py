@@ -23,6 +23,7 @@ from streamify.domain import Video, VideoStatus, Visibility
 from streamify.infra.playback_signing import SIGNATURE_PARAMS
 from streamify.names import (
     SIGNED_PREFIX,
+    STORYBOARD_INDEX,
     STORYBOARD_SPRITE,
     media_prefix,
     parse_media_path,
@@ -51,7 +52,7 @@ NO_MEDIA = MediaUrls(None, None, None, None, None)
 def _storyboard_paths(thumbnail_path: str) -> tuple[str, str]:
     # The storyboard sits beside the poster (demo videos share another video's folder).
     folder = thumbnail_path.rsplit("/", 1)[0]
-    return f"{folder}/{STORYBOARD_SPRITE}", f"{folder}/storyboard.vtt"
+    return f"{folder}/{STORYBOARD_SPRITE}", f"{folder}/{STORYBOARD_INDEX}"
 
 
 def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> MediaUrls:

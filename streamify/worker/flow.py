@@ -35,6 +35,8 @@ from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as video_sql
 from streamify.infra.storage import Storage, open_storage
 from streamify.names import (
+    STORYBOARD_INDEX,
+    STORYBOARD_SPRITE,
     TRANSCODE_FLOW,
     RedisNames,
     hls_key,
@@ -274,10 +276,10 @@ async def thumbnails(
     await media.poster(Path(source_path), folder / "poster.jpg", info, timeout_seconds=seconds)
     await media.storyboard(
         Path(source_path),
-        folder / "storyboard.jpg",
-        folder / "storyboard.vtt",
+        folder / STORYBOARD_SPRITE,
+        folder / STORYBOARD_INDEX,
         info,
-        sprite_url="storyboard.jpg",
+        sprite_url=STORYBOARD_SPRITE,
         timeout_seconds=seconds,
     )
 

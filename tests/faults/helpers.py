@@ -102,3 +102,11 @@ def at_step(
 
     monkeypatch.setattr(flow, "report", report_then_act)
     return fired
+
+
+def upload_event(settings: Any, video_id: uuid.UUID, tag: str) -> Any:
+    """The S3 ObjectCreated record of the video's uploaded source (`tag`: its version)."""
+    from streamify.jobs.event_intake import StoredObject
+
+    key = f"uploads/{video_id}/source"
+    return StoredObject(settings.s3_raw_bucket, key, "ObjectCreated:Put", 1, tag, None, None)

@@ -33,6 +33,7 @@ from tests.faults.helpers import (
     at_step,
     flow_run_states,
     outcome,
+    upload_event,
     wait_for,
 )
 from tests.helpers import collect_events
@@ -173,15 +174,7 @@ async def test_the_prefect_api_gone_when_the_upload_completes_back_30_seconds_la
             await prefect.cut()
             down_at = time.monotonic()
             restored = _restore_after(prefect, 30)
-            event = StoredObject(
-                fast.s3_raw_bucket,
-                f"uploads/{video_id}/source",
-                "ObjectCreated:Put",
-                1,
-                "e",
-                None,
-                None,
-            )
+            event = upload_event(fast, video_id, "e")
             with pytest.raises(Exception):  # noqa: B017 - whatever the client raises
                 await intake.handle([event])  # the webhook answers 5xx: MinIO delivers again
             assert (await outcome(services, video_id)).status == "UPLOADED"

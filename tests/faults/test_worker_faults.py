@@ -15,12 +15,18 @@ import pytest
 from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import worker_process
 from streamify.infra.settings import Settings
-from streamify.jobs.event_intake import EventIntake, StoredObject
+from streamify.jobs.event_intake import EventIntake
 from streamify.jobs.processing_starter import prefect_crash_marker, prefect_starter
 from streamify.jobs.stalled_videos import restart_stalled
 from streamify.services import Services
 from tests.faults.conftest import FaultTable
-from tests.faults.helpers import assert_one_complete_stream, flow_run_states, outcome, wait_for
+from tests.faults.helpers import (
+    assert_one_complete_stream,
+    flow_run_states,
+    outcome,
+    upload_event,
+    wait_for,
+)
 from tests.helpers import followed
 from tests.worker.prefect import uploaded_video, wait_for_deployment
 
@@ -30,18 +36,6 @@ pytestmark = [
     pytest.mark.timeout(300),
     pytest.mark.slow,
 ]
-
-
-def _uploaded(settings: Settings, video_id: object, tag: str) -> StoredObject:
-    return StoredObject(
-        settings.s3_raw_bucket,
-        f"uploads/{video_id}/source",
-        "ObjectCreated:Put",
-        1,
-        tag,
-        None,
-        None,
-    )
 
 
 async def test_a_worker_killed_mid_encode_is_replaced_and_its_run_marked_crashed(
@@ -72,7 +66,7 @@ async def test_a_worker_killed_mid_encode_is_replaced_and_its_run_marked_crashed
     watcher = asyncio.create_task(watch())
     with worker_process(fast, tmp_path / "first.log") as first:
         await wait_for_deployment(prefect_url, first, tmp_path / "first.log")
-        await intake.handle([_uploaded(fast, video_id, "first")])
+        await intake.handle([upload_event(fast, video_id, "first")])
         await asyncio.wait_for(encoding.wait(), 120)
         os.killpg(first.pid, signal.SIGKILL)  # the worker and its flow process, mid-encode
         first.wait()
