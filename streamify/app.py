@@ -20,6 +20,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from streamify.core.context import Viewer
+from streamify.execution.engine import CompiledExecution
 from streamify.infra.metrics import Metrics
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import verify_token
@@ -117,6 +118,9 @@ def create_app(
         schema,
         max_entries=settings.response_cache_max_entries,
         graphiql=settings.graphiql_on,
+        compiled=CompiledExecution(schema, settings, max_entries=1024)
+        if settings.graphql_compiled_execution
+        else None,
     )
 
     @contextlib.asynccontextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from uuid import UUID
 
 from streamify.core.context import Context
@@ -95,6 +97,26 @@ async def owner_of(ctx: Context, video: Video) -> User | None:
 async def renditions_of(ctx: Context, video: Video) -> tuple[Rendition, ...]:
     found = await ctx.loaders.renditions_by_video_id.load(video.id)
     return found.renditions if found is not None else ()
+
+
+# The same reads for a whole page at once (the compiled GraphQL path): one loader call per
+# video in one batch, and per video its own answer or its own exception.
+
+
+async def owners_of(ctx: Context, videos: Sequence[Video]) -> list[User | BaseException | None]:
+    loader = ctx.loaders.user_by_id
+    return await asyncio.gather(*(loader.load(v.owner_id) for v in videos), return_exceptions=True)
+
+
+async def renditions_of_each(
+    ctx: Context, videos: Sequence[Video]
+) -> list[tuple[Rendition, ...] | BaseException]:
+    loader = ctx.loaders.renditions_by_video_id
+    found = await asyncio.gather(*(loader.load(v.id) for v in videos), return_exceptions=True)
+    return [
+        f if isinstance(f, BaseException) else (f.renditions if f is not None else ())
+        for f in found
+    ]
 
 
 def validated_patch(

@@ -77,6 +77,15 @@ class Metrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.graphql_executions = Counter(
+            "streamify_graphql_executions",
+            "GraphQL operations over HTTP by the path that ran them (compiled, strawberry) and, "
+            "for Strawberry, why the compiled path did not (introspection, subscription, "
+            "invalid, variables, resolver_uses_info, ...).",
+            ["path", "fallback"],
+            registry=self.registry,
+        )
+        self._executions: dict[str | None, Any] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         # labels() takes a lock and builds a key each call; the children are kept instead.
@@ -87,6 +96,14 @@ class Metrics:
             self._children[key] = children
         children[0].observe(seconds)
         children[1].inc()
+
+    def graphql_execution(self, fallback: str | None) -> None:
+        child = self._executions.get(fallback)
+        if child is None:
+            path = "compiled" if fallback is None else "strawberry"
+            child = self.graphql_executions.labels(path, fallback or "")
+            self._executions[fallback] = child
+        child.inc()
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)

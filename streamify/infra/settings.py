@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     response_cache_max_entries: int = 10_000
     graphql_max_page_size: int = 100
     graphql_default_page_size: int = 20
+    # Queries and mutations run on the compiled path (streamify.execution); what it does not
+    # support falls back to Strawberry. Off: everything runs on Strawberry.
+    graphql_compiled_execution: bool = True
 
     # HS256 secret of access tokens and session cookies: set a long random one in production.
     jwt_secret: str = DEV_JWT_SECRET

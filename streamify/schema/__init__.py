@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import strawberry
 from cachetools import LRUCache
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -47,8 +47,16 @@ class ErrorMasking(MaskErrors):
             if isinstance(result, PreExecutionError):
                 for error in errors:
                     name_pre_execution_error(error)
-            named = [_named_outage(error) for error in errors]
-            result.errors = self._process_errors(named)  # type: ignore[attr-defined]
+            result.errors = client_errors(errors)  # type: ignore[attr-defined]
+
+
+_MASKING = ErrorMasking(should_mask_error=_should_mask)
+
+
+def client_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Execution errors as clients see them: outages named UNAVAILABLE, the unexpected masked.
+    Both execution paths answer through this."""
+    return _MASKING._process_errors([_named_outage(error) for error in errors])
 
 
 def _named_outage(error: GraphQLError) -> GraphQLError:
@@ -127,45 +135,64 @@ class StreamifySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        query = execution_context.query if execution_context is not None else None
-        operation = (execution_context.operation_name if execution_context else None) or "-"
-        document = hashlib.sha256(query.encode()).hexdigest()[:16] if query else "-"
-        for error in errors:
-            original = error.original_error
-            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
-            path = ".".join(str(p) for p in error.path or ()) or "-"
-            expected = StreamifyError | GraphQLError | CannotGetOperationTypeError
-            if outage_of(original) is not None and not isinstance(original, StreamifyError):
-                log.warning(
-                    "UNAVAILABLE at %s in operation %s (document %s): %s",
-                    path,
-                    operation,
-                    document,
-                    type(original).__name__,
-                )
-            elif original is None or isinstance(original, expected):
-                # Our own messages are safe to log; graphql-core's may quote the document.
-                said = error.message if isinstance(original, StreamifyError) else ""
-                log.info(
-                    "%s at %s in operation %s (document %s) %s",
-                    code,
-                    path,
-                    operation,
-                    document,
-                    said,
-                )
-            else:
-                log.error(
-                    "unexpected %s at %s in operation %s (document %s)",
-                    type(original).__name__,
-                    path,
-                    operation,
-                    document,
-                    exc_info=original,
-                )
+        log_errors(
+            errors,
+            execution_context.query if execution_context is not None else None,
+            execution_context.operation_name if execution_context is not None else None,
+        )
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def log_errors(errors: list[GraphQLError], query: str | None, operation_name: str | None) -> None:
+    """Logs execution errors by operation and document hash (see StreamifySchema)."""
+    operation = operation_name or "-"
+    document = hashlib.sha256(query.encode()).hexdigest()[:16] if query else "-"
+    for error in errors:
+        original = error.original_error
+        code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+        path = ".".join(str(p) for p in error.path or ()) or "-"
+        expected = StreamifyError | GraphQLError | CannotGetOperationTypeError
+        if outage_of(original) is not None and not isinstance(original, StreamifyError):
+            log.warning(
+                "UNAVAILABLE at %s in operation %s (document %s): %s",
+                path,
+                operation,
+                document,
+                type(original).__name__,
+            )
+        elif original is None or isinstance(original, expected):
+            # Our own messages are safe to log; graphql-core's may quote the document.
+            said = error.message if isinstance(original, StreamifyError) else ""
+            log.info(
+                "%s at %s in operation %s (document %s) %s",
+                code,
+                path,
+                operation,
+                document,
+                said,
+            )
+        else:
+            log.error(
+                "unexpected %s at %s in operation %s (document %s)",
+                type(original).__name__,
+                path,
+                operation,
+                document,
+                exc_info=original,
+            )
+
+
+def document_checks(settings: Settings) -> Callable[[DocumentNode], list[GraphQLError]]:
+    """The checks BudgetedValidation runs on a document before the standard rules."""
+    limits = limits_of(settings)
+    max_string_length = settings.graphql_max_string_length
+
+    def check(document: DocumentNode) -> list[GraphQLError]:
+        return budget_errors(document, limits) or document_text_errors(document, max_string_length)
+
+    return check
+
+
+def build_schema(settings: Settings) -> StreamifySchema:
     limits = limits_of(settings)
     # One verdict cache per schema, shared by every request.
     verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)

@@ -33,6 +33,10 @@ class RenditionType:
     bitrate: int = strawberry.field(description="Peak bits per second.")
     codecs: str
 
+    @classmethod
+    def of(cls, r: domain.Rendition) -> RenditionType:
+        return cls(height=r.height, width=r.width, bitrate=r.bitrate, codecs=r.codecs)
+
 
 @strawberry.type(name="Manifest")
 class ManifestType:
@@ -116,10 +120,7 @@ class VideoType:
     @strawberry.field
     async def renditions(self, info: Info[GraphQLContext, None]) -> list[RenditionType]:
         found = await core_videos.renditions_of(info.context, self.record)
-        return [
-            RenditionType(height=r.height, width=r.width, bitrate=r.bitrate, codecs=r.codecs)
-            for r in found
-        ]
+        return [RenditionType.of(r) for r in found]
 
 
 @strawberry.type

@@ -33,6 +33,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperation
 
+from streamify.execution.engine import CompiledExecution
 from streamify.schema import name_pre_execution_error
 from streamify.web import graphiql
 from streamify.web.context import graphql_context_for, services_of
@@ -177,9 +178,18 @@ def _wants_html(request: Request) -> bool:
 class GraphQLEndpoint:
     """The /graphql HTTP endpoint; websockets go to Strawberry's view."""
 
-    def __init__(self, view: ASGIApp, schema: Schema, *, max_entries: int, graphiql: bool) -> None:
+    def __init__(
+        self,
+        view: ASGIApp,
+        schema: Schema,
+        *,
+        max_entries: int,
+        graphiql: bool,
+        compiled: CompiledExecution | None,
+    ) -> None:
         self.view = view
         self.schema = schema
+        self.compiled = compiled
         self.graphiql = graphiql
         self.documents = PersistedDocuments(schema._schema)
         self.cache = ResponseCache(max_entries)
@@ -265,15 +275,23 @@ class GraphQLEndpoint:
         deps: dict[str, int] = {}
         if cache_key is not None:
             context.loaders.deps = deps
-        try:
-            result = await self.schema.execute(
-                query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=HTTP_OPERATIONS,
-                operation_extensions=params.extensions,
+        result = None
+        if self.compiled is not None:
+            outcome = await self.compiled.execute(
+                query, params.variables, params.operation_name, context
             )
+            result = outcome.result
+            services_of(request).metrics.graphql_execution(outcome.fallback)
+        try:
+            if result is None:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=HTTP_OPERATIONS,
+                    operation_extensions=params.extensions,
+                )
         except (StrawberryGraphQLError, GraphQLError) as exc:
             raise RequestError(400, exc.message) from None
         except CannotGetOperationTypeError as exc:  # no such operation, or several unnamed

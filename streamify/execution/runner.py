@@ -1,0 +1,355 @@
+"""Runs a compiled plan for one request, in graphql-core's order but batched:
+
+- what resolves synchronously (attributes, sync resolvers, the objects they return) is
+  completed at once, depth first, object by object, as graphql-core does;
+- asynchronous fields (resolvers, loader-backed batch forms) are put aside and resolved in
+  waves: every field of a wave for all its parents at once (one batch per field), then
+  completed parent by parent, which may put aside the next wave.
+
+Results are what graphql-core produces for the same operation:
+
+- a field error is located at the field (or list item) where it happened and nulls the
+  nearest nullable position above it; a non-null chain up to the root nulls `data`;
+- an error under a position already nulled is not reported (graphql-core's rule too);
+- scalars and enums serialize through the schema's own types, so messages match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema, located_error
+from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Undefined, is_iterable
+from graphql.pyutils import inspect as graphql_inspect
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.arguments import convert_arguments
+
+from streamify.execution.compiler import INT_MAX, INT_MIN
+from streamify.execution.plan import Completion, FieldPlan, ObjectPlan, Read, Shape
+from streamify.execution.safety import ContextOnlyInfo
+
+# A position in the response: keys and list indexes from the root.
+Position = tuple[str | int, ...]
+# Where an object sits: (nullable, container, index, position, the next link up), innermost
+# first; the last link is the parent object's field.
+Link = tuple[bool, Any, Any, Position, Any]
+
+
+class Slot:
+    """One object being filled: its source value, its result, where it sits."""
+
+    __slots__ = ("data", "dead", "link", "parent", "path", "source")
+
+    def __init__(
+        self, source: Any, data: dict[str, Any], path: Position, link: Link | None, parent: Any
+    ) -> None:
+        self.source = source
+        self.data = data
+        self.path = path
+        self.link = link
+        self.parent: Slot | None = parent
+        self.dead = False
+
+
+class Run:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        config: StrawberryConfig,
+        scalar_registry: Any,
+        context: Any,
+        variables: VariableValues,
+    ) -> None:
+        self.schema = schema
+        self.config = config
+        self.scalar_registry = scalar_registry
+        self.context = context
+        self.info = ContextOnlyInfo(context)
+        self.variables = variables
+        self.errors: list[GraphQLError] = []
+        self.nulled: set[Position] = set()
+        self.root_nulled = False
+        self.root = Slot(None, {}, (), None, None)
+        # Asynchronous fields put aside for the next wave: field → its parents, in order.
+        self.waiting: dict[int, tuple[FieldPlan, list[Slot]]] = {}
+        self.arguments: dict[int, dict[str, Any] | Exception] = {}
+
+    async def execute(self, plan: ObjectPlan, *, serial: bool) -> dict[str, Any] | None:
+        if serial:
+            # Mutations: each root field and everything below it before the next one.
+            for field in plan.fields:
+                self._visit_root(ObjectPlan(plan.type_name, [field]))
+                await self._drain()
+        else:
+            self._visit_root(plan)
+            await self._drain()
+        return None if self.root_nulled else self.root.data
+
+    def _visit_root(self, plan: ObjectPlan) -> None:
+        try:
+            self._visit(plan, self.root)
+        except GraphQLError as error:
+            self._kill(self.root, error)
+
+    def _visit(self, plan: ObjectPlan, slot: Slot) -> None:
+        """Completes the object's synchronous fields now; puts its asynchronous ones aside.
+        A non-null field that fails raises its error to the caller, as in graphql-core."""
+        source = slot.source
+        data = slot.data
+        for field in plan.fields:
+            if slot.dead:
+                return
+            read = field.read
+            if read is Read.ATTRIBUTE:
+                try:
+                    value = getattr(source, field.attribute)
+                except Exception as exc:
+                    value = exc
+            elif read is Read.TYPENAME:
+                data[field.key] = field.parent
+                continue
+            elif field.is_async:
+                entry = self.waiting.get(id(field))
+                if entry is None:
+                    self.waiting[id(field)] = (field, [slot])
+                else:
+                    entry[1].append(slot)
+                data[field.key] = None  # keeps the key's place in the response
+                continue
+            else:
+                value = self._call(field, slot)
+                if inspect.isawaitable(value):
+                    self._await_one(field, slot, value)
+                    data[field.key] = None
+                    continue
+            completion = field.completion
+            if type(value) is completion.passthrough and completion.passthrough is not int:
+                data[field.key] = value  # the common case: a plain value of the field's type
+            else:
+                self._complete_field(field, slot, value)
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            wave = list(self.waiting.values())
+            self.waiting = {}
+            if len(wave) == 1:
+                columns = [await self._resolve(*wave[0])]
+            else:
+                columns = await asyncio.gather(*(self._resolve(f, s) for f, s in wave))
+            for (field, slots), column in zip(wave, columns, strict=True):
+                for slot, value in zip(slots, column, strict=True):
+                    if not slot.dead:
+                        try:
+                            self._complete_field(field, slot, value)
+                        except GraphQLError as error:
+                            self._kill(slot, error)
+
+    # Reading -------------------------------------------------------------------------------
+
+    async def _resolve(self, field: FieldPlan, slots: list[Slot]) -> list[Any]:
+        """The asynchronous field for every parent of this wave: one value or error each."""
+        if field.read is Read.BATCHED:
+            assert field.batch is not None
+            try:
+                return await field.batch(self.context, [s.source for s in slots])
+            except Exception as exc:
+                return [exc] * len(slots)
+        calls = [self._call(field, s) for s in slots]
+        pending = [i for i, value in enumerate(calls) if inspect.isawaitable(value)]
+        if pending:
+            done = await asyncio.gather(*(calls[i] for i in pending), return_exceptions=True)
+            for i, value in zip(pending, done, strict=True):
+                calls[i] = value
+        return calls
+
+    def _await_one(self, field: FieldPlan, slot: Slot, awaitable: Any) -> None:
+        """A synchronous resolver returned an awaitable: it joins the next wave."""
+
+        async def settle(_: Any, parents: Any) -> list[Any]:
+            try:
+                return [await awaitable]
+            except Exception as exc:
+                return [exc]
+
+        own = FieldPlan(
+            field.key,
+            field.name,
+            field.parent,
+            field.nodes,
+            Read.BATCHED,
+            field.completion,
+            batch=settle,
+            is_async=True,
+        )
+        self.waiting[id(own)] = (own, [slot])
+
+    def _call(self, field: FieldPlan, slot: Slot) -> Any:
+        """Calls the field's own resolver for one parent, as Strawberry would."""
+        kwargs = self.arguments.get(id(field))
+        if kwargs is None:
+            try:
+                kwargs = self._arguments(field)
+            except Exception as exc:
+                kwargs = exc
+            self.arguments[id(field)] = kwargs
+        if isinstance(kwargs, Exception):
+            return kwargs
+        assert field.strawberry_field is not None
+        resolver = field.strawberry_field.base_resolver
+        assert resolver is not None
+        args = [slot.source] if field.wants_self else []
+        call_kwargs = dict(kwargs)
+        for name in field.parent_parameters:
+            call_kwargs[name] = slot.source
+        if field.info_parameter is not None:
+            call_kwargs[field.info_parameter] = self.info
+        try:
+            return resolver(*args, **call_kwargs)
+        except Exception as exc:
+            return exc
+
+    def _arguments(self, field: FieldPlan) -> dict[str, Any]:
+        if not field.has_arguments:
+            return {}
+        assert field.graphql_field is not None and field.strawberry_field is not None
+        raw = get_argument_values(field.graphql_field, field.nodes[0], self.variables)
+        return convert_arguments(
+            raw,
+            field.strawberry_field.arguments,
+            scalar_registry=self.scalar_registry,
+            config=self.config,
+            info=self.info,  # type: ignore[arg-type]
+        )
+
+    # Completing ----------------------------------------------------------------------------
+
+    def _complete_field(self, field: FieldPlan, slot: Slot, value: Any) -> None:
+        completion = field.completion
+        key = field.key
+        path = (*slot.path, key)
+        try:
+            link = (completion.nullable, slot.data, key, path, None)
+            slot.data[key] = self._complete(completion, value, field, path, slot, link)
+        except Exception as raw:
+            error = located_error(raw, field.nodes, list(path))
+            if not completion.nullable:
+                raise error from None
+            slot.data[key] = None
+            self._record(error, path)
+
+    def _complete(  # noqa: PLR0917 - called per value: positional is cheaper
+        self,
+        completion: Completion,
+        value: Any,
+        field: FieldPlan,
+        path: Position,
+        slot: Slot,
+        link: Link,
+    ) -> Any:
+        if isinstance(value, BaseException):
+            raise value
+        if value is None:
+            if not completion.nullable:
+                raise TypeError(
+                    f"Cannot return null for non-nullable field {field.parent}.{field.name}."
+                )
+            return None
+        shape = completion.shape
+        if shape is Shape.LEAF:
+            return _leaf(completion, value)
+        if shape is Shape.OBJECT:
+            assert completion.plan is not None
+            child = Slot(value, {}, path, link, slot)
+            try:
+                self._visit(completion.plan, child)
+            except BaseException:
+                child.dead = True  # its fields put aside for later are not completed
+                raise
+            return child.data
+        if not is_iterable(value):
+            raise GraphQLError(
+                f"Expected Iterable, but did not find one for field '{field.parent}.{field.name}'."
+            )
+        item = completion.item
+        assert item is not None
+        out: list[Any] = []
+        for index, entry in enumerate(value):
+            item_path = (*path, index)
+            passthrough = item.passthrough
+            if type(entry) is passthrough and passthrough is not int and passthrough is not None:
+                out.append(entry)
+                continue
+            try:
+                item_link = (item.nullable, out, index, item_path, link)
+                out.append(self._complete(item, entry, field, item_path, slot, item_link))
+            except Exception as raw:
+                error = located_error(raw, field.nodes, list(item_path))
+                if not item.nullable:
+                    raise error from None
+                out.append(None)
+                self._record(error, item_path)
+        return out
+
+    # Errors --------------------------------------------------------------------------------
+
+    def _kill(self, slot: Slot, error: GraphQLError) -> None:
+        """A non-null field of `slot`, completed after `slot` itself (an asynchronous one),
+        failed: null the nearest nullable position above it."""
+        while True:
+            slot.dead = True
+            link = slot.link
+            while link is not None:
+                nullable, container, index, position, link_up = link
+                if nullable:
+                    container[index] = None
+                    self._record(error, position)
+                    return
+                link = link_up
+            parent = slot.parent
+            if parent is None:
+                self._record(error, None)
+                self.root_nulled = True
+                return
+            slot = parent
+
+    def _record(self, error: GraphQLError, position: Position | None) -> None:
+        """Reports `error`, which nulled `position` (None: the whole data), unless that
+        position or one above it was nulled already."""
+        if self.root_nulled:
+            return
+        if position is not None:
+            for end in range(len(position), 0, -1):
+                if position[:end] in self.nulled:
+                    return
+            self.nulled.add(position)
+        self.errors.append(error)
+
+
+def _leaf(completion: Completion, value: Any) -> Any:
+    passthrough = completion.passthrough
+    if type(value) is passthrough and (passthrough is not int or INT_MIN <= value <= INT_MAX):  # type: ignore[operator]
+        return value
+    memo = completion.memo
+    memo_key = (type(value), value)
+    if memo is not None:
+        try:
+            return memo[memo_key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: serialize it every time
+            memo = None
+    leaf = completion.leaf
+    assert leaf is not None
+    coerced = leaf.coerce_output_value(value)
+    if coerced is Undefined or coerced is None:
+        raise TypeError(
+            f"Expected `{graphql_inspect(leaf)}.coerce_output_value("
+            f"{graphql_inspect(value)})` to return non-nullable value, returned:"
+            f" {graphql_inspect(coerced)}"
+        )
+    if memo is not None:
+        memo[memo_key] = coerced
+    return coerced
