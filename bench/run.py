@@ -42,6 +42,8 @@ ROWS = {
     "e": "plain Starlette JSON endpoint",
     "f": "full tier + persisted GET + response cache",
     "g": "bare Strawberry + Starlette, static resolvers",
+    "s": "full tier, Strawberry execution (compiled off)",
+    "h": "plain Starlette endpoint, same tier + loaders",
 }
 TIER_ENV = {
     "a": {
@@ -55,6 +57,8 @@ TIER_ENV = {
     "e": {},
     "f": {"STREAMIFY_RESPONSE_CACHE_ENABLED": "true"},
     "g": {},
+    "s": {"STREAMIFY_GRAPHQL_COMPILED_EXECUTION": "false"},
+    "h": {},
 }
 VIDEO_FIELDS = (
     "id title description tags visibility status duration createdAt updatedAt "
@@ -152,7 +156,7 @@ def wrk_script(scenario: str, row: str, ids_file: Path, hot_id: str) -> str:
         ]
         return "\n".join(lines) + "\n"
     if scenario == "list50":
-        if row == "e":
+        if row in "eh":
             lines += ['request = function() return wrk.format("GET", "/videos?first=50") end']
         else:
             body = json.dumps({"query": LIST_QUERY, "variables": {"first": 50}})
@@ -164,7 +168,7 @@ def wrk_script(scenario: str, row: str, ids_file: Path, hot_id: str) -> str:
                 "end",
             ]
         return "\n".join(lines) + "\n"
-    if row == "e":
+    if row in "eh":
         lines += ['request = function() return wrk.format("GET", "/video/" .. pick()) end']
     else:
         prefix = json.dumps({"query": VIDEO_QUERY})[:-1] + ', "variables": {"id": "'
@@ -297,7 +301,7 @@ def measure(
             run_wrk(base, script, seconds, connections)  # steady state: the head is cached
         elif scenario != "stampede":
             run_wrk(base, script, min(2.0, seconds), connections)  # warm-up
-        tracked = row in "abcdf"
+        tracked = row in "abcdfsh"
         before = counters(base) if tracked else (0.0, 0.0)
         output = run_wrk(base, script, seconds, connections)
         after = counters(base) if tracked else (0.0, 0.0)
@@ -337,7 +341,8 @@ def table(results: list[Result]) -> str:
             f"{sql:>9} {cmds:>9} {r.errors:>6}"
         )
     ratios = []
-    for top, bottom in (("c", "a"), ("c", "d"), ("c", "e"), ("f", "e")):
+    pairs = (("c", "s"), ("c", "a"), ("c", "d"), ("c", "h"), ("c", "e"), ("s", "e"), ("f", "e"))
+    for top, bottom in pairs:
         if top in by_row and bottom in by_row:
             ratios.append(f"{top}/{bottom} = {by_row[top].rps / by_row[bottom].rps:.2f}")
     return "\n".join(lines) + ("\nratios: " + ", ".join(ratios) if ratios else "")
@@ -349,7 +354,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--scenarios", default="viral,zipf,stampede,list50")
-    parser.add_argument("--rows", default="abcdefg")
+    parser.add_argument("--rows", default="abcdefgsh")
     args = parser.parse_args()
     settings = bench_settings()
     ids = asyncio.run(prepare_data(settings, args.videos))
@@ -365,7 +370,7 @@ def main() -> None:
         "scenarios": {},
     }
     for scenario in args.scenarios.split(","):
-        rows = [r for r in args.rows if not (scenario == "stampede" and r in "defg")]
+        rows = [r for r in args.rows if not (scenario == "stampede" and r in "defgh")]
         extra = (
             {
                 "STREAMIFY_CACHE_TTL_SECONDS": "1",

@@ -1,6 +1,7 @@
 """One benchmark server: `python -m bench.servers ROW --port N`, configured by STREAMIFY_* env.
 
-Rows a, b, c and f are Streamify itself with the tier configured by the runner; d and e are
+Rows a, b, c, f and s are Streamify itself configured by the runner (s: Strawberry execution),
+h is Streamify with a plain endpoint over the same loaders (bench/loader_endpoint.py); d and e are
 the framework-only baselines of bench/ceiling.py. Every row runs as production does: one
 uvicorn worker with uvloop and httptools."""
 
@@ -12,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bench.ceiling import ceiling_app, plain_app, static_loaders
+from bench.loader_endpoint import loader_app
 from streamify.app import create_app
 from streamify.infra.settings import Settings
 
@@ -23,12 +25,14 @@ def app_for(row: str) -> Starlette:
         return ceiling_app()
     if row == "e":
         return plain_app()
+    if row == "h":
+        return loader_app(Settings())
     return create_app(Settings())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("row", choices=list("abcdefg"))
+    parser.add_argument("row", choices=list("abcdefgsh"))
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     uvicorn.run(

@@ -24,17 +24,18 @@ from typing import Any
 import httpx
 import pytest
 from graphql import print_schema
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis_graphql import queries as graphql_queries
 from strawberry.dataloader import DataLoader
 
 from streamify.app import create_app
-from streamify.domain import NotFound, Rendition, User, Video
+from streamify.domain import NotFound, Rendition, User, Video, VideoRenditions
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.settings import Settings
 from streamify.loaders import Loaders
-from streamify.domain import VideoRenditions
 from streamify.schema import build_schema
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock, insert_user, insert_video, token_for
@@ -315,7 +316,8 @@ def edge_cases(ids: dict[str, list[str]]) -> list[tuple[str, dict[str, Any], str
         (
             "fragment V on Video { id ...O renditions { ...R } } fragment O on Video { owner "
             "{ displayName } } fragment R on Rendition { height } "
-            "{ videos(first: 5) { edges { node { ...V ... on Video { title } ... { status } } } } }",
+            "{ videos(first: 5) { edges { node { ...V ... on Video { title } "
+            "... { status } } } } }",
             {},
             None,
         ),
@@ -341,7 +343,7 @@ def edge_cases(ids: dict[str, list[str]]) -> list[tuple[str, dict[str, Any], str
         ('{ upload(id: "00000000-0000-0000-0000-000000000000") { id status } }', {}, "ada"),
         ('{ upload(id: "00000000-0000-0000-0000-000000000000") { id status } }', {}, None),
         (
-            "mutation($id: ID!) { updateVideo(id: $id, input: {title: \"x\"}) { id } }",
+            'mutation($id: ID!) { updateVideo(id: $id, input: {title: "x"}) { id } }',
             {"id": first},
             "bob",
         ),
@@ -390,19 +392,32 @@ async def test_what_the_compiler_does_not_run_falls_back(pair: Pair) -> None:
         await pair.same(query, must_compile=False)
         assert fallbacks.labels("strawberry", reason)._value.get() == before + 1, query
     before = fallbacks.labels("strawberry", "variables")._value.get()
-    await pair.same("query($n: Int!) { videos(first: $n) { nodes { id } } }", {"n": "x"},
-                    must_compile=False)
+    await pair.same(
+        "query($n: Int!) { videos(first: $n) { nodes { id } } }", {"n": "x"}, must_compile=False
+    )
     assert fallbacks.labels("strawberry", "variables")._value.get() == before + 1
     metrics = (await pair.compiled.get("/metrics")).text
-    assert 'streamify_graphql_executions_total{fallback="introspection",path="strawberry"}' in metrics
+    assert (
+        'streamify_graphql_executions_total{fallback="introspection",path="strawberry"}' in metrics
+    )
 
 
 # Generated queries -----------------------------------------------------------------------------
 
 SCALAR_FIELDS = {
     "Video": [
-        "id", "title", "description", "tags", "visibility", "status", "duration", "createdAt",
-        "updatedAt", "thumbnailUrl", "failureReason", "processingAttempts",
+        "id",
+        "title",
+        "description",
+        "tags",
+        "visibility",
+        "status",
+        "duration",
+        "createdAt",
+        "updatedAt",
+        "thumbnailUrl",
+        "failureReason",
+        "processingAttempts",
     ],
     "User": ["id", "displayName"],
     "Rendition": ["height", "width", "bitrate", "codecs"],
@@ -446,8 +461,15 @@ def selection(draw: st.DrawFn, type_name: str, depth: int = 0) -> str:
             text = f"{draw(st.sampled_from(['a', 'b', 'x1']))}: {name}"
         directive = draw(
             st.sampled_from(
-                ["", "", "", "@skip(if: true)", "@include(if: true)", "@skip(if: $flag)",
-                 "@include(if: $flag)"]
+                [
+                    "",
+                    "",
+                    "",
+                    "@skip(if: true)",
+                    "@include(if: true)",
+                    "@skip(if: $flag)",
+                    "@include(if: $flag)",
+                ]
             )
         )
         if name in objects:
@@ -503,7 +525,9 @@ async def test_generated_queries_answer_the_same(pair: Pair) -> None:
         st.integers(0, 2**16),
         st.sampled_from([0, 0, 1, 3, 8]),
     )
-    def collect(query: tuple[str, dict[str, Any]], viewer: str | None, seed: int, rate: int) -> None:
+    def collect(
+        query: tuple[str, dict[str, Any]], viewer: str | None, seed: int, rate: int
+    ) -> None:
         examples.append((*query, viewer, seed, rate))
 
     collect()

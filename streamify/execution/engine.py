@@ -84,6 +84,7 @@ class CompiledExecution:
         data = await run.execute(plan, serial=compiled.serial)
         errors = run.errors
         if errors:
-            log_errors(errors, query, operation_name)
+            named = compiled.operation.name
+            log_errors(errors, query, operation_name or (named.value if named else None))
             errors = client_errors(errors)
         return Outcome(ExecutionResult(data=data, errors=errors or None))
