@@ -126,10 +126,15 @@ class Run:
                     data[field.key] = None
                     continue
             completion = field.completion
-            if type(value) is completion.passthrough and completion.passthrough is not int:
-                data[field.key] = value  # the common case: a plain value of the field's type
-            else:
-                self._complete_field(field, slot, value)
+            if completion.shape is Shape.LEAF and value is not None:
+                # The common case: a leaf, serialized here without building its position
+                # (only an error needs it; then the full path below raises it again).
+                try:
+                    data[field.key] = _leaf(completion, value)
+                    continue
+                except Exception:  # noqa: S110 - completed again below, with its error
+                    pass
+            self._complete_field(field, slot, value)
 
     async def _drain(self) -> None:
         while self.waiting:
@@ -278,10 +283,12 @@ class Run:
         out: list[Any] = []
         for index, entry in enumerate(value):
             item_path = (*path, index)
-            passthrough = item.passthrough
-            if type(entry) is passthrough and passthrough is not int and passthrough is not None:
-                out.append(entry)
-                continue
+            if item.shape is Shape.LEAF and entry is not None:
+                try:
+                    out.append(_leaf(item, entry))
+                    continue
+                except Exception:  # noqa: S110 - completed again below, with its error
+                    pass
             try:
                 item_link = (item.nullable, out, index, item_path, link)
                 out.append(self._complete(item, entry, field, item_path, slot, item_link))
@@ -329,6 +336,8 @@ class Run:
 
 
 def _leaf(completion: Completion, value: Any) -> Any:
+    if isinstance(value, BaseException):
+        raise value
     passthrough = completion.passthrough
     if type(value) is passthrough and (passthrough is not int or INT_MIN <= value <= INT_MAX):  # type: ignore[operator]
         return value
