@@ -189,10 +189,23 @@ def ffprobe_json(path: Path, *extra: str) -> Any:
 async def collect_events(
     services: Any, video_id: uuid.UUID, into: list[Any], subscribed: asyncio.Event
 ) -> None:
-    """Follow the video's processing events into `into` until the final one."""
-    async with followed(services, video_id) as live:
+    """Follow the video's processing events into `into` until the final one. After a resync
+    (events missed while the listener reconnected to Redis) the video's row says where it is,
+    as the subscription itself does (core.processing)."""
+    from streamify.domain import VideoStatus
+    from streamify.infra.events import ProcessingEvent
+
+    async with services.fanout.subscription(video_id, subscriber="test") as queue:
         subscribed.set()
-        async for event in live:
+        while True:
+            event = await queue.get()
+            if event is None:
+                status = await services.db.pool.fetchval(
+                    "SELECT status FROM videos WHERE id = $1", video_id
+                )
+                if status not in ("READY", "FAILED"):
+                    continue
+                event = ProcessingEvent.now(video_id, VideoStatus(status), "current")
             into.append(event)
             if event.final:
                 return
