@@ -72,10 +72,13 @@ async def videos(request: Request) -> Response:
         ctx, first=first, after=None, owner_id=None, status=None
     )
     page = [v for _, v in pairs]
-    owners = await core_videos.owners_of(ctx, page)
-    renditions = await core_videos.renditions_of_each(ctx, page)
+    # Every load is issued before the first await: one batch per loader.
+    owner_loads = core_videos.owner_loads(ctx, page)
+    rendition_loads = core_videos.rendition_loads(ctx, page)
+    owners = [await load for load in owner_loads]
+    renditions = [core_videos.renditions_in(await load) for load in rendition_loads]
     edges = [
-        {"cursor": cursor, "node": _video_json(ctx, v, o, r if isinstance(r, tuple) else ())}
+        {"cursor": cursor, "node": _video_json(ctx, v, o, r)}
         for (cursor, v), o, r in zip(pairs, owners, renditions, strict=True)
     ]
     end = pairs[-1][0] if pairs else None

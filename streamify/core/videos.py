@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 from uuid import UUID
 
 from streamify.core.context import Context
@@ -21,6 +22,7 @@ from streamify.domain import (
     User,
     Video,
     VideoPatch,
+    VideoRenditions,
     VideoStatus,
     Visibility,
 )
@@ -32,6 +34,7 @@ from streamify.loaders.video_pages import PageQuery
 from streamify.names import source_key
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
@@ -85,7 +88,8 @@ async def video_page(
         visibilities=tuple(Visibility) if own_listing else (Visibility.PUBLIC,),
     )
     page = await ctx.loaders.video_page_by_query.load(query)
-    videos = await ctx.loaders.video_by_id.load_many(page.video_ids)
+    loader = ctx.loaders.video_by_id
+    videos = await _all([loader.load(i) for i in page.video_ids])
     shown = [v for v in videos if v is not None and can_view(ctx, v, by_id=False)]
     return [(encode_cursor(sql.PageCursor(v.created_at, v.id)), v) for v in shown], page.has_next
 
@@ -95,28 +99,35 @@ async def owner_of(ctx: Context, video: Video) -> User | None:
 
 
 async def renditions_of(ctx: Context, video: Video) -> tuple[Rendition, ...]:
-    found = await ctx.loaders.renditions_by_video_id.load(video.id)
-    return found.renditions if found is not None else ()
+    return renditions_in(await ctx.loaders.renditions_by_video_id.load(video.id))
 
 
 # The same reads for a whole page at once (the compiled GraphQL path): one loader call per
-# video in one batch, and per video its own answer or its own exception.
+# video, all issued before anything is awaited, so they join one batch per loader.
 
 
-async def owners_of(ctx: Context, videos: Sequence[Video]) -> list[User | BaseException | None]:
+def owner_loads(ctx: Context, videos: Sequence[Video]) -> list[Awaitable[User | None]]:
     loader = ctx.loaders.user_by_id
-    return await asyncio.gather(*(loader.load(v.owner_id) for v in videos), return_exceptions=True)
+    return [loader.load(v.owner_id) for v in videos]
 
 
-async def renditions_of_each(
+def rendition_loads(
     ctx: Context, videos: Sequence[Video]
-) -> list[tuple[Rendition, ...] | BaseException]:
+) -> list[Awaitable[VideoRenditions | None]]:
     loader = ctx.loaders.renditions_by_video_id
-    found = await asyncio.gather(*(loader.load(v.id) for v in videos), return_exceptions=True)
-    return [
-        f if isinstance(f, BaseException) else (f.renditions if f is not None else ())
-        for f in found
-    ]
+    return [loader.load(v.id) for v in videos]
+
+
+def renditions_in(found: VideoRenditions | None) -> tuple[Rendition, ...]:
+    return found.renditions if found is not None else ()
+
+
+async def _all(loads: list[Awaitable[T]]) -> list[T]:
+    """Like gather, but loads L1 answered (settled futures) are read at once: gather would
+    wait a turn of the event loop for them."""
+    if all(isinstance(f, asyncio.Future) and f.done() for f in loads):
+        return [f.result() for f in loads]  # type: ignore[attr-defined]
+    return await asyncio.gather(*loads)
 
 
 def validated_patch(

@@ -51,7 +51,6 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.field import StrawberryField
 
 from streamify.execution.plan import (
-    BatchResolver,
     Completion,
     FieldPlan,
     ObjectPlan,
@@ -59,6 +58,7 @@ from streamify.execution.plan import (
     Shape,
 )
 from streamify.execution.safety import uses_only_context
+from streamify.schema.batched import BatchResolver
 
 # Values of these scalars pass through unchanged when they already are of this exact type
 # (what graphql-core's serializers return for them too).
@@ -69,7 +69,6 @@ PASSTHROUGH: dict[str, type] = {
     GraphQLFloat.name: float,
 }
 STANDARD_SCALARS = {GraphQLString, GraphQLID, GraphQLBoolean, GraphQLFloat, GraphQLInt}
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class Unsupported(Exception):

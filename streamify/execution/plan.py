@@ -3,7 +3,7 @@ the variables its @skip/@include read); read by the runner on every request."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -11,8 +11,7 @@ from typing import Any
 from graphql import FieldNode, GraphQLField, GraphQLLeafType
 from strawberry.types.field import StrawberryField
 
-# Resolves a field for every parent of one level at once: one value (or exception) per parent.
-BatchResolver = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
+from streamify.schema.batched import BatchResolver
 
 
 class Read(IntEnum):
@@ -69,3 +68,5 @@ class FieldPlan:
 class ObjectPlan:
     type_name: str
     fields: list[FieldPlan] = field(default_factory=list)
+    # The generated function that fills an object of this plan (execution.codegen).
+    visitor: Callable[[Any, Any], None] | None = None

@@ -17,7 +17,9 @@ Results are what graphql-core produces for the same operation:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
+import math
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema, located_error
@@ -27,8 +29,8 @@ from graphql.pyutils import inspect as graphql_inspect
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.arguments import convert_arguments
 
-from streamify.execution.compiler import INT_MAX, INT_MIN
-from streamify.execution.plan import Completion, FieldPlan, ObjectPlan, Read, Shape
+from streamify.execution.codegen import INT_MAX, INT_MIN, visitor
+from streamify.execution.plan import Completion, FieldPlan, ObjectPlan, Shape
 from streamify.execution.safety import ContextOnlyInfo
 
 # A position in the response: keys and list indexes from the root.
@@ -73,8 +75,9 @@ class Run:
         self.nulled: set[Position] = set()
         self.root_nulled = False
         self.root = Slot(None, {}, (), None, None)
-        # Asynchronous fields put aside for the next wave: field → its parents, in order.
-        self.waiting: dict[int, tuple[FieldPlan, list[Slot]]] = {}
+        # Asynchronous fields put aside for the next wave: field → its parents in order (and
+        # the awaitables already started for them, for a sync resolver that returned one).
+        self.waiting: dict[int, tuple[FieldPlan, list[Slot], list[Any] | None]] = {}
         self.arguments: dict[int, dict[str, Any] | Exception] = {}
 
     async def execute(self, plan: ObjectPlan, *, serial: bool) -> dict[str, Any] | None:
@@ -95,103 +98,80 @@ class Run:
             self._kill(self.root, error)
 
     def _visit(self, plan: ObjectPlan, slot: Slot) -> None:
-        """Completes the object's synchronous fields now; puts its asynchronous ones aside.
-        A non-null field that fails raises its error to the caller, as in graphql-core."""
-        source = slot.source
-        data = slot.data
-        for field in plan.fields:
-            if slot.dead:
+        """Completes the object's synchronous fields now; puts its asynchronous ones aside
+        (the plan's generated function, execution.codegen). A non-null field that fails
+        raises its error to the caller, as in graphql-core."""
+        visitor(plan)(self, slot)
+
+    # What the generated functions call --------------------------------------------------------
+
+    def defer(self, field: FieldPlan, slot: Slot) -> None:
+        """An asynchronous field: resolved in the next wave with its other parents."""
+        entry = self.waiting.get(id(field))
+        if entry is None:
+            self.waiting[id(field)] = (field, [slot], None)
+        else:
+            entry[1].append(slot)
+
+    def leaf(self, field: FieldPlan, slot: Slot, value: Any) -> None:
+        """A leaf, serialized without building its position (only an error needs it; then
+        the general completion raises it again, located)."""
+        if value is not None:
+            try:
+                slot.data[field.key] = _leaf(field.completion, value)
                 return
-            read = field.read
-            if read is Read.ATTRIBUTE:
-                try:
-                    value = getattr(source, field.attribute)
-                except Exception as exc:
-                    value = exc
-            elif read is Read.TYPENAME:
-                data[field.key] = field.parent
-                continue
-            elif field.is_async:
-                entry = self.waiting.get(id(field))
-                if entry is None:
-                    self.waiting[id(field)] = (field, [slot])
-                else:
-                    entry[1].append(slot)
-                data[field.key] = None  # keeps the key's place in the response
-                continue
-            else:
-                value = self._call(field, slot)
-                if inspect.isawaitable(value):
-                    self._await_one(field, slot, value)
-                    data[field.key] = None
-                    continue
-            completion = field.completion
-            if completion.shape is Shape.LEAF and value is not None:
-                # The common case: a leaf, serialized here without building its position
-                # (only an error needs it; then the full path below raises it again).
-                try:
-                    data[field.key] = _leaf(completion, value)
-                    continue
-                except Exception:  # noqa: S110 - completed again below, with its error
-                    pass
-            self._complete_field(field, slot, value)
+            except Exception:  # noqa: S110 - completed again below, with its error
+                pass
+        self.complete_field(field, slot, value)
 
     async def _drain(self) -> None:
         while self.waiting:
             wave = list(self.waiting.values())
             self.waiting = {}
-            if len(wave) == 1:
-                columns = [await self._resolve(*wave[0])]
-            else:
-                columns = await asyncio.gather(*(self._resolve(f, s) for f, s in wave))
-            for (field, slots), column in zip(wave, columns, strict=True):
-                for slot, value in zip(slots, column, strict=True):
-                    if not slot.dead:
-                        try:
-                            self._complete_field(field, slot, value)
-                        except GraphQLError as error:
-                            self._kill(slot, error)
+            started = [self._start(field, slots, preset) for field, slots, preset in wave]
+            await _settle(started)
+            kills: list[tuple[Slot, GraphQLError]] = []
+            for (field, slots, _), loads in zip(wave, started, strict=True):
+                finish = field.batch.finish if field.batch is not None else None
+                for slot, load in zip(slots, loads, strict=True):
+                    if slot.dead:
+                        continue
+                    value = _outcome(load)
+                    if finish is not None and not isinstance(value, BaseException):
+                        value = finish(value)
+                    try:
+                        self.complete_field(field, slot, value)
+                    except GraphQLError as failure:
+                        kills.append((slot, failure))
+            # In graphql-core a non-null failure climbs one awaiting coroutine per level, a
+            # turn of the event loop each, while the rest of the wave completes: the wave's
+            # other errors are reported first, and a failure that nulls a nearer position
+            # before one that climbs further.
+            kills.sort(key=lambda kill: _climb(kill[0]))
+            for slot, error in kills:
+                self._kill(slot, error)
 
     # Reading -------------------------------------------------------------------------------
 
-    async def _resolve(self, field: FieldPlan, slots: list[Slot]) -> list[Any]:
-        """The asynchronous field for every parent of this wave: one value or error each."""
-        if field.read is Read.BATCHED:
-            assert field.batch is not None
+    def _start(self, field: FieldPlan, slots: list[Slot], preset: list[Any] | None) -> list[Any]:
+        """Starts the asynchronous field for every parent of this wave: one load (a value,
+        an exception or an awaitable) per parent. A batch form issues all its loader calls
+        here, so every field of the wave joins the same loader batches."""
+        if preset is not None:
+            return preset
+        if field.batch is not None:
             try:
-                return await field.batch(self.context, [s.source for s in slots])
+                return field.batch.loads(self.context, [s.source for s in slots])
             except Exception as exc:
                 return [exc] * len(slots)
-        calls = [self._call(field, s) for s in slots]
-        pending = [i for i, value in enumerate(calls) if inspect.isawaitable(value)]
-        if pending:
-            done = await asyncio.gather(*(calls[i] for i in pending), return_exceptions=True)
-            for i, value in zip(pending, done, strict=True):
-                calls[i] = value
-        return calls
+        return [self.call(field, s) for s in slots]
 
-    def _await_one(self, field: FieldPlan, slot: Slot, awaitable: Any) -> None:
+    def await_one(self, field: FieldPlan, slot: Slot, awaitable: Any) -> None:
         """A synchronous resolver returned an awaitable: it joins the next wave."""
+        own = dataclasses.replace(field, is_async=True)
+        self.waiting[id(own)] = (own, [slot], [awaitable])
 
-        async def settle(_: Any, parents: Any) -> list[Any]:
-            try:
-                return [await awaitable]
-            except Exception as exc:
-                return [exc]
-
-        own = FieldPlan(
-            field.key,
-            field.name,
-            field.parent,
-            field.nodes,
-            Read.BATCHED,
-            field.completion,
-            batch=settle,
-            is_async=True,
-        )
-        self.waiting[id(own)] = (own, [slot])
-
-    def _call(self, field: FieldPlan, slot: Slot) -> Any:
+    def call(self, field: FieldPlan, slot: Slot) -> Any:
         """Calls the field's own resolver for one parent, as Strawberry would."""
         kwargs = self.arguments.get(id(field))
         if kwargs is None:
@@ -231,7 +211,7 @@ class Run:
 
     # Completing ----------------------------------------------------------------------------
 
-    def _complete_field(self, field: FieldPlan, slot: Slot, value: Any) -> None:
+    def complete_field(self, field: FieldPlan, slot: Slot, value: Any) -> None:
         completion = field.completion
         key = field.key
         path = (*slot.path, key)
@@ -335,12 +315,64 @@ class Run:
         self.errors.append(error)
 
 
+async def _settle(started: list[list[Any]]) -> None:
+    """Awaits every load not settled yet, all at once: loaders batch across fields, and a
+    wave L1 answered whole costs no turn of the event loop."""
+    pending = [
+        (loads, i)
+        for loads in started
+        for i, load in enumerate(loads)
+        if inspect.isawaitable(load) and not (isinstance(load, asyncio.Future) and load.done())
+    ]
+    if not pending:
+        return
+    if len(pending) == 1:
+        loads, i = pending[0]
+        try:
+            loads[i] = await loads[i]
+        except Exception as exc:
+            loads[i] = exc
+        return
+    done = await asyncio.gather(*(loads[i] for loads, i in pending), return_exceptions=True)
+    for (loads, i), value in zip(pending, done, strict=True):
+        loads[i] = value
+
+
+def _outcome(load: Any) -> Any:
+    """A load's value or exception (a settled future is read)."""
+    if isinstance(load, asyncio.Future):
+        if load.cancelled():
+            return asyncio.CancelledError()
+        return load.exception() or load.result()
+    return load
+
+
+def _climb(slot: Slot) -> int:
+    """How many positions a failure in `slot` climbs before one that is nullable."""
+    steps = 0
+    current: Slot | None = slot
+    while current is not None:
+        link = current.link
+        while link is not None:
+            steps += 1
+            if link[0]:
+                return steps
+            link = link[4]
+        current = current.parent
+    return steps
+
+
 def _leaf(completion: Completion, value: Any) -> Any:
     if isinstance(value, BaseException):
         raise value
     passthrough = completion.passthrough
-    if type(value) is passthrough and (passthrough is not int or INT_MIN <= value <= INT_MAX):  # type: ignore[operator]
-        return value
+    if type(value) is passthrough:
+        number: Any = value
+        if passthrough is int:
+            if INT_MIN <= number <= INT_MAX:
+                return value
+        elif passthrough is not float or math.isfinite(number):
+            return value
     memo = completion.memo
     memo_key = (type(value), value)
     if memo is not None:

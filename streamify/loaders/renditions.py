@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from streamify.domain import VideoRenditions
 from streamify.infra.cache.namespaces import RENDITIONS
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import videos as sql
+from streamify.loaders.tiered import TieredLoader
 
 
-class RenditionsByVideoIdLoader(DataLoader[UUID, VideoRenditions | None]):
+class RenditionsByVideoIdLoader(TieredLoader[UUID, VideoRenditions]):
     """A video's renditions as one entry, versioned by the video's own version."""
 
     def __init__(self, db: Database, tier: CacheTier, deps: dict[str, int] | None = None) -> None:
@@ -19,7 +18,4 @@ class RenditionsByVideoIdLoader(DataLoader[UUID, VideoRenditions | None]):
             rows = await sql.renditions_by_video_ids(db.pool, ids)
             return {video_id: (version, value) for video_id, version, value in rows}
 
-        async def load(ids: list[UUID]) -> list[VideoRenditions | None]:
-            return await tier.get_many(RENDITIONS, ids, fetch, record=deps)
-
-        super().__init__(load_fn=load)
+        super().__init__(tier, RENDITIONS, fetch, deps)

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from streamify.domain import Session
 from streamify.infra.cache.namespaces import SESSIONS
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
 from streamify.infra.sql import accounts as sql
+from streamify.loaders.tiered import TieredLoader
 
 
-class SessionByIdLoader(DataLoader[UUID, Session | None]):
+class SessionByIdLoader(TieredLoader[UUID, Session]):
     """Sessions are read on every authenticated request, so they go through the tier too;
     logging out bumps the version and invalidates."""
 
@@ -19,7 +18,4 @@ class SessionByIdLoader(DataLoader[UUID, Session | None]):
         async def fetch(ids: list[UUID]) -> dict[UUID, tuple[int, Session]]:
             return {s.id: (s.version, s) for s in await sql.sessions_by_ids(db.pool, ids)}
 
-        async def load(ids: list[UUID]) -> list[Session | None]:
-            return await tier.get_many(SESSIONS, ids, fetch, record=deps)
-
-        super().__init__(load_fn=load)
+        super().__init__(tier, SESSIONS, fetch, deps)

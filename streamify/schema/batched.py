@@ -1,33 +1,48 @@
 """Batch forms of the resolvers a page repeats per item, for the compiled execution path:
-each takes every parent of one level and answers one value (or exception) per parent, with
-one loader call per parent in a single batch. Each must return exactly what the field's own
-resolver returns for that parent; the differential tests hold them to it."""
+for every parent of one wave, one loader call each (all issued before anything is awaited),
+and per loaded value exactly what the field's own resolver returns for that parent; the
+differential tests hold them to it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from streamify import domain
 from streamify.core import videos as core_videos
 from streamify.schema.context import GraphQLContext
 from streamify.schema.types import RenditionType, UserType, VideoType
 
 
-async def video_owners(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Any]:
-    found = await core_videos.owners_of(ctx, [p.record for p in parents])
-    return [
-        f if isinstance(f, BaseException) else (UserType.of(f) if f is not None else None)
-        for f in found
-    ]
+@dataclass(frozen=True, slots=True)
+class BatchResolver:
+    """A field resolved for every parent of one wave at once: `loads` issues one loader
+    call per parent (all before anything is awaited); `finish` turns one loaded value into
+    what the field's own resolver returns."""
+
+    loads: Callable[[Any, Sequence[Any]], list[Awaitable[Any]]]
+    finish: Callable[[Any], Any]
 
 
-async def video_renditions(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Any]:
-    found = await core_videos.renditions_of_each(ctx, [p.record for p in parents])
-    return [f if isinstance(f, BaseException) else [RenditionType.of(r) for r in f] for f in found]
+def _owner_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
+    return list(core_videos.owner_loads(ctx, [p.record for p in parents]))
+
+
+def _owner(user: domain.User | None) -> UserType | None:
+    return UserType.of(user) if user is not None else None
+
+
+def _rendition_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
+    return list(core_videos.rendition_loads(ctx, [p.record for p in parents]))
+
+
+def _renditions(found: domain.VideoRenditions | None) -> list[RenditionType]:
+    return [RenditionType.of(r) for r in core_videos.renditions_in(found)]
 
 
 # (GraphQL type, field) → its batch form.
-BATCHED: dict[tuple[str, str], Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]] = {
-    ("Video", "owner"): video_owners,
-    ("Video", "renditions"): video_renditions,
+BATCHED: dict[tuple[str, str], BatchResolver] = {
+    ("Video", "owner"): BatchResolver(_owner_loads, _owner),
+    ("Video", "renditions"): BatchResolver(_rendition_loads, _renditions),
 }

@@ -107,6 +107,10 @@ class CircuitBreaker:
         self.open_until = self.clock() + self.cooldown
 
 
+# What peek() answers for a key L1 does not hold.
+MISS: Any = object()
+
+
 class CacheTier:
     def __init__(
         self, settings: Settings, redis: RedisCache | None, *, clock: Clock = time.monotonic
@@ -139,6 +143,20 @@ class CacheTier:
         return self.names.entity(ns.name, id_)
 
     # -- reads ----------------------------------------------------------------------------
+
+    def peek(self, ns: Namespace[V], id_: Hashable, *, record: dict[str, int] | None = None) -> Any:
+        """What L1 holds for `id_` (None: known to be absent), or MISS: the L1 part of
+        get_many, answered without a batch or a turn of the event loop."""
+        if not self.l1_enabled:
+            return MISS
+        key = self.names.entity(ns.name, id_)
+        hit = self.l1.get(key)
+        if hit is None:
+            return MISS
+        self.stats[ns.name, "l1_hit"] += 1
+        if record is not None:
+            record[key] = hit.version
+        return hit.value
 
     async def get_many(
         self,
