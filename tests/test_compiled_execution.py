@@ -460,7 +460,8 @@ def selection(draw: st.DrawFn, type_name: str, depth: int = 0) -> str:
     for name in picked:
         text = name
         if draw(st.integers(0, 4)) == 0:
-            text = f"{draw(st.sampled_from(['a', 'b', 'x1']))}: {name}"
+            # An alias per field name: two aliases of one field merge, never two fields.
+            text = f"{draw(st.sampled_from(['a', 'b']))}_{name.strip('_')}: {name}"
         directive = draw(
             st.sampled_from(
                 [

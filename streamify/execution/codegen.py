@@ -55,8 +55,14 @@ def _generate(plan: ObjectPlan) -> Visitor:
             lines += [f"        run.await_one({f}, slot, v)", f"        v = data[{k}] = None"]
             lines += ["    else:", f"        run.complete_field({f}, slot, v)"]
             continue
-        if field.completion.shape is not Shape.LEAF:
-            lines.append(f"    run.complete_field({f}, slot, v)")
+        completion = field.completion
+        if completion.shape is Shape.OBJECT:
+            lines.append(f"    run.object({f}, slot, v)")
+            continue
+        if completion.shape is Shape.LIST:
+            item = completion.item
+            many = item is not None and item.shape is Shape.OBJECT
+            lines.append(f"    run.{'objects' if many else 'complete_field'}({f}, slot, v)")
             continue
         test = _fast_test(field.completion, constants)
         if test is None:

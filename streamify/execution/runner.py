@@ -133,6 +133,7 @@ class Run:
             kills: list[tuple[Slot, GraphQLError]] = []
             for (field, slots, _), loads in zip(wave, started, strict=True):
                 finish = field.batch.finish if field.batch is not None else None
+                complete = self._completer(field)
                 for slot, load in zip(slots, loads, strict=True):
                     if slot.dead:
                         continue
@@ -140,7 +141,7 @@ class Run:
                     if finish is not None and not isinstance(value, BaseException):
                         value = finish(value)
                     try:
-                        self.complete_field(field, slot, value)
+                        complete(field, slot, value)
                     except GraphQLError as failure:
                         kills.append((slot, failure))
             # In graphql-core a non-null failure climbs one awaiting coroutine per level, a
@@ -210,6 +211,99 @@ class Run:
         )
 
     # Completing ----------------------------------------------------------------------------
+
+    def _completer(self, field: FieldPlan) -> Any:
+        """The completion for the field's shape (the one its generated code calls too)."""
+        completion = field.completion
+        if completion.shape is Shape.LEAF:
+            return self.leaf
+        if completion.shape is Shape.OBJECT:
+            return self.object
+        item = completion.item
+        return (
+            self.objects
+            if item is not None and item.shape is Shape.OBJECT
+            else (self.complete_field)
+        )
+
+    def object(self, field: FieldPlan, slot: Slot, value: Any) -> None:
+        """An object field: its object is filled now, depth first."""
+        if value is None or isinstance(value, BaseException):
+            self.complete_field(field, slot, value)
+            return
+        completion = field.completion
+        key, data = field.key, slot.data
+        path = (*slot.path, key)
+        child = Slot(value, {}, path, (completion.nullable, data, key, path, None), slot)
+        data[key] = child.data
+        try:
+            visitor(completion.plan)(self, child)  # type: ignore[arg-type]
+        except BaseException as raw:
+            child.dead = True  # its fields put aside for later are not completed
+            if not isinstance(raw, Exception):
+                raise
+            self._failed(field, slot, raw, path)
+
+    def objects(self, field: FieldPlan, slot: Slot, value: Any) -> None:
+        """A list of objects: each filled now, depth first, in order."""
+        if not isinstance(value, list | tuple):
+            self.complete_field(field, slot, value)  # None, an error, another iterable
+            return
+        completion = field.completion
+        item = completion.item
+        assert item is not None and item.plan is not None
+        visit = visitor(item.plan)
+        key, data = field.key, slot.data
+        path = (*slot.path, key)
+        link = (completion.nullable, data, key, path, None)
+        out: list[Any] = []
+        data[key] = out
+        try:
+            for index, entry in enumerate(value):
+                item_path = (*path, index)
+                item_link = (item.nullable, out, index, item_path, link)
+                if entry is None or isinstance(entry, BaseException):
+                    try:
+                        out.append(self._complete(item, entry, field, item_path, slot, item_link))
+                    except Exception as raw:
+                        out.append(None)
+                        self._failed_item(field, item, raw, out, index, item_path)
+                    continue
+                child = Slot(entry, {}, item_path, item_link, slot)
+                out.append(child.data)
+                try:
+                    visit(self, child)
+                except BaseException as raw:
+                    child.dead = True
+                    if not isinstance(raw, Exception):
+                        raise
+                    self._failed_item(field, item, raw, out, index, item_path)
+        except Exception as raw:
+            self._failed(field, slot, raw, path)
+
+    def _failed(self, field: FieldPlan, slot: Slot, raw: Exception, path: Position) -> None:
+        """The field failed: null it, or (non-null) raise its located error to the parent."""
+        error = located_error(raw, field.nodes, list(path))
+        if not field.completion.nullable:
+            raise error from None
+        slot.data[field.key] = None
+        self._record(error, path)
+
+    def _failed_item(  # noqa: PLR0917 - the item's place, spelled out
+        self,
+        field: FieldPlan,
+        item: Completion,
+        raw: Exception,
+        out: list[Any],
+        index: int,
+        path: Position,
+    ) -> None:
+        """A list item failed: null it, or (non-null) raise its error to the list."""
+        error = located_error(raw, field.nodes, list(path))
+        if not item.nullable:
+            raise error from None
+        out[index] = None
+        self._record(error, path)
 
     def complete_field(self, field: FieldPlan, slot: Slot, value: Any) -> None:
         completion = field.completion
