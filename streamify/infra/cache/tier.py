@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from cachetools import TLRUCache, TTLCache
+from cachetools import TTLCache
 
+from streamify.infra.cache.l1 import L1Cache
 from streamify.infra.cache.redis_store import (
     NEGATIVE_ENTRY,
     Fill,
@@ -121,9 +122,7 @@ class CacheTier:
         self.names = RedisNames(settings.cache_key_prefix)
         self.l1_enabled = settings.cache_l1_enabled
         self.single_flight = settings.cache_single_flight
-        self.l1: TLRUCache[str, _L1Entry] = TLRUCache(
-            maxsize=settings.cache_l1_max_entries, ttu=lambda _k, v, now: now + v.ttl, timer=clock
-        )
+        self.l1: L1Cache[_L1Entry] = L1Cache(settings.cache_l1_max_entries, clock)
         # Versions written recently, so a late L1 fill of an older row is refused here too.
         self.l1_tombstones: TTLCache[str, int] = TTLCache(
             maxsize=settings.cache_l1_max_entries,
