@@ -34,46 +34,106 @@ def visitor(plan: ObjectPlan) -> Visitor:
 
 
 def _generate(plan: ObjectPlan) -> Visitor:
-    constants: dict[str, Any] = {"isawaitable": inspect.isawaitable, "INT_MIN": INT_MIN}
-    constants["INT_MAX"] = INT_MAX
+    constants: dict[str, Any] = {
+        "isawaitable": inspect.isawaitable,
+        "INT_MIN": INT_MIN,
+        "INT_MAX": INT_MAX,
+        "isfinite": math.isfinite,
+        "all_str": _all_str,
+    }
     lines = ["def visit(run, slot):", "    source = slot.source", "    data = slot.data"]
     for index, field in enumerate(plan.fields):
-        f, k = f"F{index}", f"K{index}"
-        constants[f], constants[k] = field, field.key
-        if field.read is Read.TYPENAME:
-            constants[f"T{index}"] = field.parent
-            lines.append(f"    data[{k}] = T{index}")
-            continue
-        if field.is_async:
-            lines += [f"    run.defer({f}, slot)", f"    data[{k}] = None"]
-            continue
-        if field.read is Read.ATTRIBUTE:
-            lines += ["    try:", f"        v = {_attribute(field, index, constants)}"]
-            lines += ["    except Exception as exc:", "        v = exc"]
-        else:
-            lines += [f"    v = run.call({f}, slot)", "    if isawaitable(v):"]
-            lines += [f"        run.await_one({f}, slot, v)", f"        v = data[{k}] = None"]
-            lines += ["    else:", f"        run.complete_field({f}, slot, v)"]
-            continue
-        completion = field.completion
-        if completion.shape is Shape.OBJECT:
-            lines.append(f"    run.object({f}, slot, v)")
-            continue
-        if completion.shape is Shape.LIST:
-            item = completion.item
-            many = item is not None and item.shape is Shape.OBJECT
-            lines.append(f"    run.{'objects' if many else 'complete_field'}({f}, slot, v)")
-            continue
-        test = _fast_test(field.completion, constants)
-        if test is None:
-            lines.append(f"    run.leaf({f}, slot, v)")
-            continue
-        lines += [f"    if {test}:", f"        data[{k}] = v", "    else:"]
-        lines.append(f"        run.leaf({f}, slot, v)")
+        constants[f"F{index}"], constants[f"K{index}"] = field, field.key
+        lines += _field(field, index, constants)
     namespace = dict(constants)
     exec(compile("\n".join(lines), f"<plan {plan.type_name}>", "exec"), namespace)  # noqa: S102
     generated: Visitor = namespace["visit"]
     return generated
+
+
+def _field(field: FieldPlan, index: int, constants: dict[str, Any]) -> list[str]:
+    """The lines that read one field and write its common case (value in `v`)."""
+    f, k = f"F{index}", f"K{index}"
+    if field.read is Read.TYPENAME:
+        constants[f"T{index}"] = field.parent
+        return [f"    data[{k}] = T{index}"]
+    if field.is_async:
+        return [f"    run.defer({f}, slot)", f"    data[{k}] = None"]
+    if field.read is not Read.ATTRIBUTE:
+        return [
+            f"    v = run.call({f}, slot)",
+            "    if isawaitable(v):",
+            f"        run.await_one({f}, slot, v)",
+            f"        data[{k}] = None",
+            "    else:",
+            f"        run.complete_field({f}, slot, v)",
+        ]
+    read = [
+        "    try:",
+        f"        v = {_attribute(field, index, constants)}",
+        "    except Exception as exc:",
+        "        v = exc",
+    ]
+    shape = field.completion.shape
+    if shape is Shape.OBJECT:
+        return read + _object(field, index)
+    if shape is Shape.LIST:
+        return read + _list(field, index)
+    return read + _leaf(field, index, constants)
+
+
+def _object(field: FieldPlan, index: int) -> list[str]:
+    f, k = f"F{index}", f"K{index}"
+    if not field.completion.nullable:
+        return [f"    run.object({f}, slot, v)"]
+    # A null where null is allowed is written as it is.
+    return [
+        "    if v is None:",
+        f"        data[{k}] = None",
+        "    else:",
+        f"        run.object({f}, slot, v)",
+    ]
+
+
+def _list(field: FieldPlan, index: int) -> list[str]:
+    f, k = f"F{index}", f"K{index}"
+    item = field.completion.item
+    assert item is not None
+    if item.shape is Shape.OBJECT:
+        return [f"    run.objects({f}, slot, v)"]
+    if item.shape is Shape.LEAF and item.passthrough is str and not item.nullable:
+        # A list of strings is written as a copy once every item is checked.
+        return [
+            "    if type(v) is list and all_str(v):",
+            f"        data[{k}] = v[:]",
+            "    else:",
+            f"        run.complete_field({f}, slot, v)",
+        ]
+    return [f"    run.complete_field({f}, slot, v)"]
+
+
+def _leaf(field: FieldPlan, index: int, constants: dict[str, Any]) -> list[str]:
+    f, k = f"F{index}", f"K{index}"
+    completion = field.completion
+    test = _fast_test(completion)
+    if test is not None:
+        null = "v is None or " if completion.nullable else ""
+        return [
+            f"    if {null}{test}:",
+            f"        data[{k}] = v",
+            "    else:",
+            f"        run.leaf({f}, slot, v)",
+        ]
+    if completion.memo is not None:
+        # An enum: its name per value, remembered (run.leaf fills the memo).
+        constants[f"M{index}"] = completion.memo
+        return [
+            "    try:",
+            f"        data[{k}] = M{index}[(type(v), v)]",
+            "    except (KeyError, TypeError):",
+            f"        run.leaf({f}, slot, v)",
+        ]
+    return [f"    run.leaf({f}, slot, v)"]
 
 
 def _attribute(field: FieldPlan, index: int, constants: dict[str, Any]) -> str:
@@ -84,7 +144,11 @@ def _attribute(field: FieldPlan, index: int, constants: dict[str, Any]) -> str:
     return f"getattr(source, A{index})"
 
 
-def _fast_test(completion: Completion, constants: dict[str, Any]) -> str | None:
+def _all_str(values: list[Any]) -> bool:
+    return all(type(value) is str for value in values)
+
+
+def _fast_test(completion: Completion) -> str | None:
     """A test for leaf values that are already what the JSON answer holds, or None."""
     passthrough = completion.passthrough
     if passthrough is str:
@@ -94,6 +158,5 @@ def _fast_test(completion: Completion, constants: dict[str, Any]) -> str | None:
     if passthrough is int:
         return "type(v) is int and INT_MIN <= v <= INT_MAX"
     if passthrough is float:
-        constants["isfinite"] = math.isfinite
         return "type(v) is float and isfinite(v)"
     return None
