@@ -6,6 +6,14 @@ RUN npm ci --no-audit --no-fund
 COPY frontend/graphiql/entry.jsx ./
 RUN mkdir -p /build/streamify/web/static/graphiql && npm run build
 
+# The reference web app, served at /: its operation types are generated from schema.graphql.
+FROM node:20-slim AS app
+WORKDIR /build/frontend/app
+COPY frontend/app/package.json frontend/app/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/app/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 # ffmpeg and ffprobe for the transcoding worker (the API image is the same).
 RUN apt-get update \
@@ -15,6 +23,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streamify ./streamify
 COPY --from=graphiql /build/streamify/web/static/graphiql ./streamify/web/static/graphiql
+COPY --from=app /build/streamify/web/static/app ./streamify/web/static/app
 RUN pip install --no-cache-dir .
 ENV STREAMIFY_HOST=0.0.0.0
 EXPOSE 8000

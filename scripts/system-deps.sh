@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # What Streamify needs beyond Python: ffmpeg and ffprobe (transcoding), nginx (the media CDN of
 # `streamify dev`, with compose's configuration) and Chromium (the browser test), from Debian's
-# packages; GraphiQL's page, bundled from npm into the
-# package (streamify/web/static/graphiql); the bundled Uppy harness (npm, tests only).
-#   system-deps.sh                   everything (the tests)
-#   system-deps.sh ffmpeg nginx graphiql   what running the system needs
+# packages; GraphiQL's page and the web app, bundled from npm into the package
+# (streamify/web/static/graphiql, streamify/web/static/app); the bundled Uppy harness (npm,
+# tests only).
+#   system-deps.sh                             everything (the tests)
+#   system-deps.sh ffmpeg nginx graphiql app   what running the system needs
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg nginx chromium graphiql uppy)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg nginx chromium graphiql app uppy)
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 missing=()
@@ -21,7 +22,7 @@ fi
 if want ffmpeg && ! { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; }; then
   missing+=(ffmpeg)
 fi
-if { want graphiql || want uppy; } && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+if { want graphiql || want app || want uppy; } && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
@@ -45,7 +46,8 @@ npm_build() {
   fi
   local built="$project/node_modules/.streamify-built"
   local sources_hash
-  sources_hash="$(cat "$project"/package.json "$project"/package-lock.json "$project"/*.js* | sha256sum | cut -d' ' -f1)"
+  sources_hash="$(find "$project" \( -name node_modules -o -name generated -o -name dist \) -prune \
+    -o -type f -print | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)"
   if [ ! -e "$output" ] || [ ! -f "$built" ] || [ "$(cat "$built")" != "$sources_hash" ]; then
     npm run --prefix "$project" --silent build
     echo "$sources_hash" > "$built"
@@ -54,6 +56,10 @@ npm_build() {
 
 if want graphiql; then
   npm_build frontend/graphiql streamify/web/static/graphiql/graphiql.js
+fi
+
+if want app; then
+  npm_build frontend/app streamify/web/static/app/index.html
 fi
 
 if want uppy; then

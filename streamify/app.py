@@ -28,7 +28,7 @@ from streamify.loaders import LoadersFactory, build_loaders
 from streamify.schema import build_schema
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
-from streamify.web import graphiql, media, uppy
+from streamify.web import graphiql, media, uppy, web_app
 from streamify.web.body_limit import BodyLimit
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
 from streamify.web.graphql_http import GraphQLEndpoint
@@ -139,6 +139,7 @@ def create_app(
             Route("/hooks/s3", s3_hook, methods=["POST"]),
             *uppy.routes,
             *media.routes,
+            *web_app.routes(),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=_metrics_of),

@@ -1,4 +1,4 @@
-"""`streamify dev | serve | migrate | seed`."""
+"""`streamify dev | serve | migrate | seed | worker | schema`."""
 
 from __future__ import annotations
 
@@ -227,6 +227,14 @@ def worker() -> None:
     from streamify.worker.flow import transcode_video
 
     transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=1)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the GraphQL schema (SDL): the web app's operation types are generated from it."""
+    from streamify.schema import build_schema
+
+    typer.echo(build_schema(_settings()).as_str())
 
 
 def main() -> None:

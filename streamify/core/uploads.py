@@ -24,6 +24,7 @@ from streamify.domain import (
     Unavailable,
     UploadStatus,
     VideoStatus,
+    Visibility,
 )
 from streamify.infra.settings import Settings
 from streamify.infra.sql import uploads as sql
@@ -89,6 +90,7 @@ async def create_upload(
     title: str | None,
     description: str = "",
     part_size_bytes: int | None = None,
+    visibility: Visibility = Visibility.PUBLIC,
 ) -> Upload:
     viewer = ctx.require_viewer()
     name = PurePosixPath(filename.replace("\\", "/")).name.strip()
@@ -131,7 +133,11 @@ async def create_upload(
     try:
         async with ctx.writes.transaction(memo=ctx.loaders) as tx:
             await tx.insert_with_upload(
-                upload, bucket=ctx.storage.raw_bucket, title=title, description=description
+                upload,
+                bucket=ctx.storage.raw_bucket,
+                title=title,
+                description=description,
+                visibility=visibility,
             )
     except BaseException:
         async with storage_call():

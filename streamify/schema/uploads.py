@@ -12,7 +12,7 @@ from streamify.core import uploads as core_uploads
 from streamify.infra.sql.uploads import Upload
 from streamify.schema.context import GraphQLContext
 from streamify.schema.scalars import Long
-from streamify.schema.types import VideoType
+from streamify.schema.types import VideoType, Visibility
 
 UploadStatus = strawberry.enum(domain.UploadStatus, description="Where an upload is.")
 
@@ -92,6 +92,9 @@ class CreateUploadInput:
     part_size_bytes: Long | None = strawberry.field(
         default=None, description="Optional; at least 5 MiB. Chosen for you when omitted."
     )
+    visibility: Visibility = strawberry.field(  # type: ignore[valid-type]
+        default=domain.Visibility.PUBLIC, description="Who may see the video once it is READY."
+    )
 
 
 @strawberry.input
@@ -121,6 +124,7 @@ class UploadMutation:
             title=input.title,
             description=input.description or "",
             part_size_bytes=input.part_size_bytes,
+            visibility=domain.Visibility(input.visibility),
         )
         return UploadType(record=upload)
 

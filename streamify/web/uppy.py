@@ -17,7 +17,7 @@ from starlette.routing import Route
 from streamify.core import uploads
 from streamify.core.context import Context
 from streamify.core.outages import outage_of
-from streamify.domain import BadUserInput, StreamifyError
+from streamify.domain import BadUserInput, StreamifyError, Visibility
 from streamify.infra.db import DATABASE_DOWN_ERRORS
 from streamify.infra.sql.uploads import Upload
 from streamify.infra.storage import MAX_PARTS, MIN_PART_BYTES
@@ -67,6 +67,16 @@ def _int(value: Any, what: str) -> int | None:
         raise BadUserInput(f"{what} must be an integer.") from None
 
 
+def _visibility(value: Any) -> Visibility:
+    if value is None or value == "":
+        return Visibility.PUBLIC
+    try:
+        return Visibility(value)
+    except ValueError:
+        names = ", ".join(v.value for v in Visibility)
+        raise BadUserInput(f"metadata.visibility must be one of {names}.") from None
+
+
 def uppy_part_size(size: int) -> int:
     """The part size stock Uppy (AwsS3, no getChunkSize) cuts a file of `size` bytes into."""
     return max(MIN_PART_BYTES, math.ceil(size / MAX_PARTS))
@@ -90,6 +100,7 @@ async def create(request: Request, ctx: Context) -> Response:
         part_size_bytes=uppy_part_size(size) if size is not None else None,
         title=metadata.get("title") if isinstance(metadata.get("title"), str) else None,
         description=str(metadata.get("description") or ""),
+        visibility=_visibility(metadata.get("visibility")),
     )
     return JSONResponse({"key": upload.s3_key, "uploadId": str(upload.id)})
 

@@ -128,11 +128,22 @@ class VideoTransaction:
         return version
 
     async def insert_with_upload(
-        self, upload: Upload, *, bucket: str, title: str, description: str
+        self,
+        upload: Upload,
+        *,
+        bucket: str,
+        title: str,
+        description: str,
+        visibility: Visibility = Visibility.PUBLIC,
     ) -> int:
         """A new video (UPLOADING) and its upload; returns the video's version."""
         version = await upload_sql.insert_upload_with_video(
-            self.conn, upload=upload, bucket=bucket, title=title, description=description
+            self.conn,
+            upload=upload,
+            bucket=bucket,
+            title=title,
+            description=description,
+            visibility=visibility,
         )
         # Only its owner's listing shows it, but that listing must see it at once.
         self._record(upload.video_id, version, listings=True)

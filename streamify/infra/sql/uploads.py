@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from streamify.domain import UploadStatus
+from streamify.domain import UploadStatus, Visibility
 from streamify.infra.db import Connection
 
 
@@ -63,16 +63,18 @@ async def insert_upload_with_video(
     bucket: str,
     title: str,
     description: str,
+    visibility: Visibility = Visibility.PUBLIC,
 ) -> int:
     """Insert the video (UPLOADING) and its upload (call inside a transaction); returns the
     video's version."""
     version: int = await c.fetchval(
-        """INSERT INTO videos (id, owner_id, title, description, status)
-           VALUES ($1, $2, $3, $4, 'UPLOADING') RETURNING version""",
+        """INSERT INTO videos (id, owner_id, title, description, visibility, status)
+           VALUES ($1, $2, $3, $4, $5, 'UPLOADING') RETURNING version""",
         upload.video_id,
         upload.owner_id,
         title,
         description,
+        visibility.value,
     )
     await c.execute(
         """INSERT INTO uploads (id, video_id, owner_id, filename, content_type, size_bytes,

@@ -1,0 +1,166 @@
+// One video: the player, what it is, and for its owner the metadata editor and delete.
+import { DeleteVideo, UpdateVideo, Watch, type WatchableFragment } from '../../generated/operations'
+import { alertBox, announce, h } from '../dom'
+import { date, duration } from '../format'
+import { ApiError, request } from '../graphql'
+import { createPlayer, type Player, type PlayerSource } from '../player/player'
+import { navigate, type Page } from '../router'
+import { viewer } from '../session'
+
+// Ask for fresh URLs this long before signed ones expire.
+const REFRESH_MARGIN_MS = 60_000
+
+function sourceOf(video: WatchableFragment): PlayerSource | null {
+  if (!video.manifest) return null
+  return {
+    manifestUrl: video.manifest.url,
+    posterUrl: video.thumbnailUrl,
+    storyboardVttUrl: video.storyboard?.vttUrl ?? null,
+    renditions: video.renditions,
+    duration: video.duration,
+    title: video.title,
+  }
+}
+
+function details(video: WatchableFragment): HTMLElement {
+  return h(
+    'section',
+    { class: 'details', 'aria-label': 'About this video' },
+    h('h1', {}, video.title),
+    h(
+      'p',
+      { class: 'meta' },
+      h('span', {}, video.owner?.displayName ?? ''),
+      h('span', {}, date(video.createdAt)),
+      h('span', {}, duration(video.duration)),
+      video.visibility !== 'PUBLIC' ? h('span', { class: 'badge' }, video.visibility) : null,
+    ),
+    video.description ? h('p', { class: 'description' }, video.description) : null,
+    video.tags.length ? h('ul', { class: 'tags', 'aria-label': 'Tags' }, ...video.tags.map((tag) => h('li', {}, tag))) : null,
+  )
+}
+
+function editor(video: WatchableFragment, saved: (video: WatchableFragment) => void): HTMLElement {
+  const title = h('input', { id: 'edit-title', name: 'title', required: true, maxlength: 200, value: video.title })
+  const description = h('textarea', { id: 'edit-description', name: 'description', rows: 4, maxlength: 5000 }, video.description)
+  const tags = h('input', { id: 'edit-tags', name: 'tags', value: video.tags.join(', '), 'aria-describedby': 'edit-tags-hint' })
+  const visibility = h(
+    'select',
+    { id: 'edit-visibility', name: 'visibility' },
+    ...(['PUBLIC', 'UNLISTED', 'PRIVATE'] as const).map((value) => h('option', { value, selected: value === video.visibility }, value[0] + value.slice(1).toLowerCase())),
+  )
+  const feedback = h('div', { 'aria-live': 'polite' })
+  const save = h('button', { type: 'submit' }, 'Save')
+  const remove = h('button', { type: 'button', class: 'danger' }, 'Delete video')
+  const form = h(
+    'form',
+    { class: 'card editor', 'aria-labelledby': 'edit-heading' },
+    h('h2', { id: 'edit-heading' }, 'Edit'),
+    h('div', { class: 'field' }, h('label', { for: 'edit-title' }, 'Title'), title),
+    h('div', { class: 'field' }, h('label', { for: 'edit-description' }, 'Description'), description),
+    h('div', { class: 'field' }, h('label', { for: 'edit-tags' }, 'Tags'), tags, h('p', { class: 'hint', id: 'edit-tags-hint' }, 'Separated by commas.')),
+    h('div', { class: 'field' }, h('label', { for: 'edit-visibility' }, 'Visibility'), visibility),
+    feedback,
+    h('div', { class: 'actions' }, save, remove),
+  )
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    save.disabled = true
+    feedback.replaceChildren()
+    try {
+      const { updateVideo } = await request(UpdateVideo, {
+        id: video.id,
+        input: {
+          title: title.value,
+          description: description.value,
+          tags: tags.value.split(',').map((tag) => tag.trim()).filter(Boolean),
+          visibility: visibility.value as WatchableFragment['visibility'],
+        },
+      })
+      feedback.replaceChildren(h('p', { class: 'success' }, 'Saved.'))
+      announce('Saved')
+      saved(updateVideo)
+    } catch (error) {
+      feedback.replaceChildren(alertBox(error instanceof ApiError ? error.message : 'Could not save.'))
+    } finally {
+      save.disabled = false
+    }
+  })
+  remove.addEventListener('click', async () => {
+    if (!window.confirm(`Delete “${video.title}” and all its media? This cannot be undone.`)) return
+    try {
+      await request(DeleteVideo, { id: video.id })
+      announce('Deleted')
+      navigate('/library')
+    } catch (error) {
+      feedback.replaceChildren(alertBox(error instanceof ApiError ? error.message : 'Could not delete.'))
+    }
+  })
+  return form
+}
+
+export const watchPage: Page = {
+  async render(main, { id }) {
+    let video: WatchableFragment | null | undefined
+    try {
+      video = (await request(Watch, { id: id ?? '' })).video
+    } catch (error) {
+      main.append(h('h1', {}, 'Could not load the video'), alertBox(error instanceof ApiError ? error.message : 'Try again later.'))
+      return
+    }
+    if (!video) {
+      main.append(h('h1', {}, 'Video not found'), h('p', {}, 'It does not exist, or it is not yours to see.'))
+      return
+    }
+    const mine = viewer()?.id === video.owner?.id
+    if (video.status !== 'READY' || !video.manifest) {
+      main.append(details(video), h('p', {}, `This video is ${video.status}. `, mine ? h('a', { href: `/videos/${video.id}/processing` }, 'Follow its processing') : null))
+      return
+    }
+
+    const source = sourceOf(video)
+    const player: Player | null = source ? createPlayer(source) : null
+    let playing = source?.manifestUrl
+    let about = details(video)
+    const layout = h('div', { class: 'watch' }, h('div', { class: 'stage' }, player?.element ?? null, about))
+    main.append(layout)
+
+    let refresh: number | undefined
+    function scheduleRefresh(current: WatchableFragment): void {
+      window.clearTimeout(refresh)
+      const expires = current.manifest?.expiresAt ? Date.parse(current.manifest.expiresAt) : NaN
+      if (Number.isNaN(expires)) return
+      refresh = window.setTimeout(async () => {
+        const fresh = (await request(Watch, { id: current.id }).catch(() => null))?.video
+        const next = fresh ? sourceOf(fresh) : null
+        if (fresh && next) {
+          player?.replaceSource(next)
+          playing = next.manifestUrl
+          scheduleRefresh(fresh)
+        }
+      }, Math.max(5_000, expires - Date.now() - REFRESH_MARGIN_MS))
+    }
+    scheduleRefresh(video)
+
+    if (mine) {
+      layout.append(
+        editor(video, (updated) => {
+          const next = sourceOf(updated)
+          // A visibility change moves the media: its URLs change with it.
+          if (next && next.manifestUrl !== playing) {
+            player?.replaceSource(next)
+            playing = next.manifestUrl
+          }
+          const fresh = details(updated)
+          about.replaceWith(fresh)
+          about = fresh
+          scheduleRefresh(updated)
+        }),
+      )
+    }
+    return () => {
+      window.clearTimeout(refresh)
+      player?.destroy()
+    }
+  },
+}

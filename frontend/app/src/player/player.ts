@@ -1,0 +1,202 @@
+// The watch page's player: hls.js (or the browser's own HLS), automatic quality with a
+// manual menu built from the renditions, and a seek bar that previews storyboard tiles.
+import Hls from 'hls.js'
+import { h } from '../dom'
+import { bitrate, duration as clock } from '../format'
+import { loadStoryboard, tileAt, type Tile } from './storyboard'
+
+export interface Rendition {
+  height: number
+  width: number
+  bitrate: number
+}
+
+export interface PlayerSource {
+  manifestUrl: string
+  posterUrl: string | null
+  storyboardVttUrl: string | null
+  renditions: Rendition[]
+  duration: number | null
+  title: string
+}
+
+export interface Player {
+  element: HTMLElement
+  /** Same video, new URLs (a signed URL about to expire): playback goes on where it was. */
+  replaceSource: (source: PlayerSource) => void
+  destroy: () => void
+}
+
+export function createPlayer(source: PlayerSource): Player {
+  const video = h('video', { playsinline: true, preload: 'metadata', 'aria-label': source.title })
+  if (source.posterUrl) video.poster = source.posterUrl
+  const play = h('button', { type: 'button', class: 'play', 'aria-label': 'Play' }, '▶')
+  const seek = h('input', { type: 'range', class: 'seek', min: 0, max: source.duration ?? 0, step: 0.1, value: 0, 'aria-label': 'Seek' })
+  const time = h('span', { class: 'time', 'aria-live': 'off' }, `0:00 / ${clock(source.duration)}`)
+  const preview = h('div', { class: 'storyboard-preview', hidden: true, 'aria-hidden': 'true' }, h('div', { class: 'tile' }), h('span', { class: 'tile-time' }))
+  const quality = h('select', { class: 'quality', id: 'quality', 'aria-label': 'Quality' }, h('option', { value: '-1' }, 'Auto'))
+  const mute = h('button', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, '🔊')
+  const fullscreen = h('button', { type: 'button', 'aria-label': 'Full screen' }, '⛶')
+  const bar = h('div', { class: 'controls' }, play, h('div', { class: 'seek-wrap' }, seek, preview), time, quality, mute, fullscreen)
+  const element = h('div', { class: 'player', 'data-level-height': '', tabindex: -1 }, video, bar)
+
+  let hls: Hls | undefined
+  let tiles: Tile[] = []
+  let renditions = [...source.renditions].sort((a, b) => b.height - a.height)
+  let lengthSeconds = source.duration ?? 0
+
+  function qualityOptions(levels: { height: number }[]): void {
+    const options = [h('option', { value: '-1' }, 'Auto')]
+    for (const rendition of renditions) {
+      const index = levels.findIndex((level) => level.height === rendition.height)
+      if (index < 0) continue
+      options.push(h('option', { value: String(index) }, `${rendition.height}p (${bitrate(rendition.bitrate)})`))
+    }
+    quality.replaceChildren(...options)
+  }
+
+  function levelSwitched(height: number): void {
+    element.dataset.levelHeight = String(height)
+    const auto = quality.options[0]
+    if (auto) auto.textContent = hls && hls.autoLevelEnabled ? `Auto (${height}p)` : 'Auto'
+  }
+
+  function attach(url: string, resumeAt: number, resume: boolean): void {
+    hls?.destroy()
+    hls = undefined
+    if (Hls.isSupported()) {
+      const instance = new Hls({ capLevelToPlayerSize: false })
+      hls = instance
+      instance.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+        qualityOptions(data.levels)
+        if (resumeAt > 0) video.currentTime = resumeAt
+        if (resume) void video.play()
+      })
+      instance.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+        const level = instance.levels[data.level]
+        if (level) levelSwitched(level.height)
+      })
+      instance.on(Hls.Events.ERROR, (_, data) => {
+        if (data.fatal) element.dataset.error = `${data.type}: ${data.details}`
+      })
+      instance.loadSource(url)
+      instance.attachMedia(video)
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url // Safari: quality stays automatic
+      quality.disabled = true
+      if (resumeAt > 0) video.currentTime = resumeAt
+      if (resume) void video.play()
+    } else {
+      element.dataset.error = 'This browser cannot play HLS.'
+    }
+  }
+
+  function showPreview(at: number, fraction: number): void {
+    const tile = tileAt(tiles, at)
+    if (!tile) return
+    const box = preview.querySelector<HTMLElement>('.tile')
+    const label = preview.querySelector<HTMLElement>('.tile-time')
+    if (!box || !label) return
+    box.style.width = `${tile.width}px`
+    box.style.height = `${tile.height}px`
+    box.style.backgroundImage = `url("${tile.image}")`
+    box.style.backgroundPosition = `-${tile.x}px -${tile.y}px`
+    label.textContent = clock(at)
+    preview.style.left = `${Math.min(100, Math.max(0, fraction * 100))}%`
+    preview.dataset.time = at.toFixed(1)
+    preview.hidden = false
+  }
+
+  function fractionAt(event: PointerEvent): number {
+    const box = seek.getBoundingClientRect()
+    return box.width > 0 ? (event.clientX - box.left) / box.width : 0
+  }
+
+  seek.addEventListener('pointermove', (event) => {
+    const fraction = Math.min(1, Math.max(0, fractionAt(event)))
+    showPreview(fraction * lengthSeconds, fraction)
+  })
+  seek.addEventListener('pointerleave', () => {
+    preview.hidden = true
+  })
+  seek.addEventListener('input', () => {
+    const at = Number(seek.value)
+    if (document.activeElement === seek) showPreview(at, lengthSeconds > 0 ? at / lengthSeconds : 0)
+    video.currentTime = at
+  })
+  seek.addEventListener('blur', () => {
+    preview.hidden = true
+  })
+
+  play.addEventListener('click', () => {
+    if (video.paused) void video.play()
+    else video.pause()
+  })
+  video.addEventListener('click', () => play.click())
+  video.addEventListener('play', () => {
+    play.textContent = '❚❚'
+    play.setAttribute('aria-label', 'Pause')
+  })
+  video.addEventListener('pause', () => {
+    play.textContent = '▶'
+    play.setAttribute('aria-label', 'Play')
+  })
+  video.addEventListener('loadedmetadata', () => {
+    if (Number.isFinite(video.duration)) {
+      lengthSeconds = video.duration
+      seek.max = String(video.duration)
+    }
+  })
+  video.addEventListener('timeupdate', () => {
+    if (document.activeElement !== seek) seek.value = String(video.currentTime)
+    time.textContent = `${clock(video.currentTime)} / ${clock(lengthSeconds)}`
+  })
+  quality.addEventListener('change', () => {
+    if (hls) hls.currentLevel = Number(quality.value)
+  })
+  mute.addEventListener('click', () => {
+    video.muted = !video.muted
+    mute.textContent = video.muted ? '🔇' : '🔊'
+    mute.setAttribute('aria-pressed', String(video.muted))
+  })
+  fullscreen.addEventListener('click', () => {
+    if (document.fullscreenElement) void document.exitFullscreen()
+    else void element.requestFullscreen()
+  })
+  element.addEventListener('keydown', (event) => {
+    if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return
+    if (event.key === 'k' || (event.key === ' ' && event.target === element)) {
+      event.preventDefault()
+      play.click()
+    } else if (event.key === 'ArrowRight' || event.key === 'ArrowLeft') {
+      event.preventDefault()
+      video.currentTime = Math.max(0, video.currentTime + (event.key === 'ArrowRight' ? 5 : -5))
+    }
+  })
+
+  function loadTiles(vttUrl: string | null): void {
+    if (!vttUrl) return
+    void loadStoryboard(vttUrl).then((loaded) => {
+      tiles = loaded
+      element.dataset.storyboardTiles = String(loaded.length)
+    })
+  }
+
+  attach(source.manifestUrl, 0, false)
+  loadTiles(source.storyboardVttUrl)
+
+  return {
+    element,
+    replaceSource(next) {
+      renditions = [...next.renditions].sort((a, b) => b.height - a.height)
+      if (next.posterUrl) video.poster = next.posterUrl
+      attach(next.manifestUrl, video.currentTime, !video.paused)
+      loadTiles(next.storyboardVttUrl)
+    },
+    destroy() {
+      hls?.destroy()
+      video.removeAttribute('src')
+      video.load()
+    },
+  }
+}

@@ -1,0 +1,58 @@
+"""The reference web app (frontend/app), built at install time into static/app and served
+here: index.html at every path the app routes (history routing), its hashed assets under
+/app/. Nothing it loads comes from the internet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
+
+ASSETS = Path(__file__).parent / "static" / "app"
+INDEX = ASSETS / "index.html"
+# The app's own paths (frontend/app/src/main.ts); any other path stays a 404.
+PAGES = ("/", "/login", "/signup", "/library", "/upload", "/videos/{id}", "/videos/{id}/processing")
+NOT_BUILT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Streamify</title></head>
+<body><p>The web app was not built. Run <code>./scripts/system-deps.sh app</code> (it needs
+npm) and reload. The API is at <a href="/graphql">/graphql</a>.</p></body></html>
+"""
+
+
+def page(_: Request) -> Response:
+    if not INDEX.is_file():
+        return HTMLResponse(NOT_BUILT, status_code=503)
+    # Always revalidated: it names the current hashed bundles.
+    return FileResponse(INDEX, headers={"cache-control": "no-cache"})
+
+
+class HashedAssets(StaticFiles):
+    """Bundles carry their content hash in their names: cache them for good."""
+
+    def file_response(
+        self,
+        full_path: PathLike,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path in ("", "index.html"):
+            return page(Request(scope))
+        return await super().get_response(path, scope)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        *(Route(path, page, methods=["GET", "HEAD"]) for path in PAGES),
+        Mount("/app", HashedAssets(directory=ASSETS, check_dir=False)),
+    ]

@@ -1,0 +1,334 @@
+"""The reference web app end to end, in Debian's Chromium driven by Playwright, against the
+whole system: the API serving the app, the local S3 (SeaweedFS) and its upload events, the
+Prefect worker transcoding with ffmpeg, the nginx CDN in front of the media. A person signs
+up, uploads a real clip through the Uppy Dashboard, watches the processing reach READY, plays
+it, switches quality, seeks with the storyboard and logs out; a file that is not a video ends
+FAILED with its reason on screen. Screenshots of each page land in test-artifacts/web-app/."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from streamify.app import create_app
+from streamify.devtools.cdn import local_cdn
+from streamify.devtools.clips import synthetic_clip
+from streamify.devtools.local import free_port
+from streamify.infra.settings import Settings
+from streamify.jobs.processing_starter import prefect_starter
+from streamify.services import Services, open_services
+from streamify.web.web_app import INDEX
+from tests.servers import SessionS3, forwarded, serve_app, with_state
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(420),
+    pytest.mark.slow,
+]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-app"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Stack:
+    origin: str
+    services: Services
+
+
+@contextlib.asynccontextmanager
+async def whole_system(
+    settings: Settings, local_s3: SessionS3, prefect_url: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """What `streamify dev` runs, in this test: the API (with the app), upload events, the
+    worker (its fixture), and the CDN the media URLs point at."""
+    assert INDEX.is_file(), "run scripts/test.sh: it builds frontend/app"
+    assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
+    assert settings.s3_endpoint_url is not None
+    cdn_port = free_port()
+    settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{cdn_port}"})
+    async with (
+        open_services(settings, start_processing=prefect_starter(prefect_url)) as services,
+        serve_app(with_state(create_app(settings), services)) as origin,
+        forwarded(local_s3, settings, origin),
+    ):
+        with local_cdn(
+            tmp_path / "cdn",
+            port=cdn_port,
+            api=urlsplit(origin).netloc,
+            s3=urlsplit(settings.s3_endpoint_url).netloc,
+        ):
+            yield Stack(origin, services)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def offsite_requests_fail(page: Page, origin: str, cdn: str, s3: str) -> list[str]:
+    """Nothing may come from the internet: every other host is refused and recorded."""
+    allowed = {urlsplit(u).netloc for u in (origin, cdn, s3)}
+    offsite: list[str] = []
+
+    async def guard(route: object) -> None:
+        from playwright.async_api import Route
+
+        assert isinstance(route, Route)
+        host = urlsplit(route.request.url).netloc
+        if route.request.url.startswith(("data:", "blob:")) or host in allowed:
+            await route.continue_()
+        else:
+            offsite.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", guard)
+    return offsite
+
+
+async def assert_accessible_basics(page: Page, *, loaded: bool) -> None:
+    """Every form control has a label. On a page load the first Tab lands on the skip link;
+    after a navigation inside the app, focus is on the new content."""
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll('main input:not([type=hidden]):not([type=file]),'
+             + ' main select, main textarea')]
+            .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label'))
+            .map((el) => el.outerHTML)"""
+    )
+    assert unlabelled == []
+    if not loaded:
+        assert await page.evaluate("document.activeElement.id") == "main"
+        return
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.className") == "skip-link"
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.name") == "email"
+
+
+async def sign_up(page: Page, origin: str, email: str) -> None:
+    await page.goto(f"{origin}/signup")
+    await assert_accessible_basics(page, loaded=True)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Display name").fill("Ada")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await shoot(page, "01-sign-up")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page).to_have_url(f"{origin}/library")
+    await expect(page.get_by_role("navigation", name="Main")).to_contain_text("Ada")
+
+
+async def upload_through_the_dashboard(
+    page: Page, origin: str, path: Path, title: str, visibility: str
+) -> str:
+    await page.get_by_role("navigation").get_by_role("link", name="Upload").click()
+    await expect(page).to_have_url(f"{origin}/upload")
+    await assert_accessible_basics(page, loaded=False)
+    await page.get_by_label("Title").fill(title)
+    await page.get_by_label("Description").fill("Filmed on a synthetic afternoon.")
+    await page.get_by_label("Visibility").select_option(visibility)
+    await page.locator("input.uppy-Dashboard-input[type=file]").first.set_input_files(str(path))
+    await expect(page.locator(".uppy-Dashboard-Item")).to_have_count(1)
+    await shoot(page, f"02-upload-{path.stem}")
+    await page.locator(".uppy-StatusBar-actionBtn--upload").click()
+    await page.wait_for_url(f"{origin}/videos/*/processing", timeout=60_000)
+    return page.url.removeprefix(f"{origin}/videos/").removesuffix("/processing")
+
+
+async def test_sign_up_upload_watch_process_play_and_log_out(
+    worker: None,
+    prefect_url: str,
+    settings: Settings,
+    local_s3: SessionS3,
+    tmp_path: Path,
+) -> None:
+    clip = synthetic_clip(tmp_path / "holiday.mp4", size="854x480", seconds=12)
+    started = time.monotonic()
+    async with (
+        whole_system(settings, local_s3, prefect_url, tmp_path) as stack,
+        chromium() as browser,
+    ):
+        origin, db = stack.origin, stack.services.db.pool
+        cdn = stack.services.settings.cdn_base_url
+        page = await browser.new_page(viewport={"width": 1280, "height": 860})
+        offsite = await offsite_requests_fail(page, origin, cdn, str(settings.s3_endpoint_url))
+        await sign_up(page, origin, "ada@example.com")
+
+        # PRIVATE: every media URL the page uses is signed, through the CDN.
+        video_id = await upload_through_the_dashboard(
+            page, origin, clip, "Holiday in the hills", "PRIVATE"
+        )
+        main = page.locator("main")
+        await expect(main).to_have_attribute("data-status", "PROCESSING", timeout=120_000)
+        await expect(page.locator("#processing-progress")).to_be_visible()
+        await expect(main).to_have_attribute("data-status", "READY", timeout=180_000)
+        assert await page.locator("#processing-progress").evaluate("el => el.value") == 1
+        steps = await page.locator(".steps li.done").count()
+        assert steps == 7, steps
+        await shoot(page, "03-processing-ready")
+        row = await db.fetchrow(
+            "SELECT status, visibility, title FROM videos WHERE id = $1::uuid", video_id
+        )
+        assert row is not None and dict(row) == {
+            "status": "READY",
+            "visibility": "PRIVATE",
+            "title": "Holiday in the hills",
+        }
+        processed = time.monotonic()
+
+        # Watch: hls.js plays the signed master playlist; currentTime advances.
+        await page.get_by_role("link", name="Watch it").click()
+        await expect(page).to_have_url(f"{origin}/videos/{video_id}")
+        player = page.locator(".player")
+        video = page.locator(".player video")
+        await expect(player).not_to_have_attribute("data-level-height", "", timeout=30_000)
+        await page.get_by_role("button", name="Play").click()
+        await page.wait_for_function(
+            "() => document.querySelector('.player video').currentTime > 1.5", timeout=30_000
+        )
+        assert await player.get_attribute("data-error") is None
+        poster = await video.get_attribute("poster")
+        assert poster and poster.startswith(cdn) and "Signature=" in poster
+        await shoot(page, "04-watch-playing")
+
+        # Quality: the menu lists the renditions; picking one switches hls.js to it.
+        options = await page.locator("#quality option").all_text_contents()
+        assert options[0].startswith("Auto") and [o.split("p")[0] for o in options[1:]] == [
+            "480",
+            "360",
+            "240",
+        ], options
+        current = await player.get_attribute("data-level-height")
+        target = "240" if current != "240" else "480"
+        await page.get_by_label("Quality").select_option(
+            label=next(o for o in options if o.startswith(target + "p"))
+        )
+        await expect(player).to_have_attribute("data-level-height", target, timeout=30_000)
+        await page.wait_for_function(
+            "() => { const v = document.querySelector('.player video'); return !v.paused && v.currentTime > 0 }"
+        )
+
+        # Seek with the storyboard: hovering the seek bar shows the tile for that time,
+        # clicking there seeks to it.
+        await expect(player).not_to_have_attribute("data-storyboard-tiles", "0")
+        seek = page.get_by_role("slider", name="Seek")
+        box = await seek.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2
+        await page.mouse.move(x, y)
+        preview = page.locator(".storyboard-preview")
+        await expect(preview).to_be_visible()
+        hovered = float(await preview.get_attribute("data-time") or "nan")
+        assert 7.5 < hovered < 10.5, hovered
+        tile = await preview.locator(".tile").evaluate("el => getComputedStyle(el).backgroundImage")
+        tile_url = tile.removeprefix('url("').removesuffix('")')
+        assert tile_url.startswith(cdn) and "Signature=" in tile_url, tile
+        assert await page.evaluate(
+            "url => new Promise((ok) => { const i = new Image();"
+            " i.onload = () => ok(i.naturalWidth > 0); i.onerror = () => ok(false); i.src = url })",
+            tile_url,
+        )
+        await shoot(page, "05-watch-storyboard")
+        await page.mouse.click(x, y)
+        await page.wait_for_function(
+            f"() => Math.abs(document.querySelector('.player video').currentTime - {hovered}) < 1.5",
+            timeout=15_000,
+        )
+
+        # The owner edits the metadata.
+        await page.get_by_label("Title").fill("Holiday, edited")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Holiday, edited")
+        assert await db.fetchval("SELECT title FROM videos WHERE id = $1::uuid", video_id) == (
+            "Holiday, edited"
+        )
+
+        # My videos lists it, READY, with its poster and duration; at phone width too.
+        await page.get_by_role("navigation").get_by_role("link", name="My videos").click()
+        card = page.locator(f'[data-video-id="{video_id}"]')
+        await expect(card).to_have_attribute("data-status", "READY")
+        await expect(card.locator(".duration")).to_have_text("0:12")
+        await shoot(page, "06-my-videos")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await shoot(page, "07-my-videos-phone")
+        await page.goto(f"{origin}/videos/{video_id}")
+        await expect(page.locator(".player")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await shoot(page, "08-watch-phone")
+        await page.set_viewport_size({"width": 1280, "height": 860})
+
+        # Log out: the session ends, the PRIVATE video is no one's to see.
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page).to_have_url(f"{origin}/login")
+        await expect(page.get_by_role("navigation", name="Main")).to_contain_text("Log in")
+        await page.goto(f"{origin}/videos/{video_id}")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Video not found")
+        await shoot(page, "09-logged-out")
+        assert offsite == []
+    timings = ARTIFACTS / "timings.txt"
+    timings.write_text(
+        f"upload to READY: {processed - started:.1f} s; whole test: {time.monotonic() - started:.1f} s\n"
+    )
+
+
+async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(
+    worker: None,
+    prefect_url: str,
+    settings: Settings,
+    local_s3: SessionS3,
+    tmp_path: Path,
+) -> None:
+    # Named and typed as a video (the Dashboard and the API take it), but it is text.
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 200)
+    async with (
+        whole_system(settings, local_s3, prefect_url, tmp_path) as stack,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1280, "height": 860})
+        await sign_up(page, stack.origin, "bob@example.com")
+        video_id = await upload_through_the_dashboard(page, stack.origin, fake, "Notes", "PUBLIC")
+        await expect(page.locator("main")).to_have_attribute(
+            "data-status", "FAILED", timeout=120_000
+        )
+        reason = await stack.services.db.pool.fetchval(
+            "SELECT failure_reason FROM videos WHERE id = $1::uuid", video_id
+        )
+        assert reason
+        await expect(page.locator("#failure-reason")).to_have_text(reason)
+        await expect(page.get_by_role("alert")).to_contain_text("Processing failed")
+        await shoot(page, "10-processing-failed")
+        await page.get_by_role("navigation").get_by_role("link", name="My videos").click()
+        card = page.locator(f'[data-video-id="{video_id}"]')
+        await expect(card).to_have_attribute("data-status", "FAILED")
+        await expect(card.locator(".failure")).to_have_text(reason)
