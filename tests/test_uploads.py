@@ -573,3 +573,42 @@ async def test_one_bad_row_does_not_stop_the_sweep(
     assert rows[plain[0]] == ("EXPIRED", "FAILED", EXPIRED_REASON)
     assert rows[broken[0]] == ("PENDING", "UPLOADING", None)
     assert any("could not expire upload" in r.getMessage() for r in caplog.records)
+
+
+async def test_uploads_take_their_visibility_from_uppy_metadata_and_graphql(
+    uploader: Uploader,
+) -> None:
+    auth = {"authorization": f"Bearer {uploader.token}"}
+    meta = {"name": "a.mp4", "type": "video/mp4", "title": "Mine", "visibility": "PRIVATE"}
+    created = await uploader.client.post(
+        "/s3/multipart",
+        headers=auth,
+        json={"filename": "a.mp4", "type": "video/mp4", "metadata": meta},
+    )
+    assert created.status_code == 200, created.text
+    refused = await uploader.client.post(
+        "/s3/multipart",
+        headers=auth,
+        json={
+            "filename": "b.mp4",
+            "type": "video/mp4",
+            "metadata": {**meta, "visibility": "SECRET"},
+        },
+    )
+    assert refused.status_code == 400 and "visibility" in refused.text
+    body = await uploader.gql(
+        "mutation($i: CreateUploadInput!) { createUpload(input: $i) { video { visibility } } }",
+        {
+            "i": {
+                "filename": "c.mp4",
+                "contentType": "video/mp4",
+                "sizeBytes": 10,
+                "visibility": "UNLISTED",
+            }
+        },
+    )
+    assert body["data"]["createUpload"]["video"]["visibility"] == "UNLISTED"
+    rows = await uploader.services.db.pool.fetch(
+        "SELECT title, visibility::text FROM videos ORDER BY title"
+    )
+    assert [tuple(r) for r in rows] == [("Mine", "PRIVATE"), ("c", "UNLISTED")]

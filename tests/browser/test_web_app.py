@@ -63,7 +63,8 @@ async def whole_system(
     worker (its fixture), and the CDN the media URLs point at."""
     assert INDEX.is_file(), "run scripts/test.sh: it builds frontend/app"
     assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
-    assert settings.s3_endpoint_url is not None
+    s3 = settings.s3_endpoint_url
+    assert s3 is not None
     cdn_port = free_port()
     settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{cdn_port}"})
     async with (
@@ -75,7 +76,7 @@ async def whole_system(
             tmp_path / "cdn",
             port=cdn_port,
             api=urlsplit(origin).netloc,
-            s3=urlsplit(settings.s3_endpoint_url).netloc,
+            s3=urlsplit(s3).netloc,
         ):
             yield Stack(origin, services)
 
@@ -234,7 +235,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         )
         await expect(player).to_have_attribute("data-level-height", target, timeout=30_000)
         await page.wait_for_function(
-            "() => { const v = document.querySelector('.player video'); return !v.paused && v.currentTime > 0 }"
+            "() => { const v = document.querySelector('.player video');"
+            " return !v.paused && v.currentTime > 0 }"
         )
 
         # Seek with the storyboard: hovering the seek bar shows the tile for that time,
@@ -260,7 +262,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         await shoot(page, "05-watch-storyboard")
         await page.mouse.click(x, y)
         await page.wait_for_function(
-            f"() => Math.abs(document.querySelector('.player video').currentTime - {hovered}) < 1.5",
+            "at => Math.abs(document.querySelector('.player video').currentTime - at) < 1.5",
+            arg=hovered,
             timeout=15_000,
         )
 
@@ -296,9 +299,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         await shoot(page, "09-logged-out")
         assert offsite == []
     timings = ARTIFACTS / "timings.txt"
-    timings.write_text(
-        f"upload to READY: {processed - started:.1f} s; whole test: {time.monotonic() - started:.1f} s\n"
-    )
+    whole = time.monotonic() - started
+    timings.write_text(f"upload to READY: {processed - started:.1f} s; whole test: {whole:.1f} s\n")
 
 
 async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(

@@ -27,6 +27,28 @@ export interface Player {
   destroy: () => void
 }
 
+// Icons as SVG paths: the page must not depend on a font having emoji.
+const SPEAKER = 'M3 9h4l5-4v14l-5-4H3z M15 9a4 4 0 0 1 0 6 M17.5 6.5a7.5 7.5 0 0 1 0 11'
+const SPEAKER_OFF = 'M3 9h4l5-4v14l-5-4H3z M16 9l5 6 M21 9l-5 6'
+const CORNERS = 'M3 9V3h6 M15 3h6v6 M21 15v6h-6 M9 21H3v-6'
+
+function icon(path: string): SVGSVGElement {
+  const namespace = 'http://www.w3.org/2000/svg'
+  const svg = document.createElementNS(namespace, 'svg')
+  svg.setAttribute('viewBox', '0 0 24 24')
+  svg.setAttribute('width', '20')
+  svg.setAttribute('height', '20')
+  svg.setAttribute('aria-hidden', 'true')
+  const shape = document.createElementNS(namespace, 'path')
+  shape.setAttribute('d', path)
+  shape.setAttribute('fill', 'none')
+  shape.setAttribute('stroke', 'currentColor')
+  shape.setAttribute('stroke-width', '2')
+  shape.setAttribute('stroke-linejoin', 'round')
+  svg.append(shape)
+  return svg
+}
+
 export function createPlayer(source: PlayerSource): Player {
   const video = h('video', { playsinline: true, preload: 'metadata', 'aria-label': source.title })
   if (source.posterUrl) video.poster = source.posterUrl
@@ -35,8 +57,8 @@ export function createPlayer(source: PlayerSource): Player {
   const time = h('span', { class: 'time', 'aria-live': 'off' }, `0:00 / ${clock(source.duration)}`)
   const preview = h('div', { class: 'storyboard-preview', hidden: true, 'aria-hidden': 'true' }, h('div', { class: 'tile' }), h('span', { class: 'tile-time' }))
   const quality = h('select', { class: 'quality', id: 'quality', 'aria-label': 'Quality' }, h('option', { value: '-1' }, 'Auto'))
-  const mute = h('button', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, '🔊')
-  const fullscreen = h('button', { type: 'button', 'aria-label': 'Full screen' }, '⛶')
+  const mute = h('button', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon(SPEAKER))
+  const fullscreen = h('button', { type: 'button', 'aria-label': 'Full screen' }, icon(CORNERS))
   const bar = h('div', { class: 'controls' }, play, h('div', { class: 'seek-wrap' }, seek, preview), time, quality, mute, fullscreen)
   const element = h('div', { class: 'player', 'data-level-height': '', tabindex: -1 }, video, bar)
 
@@ -156,7 +178,7 @@ export function createPlayer(source: PlayerSource): Player {
   })
   mute.addEventListener('click', () => {
     video.muted = !video.muted
-    mute.textContent = video.muted ? '🔇' : '🔊'
+    mute.replaceChildren(icon(video.muted ? SPEAKER_OFF : SPEAKER))
     mute.setAttribute('aria-pressed', String(video.muted))
   })
   fullscreen.addEventListener('click', () => {
