@@ -199,7 +199,8 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             api = f"http://127.0.0.1:{bind_port}"
             seeding = asyncio.create_task(_seed_demo_once(settings, 1000, state / "demo", api))
             stack.callback(seeding.cancel)
-        typer.echo(f"\n  Streamify is up: GraphiQL at http://{bind_host}:{bind_port}/graphql\n")
+        base = f"http://{bind_host}:{bind_port}"
+        typer.echo(f"\n  Streamify is up: the web app at {base}/ and GraphiQL at {base}/graphql\n")
         await _serve(settings, bind_host, bind_port)
 
 
