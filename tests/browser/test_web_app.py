@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from streamify.app import create_app
 from streamify.devtools.cdn import local_cdn
@@ -101,10 +101,7 @@ async def offsite_requests_fail(page: Page, origin: str, cdn: str, s3: str) -> l
     allowed = {urlsplit(u).netloc for u in (origin, cdn, s3)}
     offsite: list[str] = []
 
-    async def guard(route: object) -> None:
-        from playwright.async_api import Route
-
-        assert isinstance(route, Route)
+    async def guard(route: Route) -> None:
         host = urlsplit(route.request.url).netloc
         if route.request.url.startswith(("data:", "blob:")) or host in allowed:
             await route.continue_()
@@ -334,3 +331,79 @@ async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(
         card = page.locator(f'[data-video-id="{video_id}"]')
         await expect(card).to_have_attribute("data-status", "FAILED")
         await expect(card.locator(".failure")).to_have_text(reason)
+
+
+def part_of(url: str) -> str | None:
+    """The part number of a presigned part PUT."""
+    return parse_qs(urlsplit(url).query).get("partNumber", [None])[0]
+
+
+async def test_an_upload_pauses_resumes_and_resumes_after_a_reload(
+    services: Services, tmp_path: Path
+) -> None:
+    """Two parts: the first lands, the second is held back at the network; the person pauses,
+    resumes, then reloads the page mid-upload. Golden Retriever brings the file back and the
+    upload finishes without sending the first part again."""
+    size = 9 * 1024 * 1024 + 512 * 1024  # two parts of 5 MiB and the rest; kept by IndexedDB
+    source = tmp_path / "long-take.mp4"
+    source.write_bytes(bytes((i * 31 + 7) % 251 for i in range(size)))
+    assert INDEX.is_file() and CHROMIUM and services.settings.s3_endpoint_url
+    s3 = urlsplit(services.settings.s3_endpoint_url).netloc
+    puts: dict[str, int] = {}
+    hold_second_part = True
+
+    async def count_parts(route: Route) -> None:
+        request = route.request
+        if urlsplit(request.url).netloc != s3 or request.method != "PUT":
+            await route.continue_()
+            return
+        part = part_of(request.url) or "none"
+        if part == "2" and hold_second_part:
+            await route.abort("connectionreset")  # Uppy retries it, until the network lets it
+            return
+        puts[part] = puts.get(part, 0) + 1
+        await route.continue_()
+
+    app = with_state(create_app(services.settings), services)
+    async with serve_app(app) as origin, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 860})
+        await page.route("**/*", count_parts)
+        landed: set[str] = set()
+        page.on(
+            "requestfinished",
+            lambda r: landed.add(r.url) if r.method == "PUT" and part_of(r.url) == "1" else None,
+        )
+        await sign_up(page, origin, "cy@example.com")
+        await page.get_by_role("navigation").get_by_role("link", name="Upload").click()
+        await page.get_by_label("Title").fill("A long take")
+        dashboard_input = page.locator("input.uppy-Dashboard-input[type=file]").first
+        await dashboard_input.set_input_files(str(source))
+        await page.locator(".uppy-StatusBar-actionBtn--upload").click()
+        deadline = time.monotonic() + 30
+        while not landed and time.monotonic() < deadline:
+            await page.wait_for_timeout(100)
+        assert landed and puts.get("1") == 1, puts
+
+        toggle = page.locator("[data-cy=togglePauseResume]")
+        await toggle.click()
+        await expect(toggle).to_have_attribute("aria-label", "Resume")
+        await shoot(page, "11-upload-paused")
+        await toggle.click()
+        await expect(toggle).to_have_attribute("aria-label", "Pause")
+
+        # A reload mid-upload: the file comes back from IndexedDB.
+        await page.wait_for_timeout(500)  # Golden Retriever saves its state on a throttle
+        await page.reload()
+        await expect(page.locator(".uppy-Dashboard-Item")).to_have_count(1, timeout=15_000)
+        await shoot(page, "12-upload-restored")
+        hold_second_part = False
+        await expect(page.get_by_text("You can now resume the upload.")).to_be_visible()
+        await page.locator(".uppy-StatusBar-actionBtn--upload").click()
+        await page.wait_for_url(f"{origin}/videos/*/processing", timeout=60_000)
+
+    row = await services.db.pool.fetchrow(
+        "SELECT u.status, u.completed_size_bytes, v.title FROM uploads u"
+        " JOIN videos v ON v.id = u.video_id"
+    )
+    assert row is not None and tuple(row) == ("COMPLETED", size, "A long take")
+    assert puts == {"1": 1, "2": 1}, puts  # nothing sent twice
