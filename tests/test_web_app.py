@@ -87,6 +87,8 @@ async def test_the_app_is_served_at_each_of_its_paths(client: httpx.AsyncClient)
         response = await client.get(path)
         assert response.status_code == 200, path
         assert response.headers["cache-control"] == "no-cache"
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
         assert '<main id="main"' in response.text
     assert (await client.get("/nowhere")).status_code == 404
     assert (await client.get("/videos/abc/elsewhere")).status_code == 404

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
+
+from streamify.infra.settings import Settings
+from streamify.web.context import services_of
 
 ASSETS = Path(__file__).parent / "static" / "app"
 INDEX = ASSETS / "index.html"
@@ -24,11 +28,47 @@ npm) and reload. The API is at <a href="/graphql">/graphql</a>.</p></body></html
 """
 
 
-def page(_: Request) -> Response:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The page runs only its own scripts and talks only to this API, the media CDN and the
+    S3 endpoint its upload parts go to. Styles may be inline: Uppy and the player set them."""
+    media = _origin(settings.cdn_base_url)
+    s3 = (
+        _origin(settings.s3_endpoint_url) if settings.s3_endpoint_url else "https://*.amazonaws.com"
+    )
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src 'self' data: blob: {media}",
+            f"media-src 'self' blob: {media}",
+            f"connect-src 'self' {media} {s3}",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def page(request: Request) -> Response:
     if not INDEX.is_file():
         return HTMLResponse(NOT_BUILT, status_code=503)
-    # Always revalidated: it names the current hashed bundles.
-    return FileResponse(INDEX, headers={"cache-control": "no-cache"})
+    settings = services_of(request).settings
+    headers = {
+        # Always revalidated: it names the current hashed bundles.
+        "cache-control": "no-cache",
+        "content-security-policy": content_security_policy(settings),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+    }
+    return FileResponse(INDEX, headers=headers)
 
 
 class HashedAssets(StaticFiles):

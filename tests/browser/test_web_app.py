@@ -179,6 +179,11 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         cdn = stack.services.settings.cdn_base_url
         page = await browser.new_page(viewport={"width": 1280, "height": 860})
         offsite = await offsite_requests_fail(page, origin, cdn, str(settings.s3_endpoint_url))
+        refused: list[str] = []  # what the page's Content-Security-Policy blocked
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         await sign_up(page, origin, "ada@example.com")
 
         # PRIVATE: every media URL the page uses is signed, through the CDN.
@@ -294,7 +299,7 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         await page.goto(f"{origin}/videos/{video_id}")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Video not found")
         await shoot(page, "09-logged-out")
-        assert offsite == []
+        assert offsite == [] and refused == []
     timings = ARTIFACTS / "timings.txt"
     whole = time.monotonic() - started
     timings.write_text(f"upload to READY: {processed - started:.1f} s; whole test: {whole:.1f} s\n")
