@@ -4,7 +4,6 @@ parts going straight from the browser to the S3 server."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,14 @@ from starlette.types import ASGIApp
 
 from streamify.app import create_app
 from streamify.services import Services
+from tests.browser.chromium import ARGS, CHROMIUM
 from tests.documents import PASSWORD, sign_up
 from tests.servers import serve_app, with_state
 
 HARNESS = Path(__file__).parent / "uppy" / "dist" / "uppy-harness.js"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Uppy</title>
 <script src="/__test__/uppy-harness.js"></script></head><body>uploader</body></html>"""
 SIZE = 12 * 1024 * 1024  # three parts of Uppy's default 5 MiB
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def expected_bytes(size: int) -> bytes:

@@ -8,7 +8,6 @@ FAILED with its reason on screen. Screenshots of each page land in test-artifact
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from streamify.infra.settings import Settings
 from streamify.jobs.processing_starter import prefect_starter
 from streamify.services import Services, open_services
 from streamify.web.web_app import INDEX
+from tests.browser.chromium import ARGS as CHROMIUM_ARGS
+from tests.browser.chromium import CHROMIUM
 from tests.servers import SessionS3, forwarded, serve_app, with_state
 
 pytestmark = [
@@ -35,17 +36,9 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-app"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
+# Playback starts without a user gesture: the test clicks Play, but hls.js may call play().
+ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 PASSWORD = "correct horse battery"
 
 

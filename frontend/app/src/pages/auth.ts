@@ -15,6 +15,10 @@ function field(id: string, label: string, input: HTMLInputElement, hint?: string
   return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null)
 }
 
+function emailField(): HTMLElement {
+  return field('email', 'Email', h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true }))
+}
+
 function authForm(
   main: HTMLElement,
   title: string,
@@ -49,7 +53,7 @@ export const logInPage: Page = {
       main,
       'Log in',
       [
-        field('email', 'Email', h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true })),
+        emailField(),
         field('password', 'Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
       ],
       'Log in',
@@ -65,7 +69,7 @@ export const signUpPage: Page = {
       main,
       'Sign up',
       [
-        field('email', 'Email', h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true })),
+        emailField(),
         field('display-name', 'Display name', h('input', { name: 'displayName', autocomplete: 'nickname', required: true, maxlength: 80 })),
         field(
           'password',

@@ -1,6 +1,6 @@
 // The public feed and the viewer's own videos (every status): cards over the Relay
 // connection, the next page fetched with `after:` when the end of the list scrolls into view.
-import { Feed, MyVideos, type VideoCardFragment } from '../../generated/operations'
+import { Feed, MyVideos, type VideoCardFragment, type VideoPageFragment } from '../../generated/operations'
 import { alertBox, h } from '../dom'
 import { duration } from '../format'
 import { ApiError, request } from '../graphql'
@@ -8,11 +8,6 @@ import type { Page } from '../router'
 import { requireViewer } from './guard'
 
 const PAGE_SIZE = 24
-
-interface Connection {
-  edges: { cursor: string; node: VideoCardFragment }[]
-  pageInfo: { hasNextPage: boolean; endCursor: string | null }
-}
 
 function card(video: VideoCardFragment, mine: boolean): HTMLElement {
   const ready = video.status === 'READY'
@@ -44,7 +39,7 @@ function infiniteList(
   main: HTMLElement,
   title: string,
   empty: HTMLElement,
-  fetchPage: (after: string | null) => Promise<Connection>,
+  fetchPage: (after: string | null) => Promise<VideoPageFragment>,
   mine: boolean,
 ): () => void {
   const list = h('ul', { class: 'video-grid', 'aria-label': title })
