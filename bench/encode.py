@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.worker import media
+from streamify.pipelines.transcode import media
 
 HAND_WRITTEN = """ffmpeg -hide_banner -nostdin -y -i {src} -filter_complex
 [0:v]split=5[a][b][c][d][e];[a]scale=1920:1080[v0];[b]scale=1280:720[v1];[c]scale=854:480[v2];[d]scale=640:360[v3];[e]scale=426:240[v4]

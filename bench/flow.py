@@ -43,7 +43,7 @@ class Timings(logging.Handler):
 async def run(seconds: int) -> dict[str, object]:
     from prefect.testing.utilities import prefect_test_harness
 
-    from streamify.worker.flow import transcode_video
+    from streamify.pipelines.transcode.flow import transcode_video
 
     base = bench_settings()
     with (

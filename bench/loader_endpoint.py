@@ -15,11 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamify.app import create_app
-from streamify.core import videos as core_videos
-from streamify.core.context import Context
-from streamify.core.playback import media_urls
 from streamify.domain import Rendition, User, Video
 from streamify.infra.settings import Settings
+from streamify.resolvers import videos as video_resolvers
+from streamify.resolvers.context import Context
+from streamify.resolvers.playback import media_urls
 from streamify.web.context import graphql_context_for
 
 _encode = msgspec.json.Encoder().encode
@@ -56,11 +56,11 @@ def _video_json(ctx: Context, video: Video, owner: Any, renditions: Any) -> dict
 
 async def video(request: Request) -> Response:
     ctx = await graphql_context_for(request)
-    found = await core_videos.video_by_id(ctx, request.path_params["id"])
+    found = await video_resolvers.video_by_id(ctx, request.path_params["id"])
     body: Any = None
     if found is not None:
-        owner = await core_videos.owner_of(ctx, found)
-        renditions = await core_videos.renditions_of(ctx, found)
+        owner = await video_resolvers.owner_of(ctx, found)
+        renditions = await video_resolvers.renditions_of(ctx, found)
         body = _video_json(ctx, found, owner, renditions)
     return Response(_encode({"data": {"video": body}}), media_type="application/json")
 
@@ -68,15 +68,15 @@ async def video(request: Request) -> Response:
 async def videos(request: Request) -> Response:
     ctx = await graphql_context_for(request)
     first = int(request.query_params.get("first", "20"))
-    pairs, has_next = await core_videos.video_page(
+    pairs, has_next = await video_resolvers.video_page(
         ctx, first=first, after=None, owner_id=None, status=None
     )
     page = [v for _, v in pairs]
     # Every load is issued before the first await: one batch per loader.
-    owner_loads = core_videos.owner_loads(ctx, page)
-    rendition_loads = core_videos.rendition_loads(ctx, page)
+    owner_loads = video_resolvers.owner_loads(ctx, page)
+    rendition_loads = video_resolvers.rendition_loads(ctx, page)
     owners = [await load for load in owner_loads]
-    renditions = [core_videos.renditions_in(await load) for load in rendition_loads]
+    renditions = [video_resolvers.renditions_in(await load) for load in rendition_loads]
     edges = [
         {"cursor": cursor, "node": _video_json(ctx, v, o, r)}
         for (cursor, v), o, r in zip(pairs, owners, renditions, strict=True)

@@ -19,12 +19,12 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from streamify.core.context import Viewer
 from streamify.execution.engine import CompiledExecution
 from streamify.infra.metrics import Metrics
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import verify_token
 from streamify.loaders import LoadersFactory, build_loaders
+from streamify.resolvers.context import Viewer
 from streamify.schema import build_schema
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services

@@ -225,7 +225,7 @@ def worker() -> None:
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME
-    from streamify.worker.flow import transcode_video
+    from streamify.pipelines.transcode.flow import transcode_video
 
     transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=1)
 

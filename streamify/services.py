@@ -21,18 +21,18 @@ from streamify.infra.playback_signing import Playback, playback_from
 from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
-from streamify.jobs.event_intake import EventIntake, StartProcessing
-from streamify.jobs.processing_starter import (
+from streamify.loaders import LoadersFactory, build_loaders
+from streamify.names import RedisNames
+from streamify.pipelines.sweeps.stalled_videos import restart_stalled
+from streamify.pipelines.sweeps.upload_sweeper import run_sweeper, sweep_expired_uploads
+from streamify.pipelines.triggers.event_intake import EventIntake, StartProcessing
+from streamify.pipelines.triggers.processing_starter import (
     no_runs_to_mark,
     prefect_crash_marker,
     prefect_starter,
     record_only,
 )
-from streamify.jobs.sqs_events import poll_sqs
-from streamify.jobs.stalled_videos import restart_stalled
-from streamify.jobs.upload_sweeper import run_sweeper, sweep_expired_uploads
-from streamify.loaders import LoadersFactory, build_loaders
-from streamify.names import RedisNames
+from streamify.pipelines.triggers.sqs_events import poll_sqs
 from streamify.writes.videos import VideoWrites
 
 

@@ -22,8 +22,8 @@ from streamify.infra.db import database_name, drop_database, migrate
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock, insert_user, token_for
+from tests.pipelines.prefect import wait_for_deployment
 from tests.servers import CdnStack, SessionS3, serve_app, with_state
-from tests.worker.prefect import wait_for_deployment
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()

@@ -191,7 +191,7 @@ async def collect_events(
 ) -> None:
     """Follow the video's processing events into `into` until the final one. After a resync
     (events missed while the listener reconnected to Redis) the video's row says where it is,
-    as the subscription itself does (core.processing)."""
+    as the subscription itself does (resolvers.processing)."""
     from streamify.domain import VideoStatus
     from streamify.infra.events import ProcessingEvent
 

@@ -54,7 +54,7 @@ async def test_unexpected_errors_are_logged_with_a_traceback_but_no_document(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamify.core import videos
+    from streamify.resolvers import videos
 
     async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from streamify.core.playlists import signed_playlist, signed_webvtt
 from streamify.infra.playback_signing import PlaybackVerifier, playback_from, public_key_pem
 from streamify.infra.settings import Settings
+from streamify.resolvers.playlists import signed_playlist, signed_webvtt
 
 RESOURCE = "https://cdn.example.com/signed/0b3f2a9e-6c1d-4e55-9a63-1f6f3b0a8c21/*"
 MASTER = "https://cdn.example.com/signed/0b3f2a9e-6c1d-4e55-9a63-1f6f3b0a8c21/hls/master.m3u8"

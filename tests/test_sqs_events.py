@@ -15,9 +15,9 @@ from moto.server import ThreadedMotoServer
 from streamify.devtools.local import free_port
 from streamify.infra.settings import Settings
 from streamify.infra.storage import open_sqs
-from streamify.jobs.event_intake import EventIntake, StoredObject
-from streamify.jobs.sqs_events import poll_sqs
 from streamify.names import source_key
+from streamify.pipelines.triggers.event_intake import EventIntake, StoredObject
+from streamify.pipelines.triggers.sqs_events import poll_sqs
 from streamify.services import Services
 from tests.helpers import insert_user, insert_video
 

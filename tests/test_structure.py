@@ -62,15 +62,19 @@ async def test_every_module_imports_on_its_own_in_a_fresh_interpreter() -> None:
 
 def test_the_worker_loads_no_request_machinery() -> None:
     script = (
-        "import sys, streamify.worker.flow; "
-        "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('streamify.')}))"
+        "import sys, streamify.pipelines.transcode.flow; "
+        "print(sorted({'.'.join(m.split('.')[1:3]) for m in sys.modules"
+        " if m.startswith('streamify.')}))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    for package in ("loaders", "core", "schema", "web", "jobs", "devtools"):
+    for package in ("loaders", "resolvers", "schema", "web", "devtools"):
+        assert not re.search(rf"'{package}[.']", loaded), loaded
+    for package in ("pipelines.triggers", "pipelines.sweeps"):
         assert f"'{package}'" not in loaded, loaded
-    assert "'writes'" in loaded and "'infra'" in loaded
+    assert "'pipelines.transcode'" in loaded
+    assert re.search(r"'writes[.']", loaded) and re.search(r"'infra[.']", loaded), loaded
 
 
 def test_import_contracts_hold() -> None:
@@ -171,3 +175,11 @@ def test_the_immutability_check_catches_a_list() -> None:
 
     assert _immutable(Leaky, set()) == ["Leaky.tags: list[str] is mutable"]
     assert _immutable(Open, set()) == ["Open is not frozen"]
+
+
+def test_the_design_cards_parts_exist_under_their_names() -> None:
+    for part in ("schema", "resolvers", "loaders", "pipelines", "infra"):
+        assert (PACKAGE / part / "__init__.py").is_file(), part
+    assert (ROOT / "tests").is_dir()
+    for gone in ("core", "worker", "jobs"):
+        assert not (PACKAGE / gone).exists(), gone

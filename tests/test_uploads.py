@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from streamify.app import create_app
 from streamify.devtools.seaweed import forward_to_hook
 from streamify.infra.settings import Settings
-from streamify.jobs.event_intake import StoredObject
-from streamify.jobs.upload_sweeper import EXPIRED_REASON, sweep_expired_uploads
+from streamify.pipelines.sweeps.upload_sweeper import EXPIRED_REASON, sweep_expired_uploads
+from streamify.pipelines.triggers.event_intake import StoredObject
 from streamify.services import Services, open_services
 from tests.documents import ABORT, COMPLETE, CREATE, SIGN, UPLOAD, put_part
 from tests.helpers import gql, insert_user, token_for

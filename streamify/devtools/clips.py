@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from streamify.worker.media import ffmpeg_binary
+from streamify.pipelines.transcode.media import ffmpeg_binary
 
 
 def synthetic_clip(

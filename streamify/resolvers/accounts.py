@@ -7,13 +7,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from streamify.core.context import Context
-from streamify.core.rate_limits import enforce, rate_limited
 from streamify.domain import BadUserInput, Conflict, Unauthenticated, User
 from streamify.infra.cache.namespaces import SESSIONS
 from streamify.infra.passwords import hash_password, verify_password
 from streamify.infra.sql import accounts as sql
 from streamify.infra.tokens import TokenType, hash_refresh_token, issue_token, new_refresh_token
+from streamify.resolvers.context import Context
+from streamify.resolvers.rate_limits import enforce, rate_limited
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,}$")
 MAX_PASSWORD = 1024

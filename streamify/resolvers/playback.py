@@ -3,7 +3,7 @@
 PUBLIC videos' media live under `videos/{id}/` and play from plain CDN URLs. Every other
 video's media live under `signed/{id}/`, and their URLs carry a CloudFront-style signature
 (`infra/playback_signing`) bound to that folder and an expiry; their playlists and storyboard
-index are served rewritten (`core/playlists`) so every file they name carries it too.
+index are served rewritten (`resolvers/playlists`) so every file they name carries it too.
 
 The dev and compose CDNs ask `authorize_media` about every request before they serve it, from
 their cache or the bucket: the signature, and whether the video still exists with that
@@ -16,9 +16,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from streamify.core.context import Context
-from streamify.core.playlists import signed_playlist, signed_webvtt
-from streamify.core.storage_call import storage_call
 from streamify.domain import Video, VideoStatus, Visibility
 from streamify.infra.playback_signing import SIGNATURE_PARAMS
 from streamify.names import (
@@ -29,6 +26,9 @@ from streamify.names import (
     parse_media_path,
     published_key,
 )
+from streamify.resolvers.context import Context
+from streamify.resolvers.playlists import signed_playlist, signed_webvtt
+from streamify.resolvers.storage_call import storage_call
 
 TEXT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".vtt": "text/vtt"}
 

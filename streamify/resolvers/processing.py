@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-from streamify.core.context import Context
-from streamify.core.ids import parse_id
-from streamify.core.videos import can_view
 from streamify.domain import NotFound, TooManySubscriptions, VideoStatus
 from streamify.infra import events
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.sql import videos as sql
+from streamify.resolvers.context import Context
+from streamify.resolvers.ids import parse_id
+from streamify.resolvers.videos import can_view
 
 FINAL = (VideoStatus.READY, VideoStatus.FAILED)
 

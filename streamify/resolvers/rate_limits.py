@@ -1,4 +1,4 @@
-"""Rate limits, enforced in the core so every transport gets them: GraphQL answers
+"""Rate limits, enforced in the resolvers so every transport gets them: GraphQL answers
 RATE_LIMITED, REST 429 with Retry-After (both from `domain.RateLimited`)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from streamify.core.context import Context
 from streamify.domain import RateLimited
 from streamify.infra import rate_limit
 from streamify.infra.settings import Settings
+from streamify.resolvers.context import Context
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,10 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from uuid import UUID
 
-from streamify.core.context import Context
-from streamify.core.ids import parse_id
-from streamify.core.rate_limits import rate_limited
-from streamify.core.storage_call import storage_call
 from streamify.domain import (
     BadUserInput,
     Conflict,
@@ -37,6 +33,10 @@ from streamify.infra.storage import (
     error_code,
 )
 from streamify.names import source_key
+from streamify.resolvers.context import Context
+from streamify.resolvers.ids import parse_id
+from streamify.resolvers.rate_limits import rate_limited
+from streamify.resolvers.storage_call import storage_call
 
 CONTENT_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 MAX_FILENAME = 255

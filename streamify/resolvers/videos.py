@@ -8,11 +8,6 @@ from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 from uuid import UUID
 
-from streamify.core.context import Context
-from streamify.core.ids import decode_cursor, encode_cursor, parse_id
-from streamify.core.playback import needs_signature
-from streamify.core.rate_limits import rate_limited
-from streamify.core.storage_call import storage_call
 from streamify.domain import (
     BadUserInput,
     Conflict,
@@ -32,6 +27,11 @@ from streamify.infra.sql import videos as sql
 from streamify.infra.storage import STORAGE_ERRORS
 from streamify.loaders.video_pages import PageQuery
 from streamify.names import source_key
+from streamify.resolvers.context import Context
+from streamify.resolvers.ids import decode_cursor, encode_cursor, parse_id
+from streamify.resolvers.playback import needs_signature
+from streamify.resolvers.rate_limits import rate_limited
+from streamify.resolvers.storage_call import storage_call
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

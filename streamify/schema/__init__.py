@@ -21,9 +21,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
-from streamify.core.outages import outage_of
 from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
+from streamify.resolvers.outages import outage_of
 from streamify.schema.budget import Limits, budget_errors, limits_of
 from streamify.schema.input_text import document_text_errors, variable_text_errors
 from streamify.schema.root import Mutation, Query, Subscription

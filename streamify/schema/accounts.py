@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.core import accounts
+from streamify.resolvers import accounts
 from streamify.schema.context import GraphQLContext
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamify import domain
-from streamify.core import videos as core_videos
+from streamify.resolvers import videos as core_videos
 from streamify.schema.context import GraphQLContext
 from streamify.schema.types import RenditionType, UserType, VideoType
 

@@ -1,4 +1,4 @@
-"""The GraphQL context: the core's Context plus what only this transport has."""
+"""The GraphQL context: the resolvers' Context plus what only this transport has."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from streamify.core.context import Context
+from streamify.resolvers.context import Context
 
 
 @dataclass

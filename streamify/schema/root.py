@@ -5,8 +5,8 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from streamify.core import videos as core_videos
-from streamify.core.processing import processing_events
+from streamify.resolvers import videos as core_videos
+from streamify.resolvers.processing import processing_events
 from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import GraphQLContext
 from streamify.schema.types import (

@@ -1,4 +1,4 @@
-"""Strawberry object types. They map records to fields; what a field does lives in the core."""
+"""Strawberry object types. They map records to fields; what a field does lives in the resolvers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.core import videos as core_videos
-from streamify.core.playback import media_urls
+from streamify.resolvers import videos as core_videos
+from streamify.resolvers.playback import media_urls
 from streamify.schema.context import GraphQLContext
 
 Visibility = strawberry.enum(domain.Visibility, description="Who may see a video.")

@@ -8,8 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.core import uploads as core_uploads
 from streamify.infra.sql.uploads import Upload
+from streamify.resolvers import uploads as core_uploads
 from streamify.schema.context import GraphQLContext
 from streamify.schema.scalars import Long
 from streamify.schema.types import VideoType, Visibility

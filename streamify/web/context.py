@@ -1,6 +1,6 @@
 """Builds a request's Context from what the lifespan owns: the one place requests meet services,
 and where credentials (bearer token or session cookie) become a Viewer. REST routes get the
-core's Context; GraphQL gets the same with its response and connection parameters."""
+resolvers' Context; GraphQL gets the same with its response and connection parameters."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from streamify.core.context import Context, Viewer
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import InvalidToken, TokenType, verify_token
 from streamify.loaders import Loaders
+from streamify.resolvers.context import Context, Viewer
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services
 
@@ -27,7 +27,7 @@ def services_of(conn: HTTPConnection) -> Services:
 
 
 async def context_for(conn: HTTPConnection) -> Context:
-    """The core's Context for a REST route."""
+    """The resolvers' Context for a REST route."""
     services = services_of(conn)
     loaders = services.loaders_factory(services.db, services.cache)
     viewer, auth_error = await authenticate(conn, services, loaders)

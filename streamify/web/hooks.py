@@ -13,10 +13,15 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from streamify.core.outages import outage_of
 from streamify.domain import BadUserInput, Unauthenticated
 from streamify.infra.db import DATABASE_DOWN_ERRORS
-from streamify.jobs.event_intake import BadEvent, EventIntake, StoredObject, object_records
+from streamify.pipelines.triggers.event_intake import (
+    BadEvent,
+    EventIntake,
+    StoredObject,
+    object_records,
+)
+from streamify.resolvers.outages import outage_of
 from streamify.web.context import services_of
 from streamify.web.errors import error_response
 

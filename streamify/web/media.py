@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from streamify.core.playback import MediaAccess, authorize_media, signed_text
 from streamify.domain import StreamifyError
 from streamify.names import SIGNED_PREFIX
+from streamify.resolvers.playback import MediaAccess, authorize_media, signed_text
 from streamify.web.context import context_for
 from streamify.web.errors import error_response
 

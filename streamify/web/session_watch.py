@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from starlette.websockets import WebSocket
 
-from streamify.core.context import Viewer
+from streamify.resolvers.context import Viewer
 from streamify.services import Services
 
 EXPIRED = 4401

@@ -1,6 +1,6 @@
 """The routes Uppy's AwsS3 plugin calls in companion mode (`endpoint` pointed at this API),
 on the same code path as the GraphQL upload mutations. `uploadId` is our upload's id and
-`key` its S3 key, which every call must repeat correctly. Rate limits are the core's: a refused
+`key` its S3 key, which every call must repeat correctly. Rate limits are the resolvers': a refused
 call answers 429 with Retry-After."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from streamify.core import uploads
-from streamify.core.context import Context
-from streamify.core.outages import outage_of
 from streamify.domain import BadUserInput, StreamifyError, Visibility
 from streamify.infra.db import DATABASE_DOWN_ERRORS
 from streamify.infra.sql.uploads import Upload
 from streamify.infra.storage import MAX_PARTS, MIN_PART_BYTES
+from streamify.resolvers import uploads
+from streamify.resolvers.context import Context
+from streamify.resolvers.outages import outage_of
 from streamify.web.context import context_for
 from streamify.web.errors import error_response
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.names import media_prefix
-from streamify.worker import media
+from streamify.pipelines.transcode import media
 from tests.helpers import gql, insert_video
 from tests.servers import CdnStack, serve_app
 

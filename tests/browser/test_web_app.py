@@ -22,7 +22,7 @@ from streamify.devtools.cdn import local_cdn
 from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import free_port
 from streamify.infra.settings import Settings
-from streamify.jobs.processing_starter import prefect_starter
+from streamify.pipelines.triggers.processing_starter import prefect_starter
 from streamify.services import Services, open_services
 from streamify.web.web_app import INDEX
 from tests.browser.chromium import ARGS as CHROMIUM_ARGS

@@ -89,7 +89,7 @@ def at_step(
     monkeypatch: pytest.MonkeyPatch, step: str, action: Callable[[], Awaitable[Any]]
 ) -> asyncio.Event:
     """Run `action` once, in the flow, right after it reports `step` (the fault's moment)."""
-    from streamify.worker import flow
+    from streamify.pipelines.transcode import flow
 
     reported = flow.report
     fired = asyncio.Event()
@@ -106,7 +106,7 @@ def at_step(
 
 def upload_event(settings: Any, video_id: uuid.UUID, tag: str) -> Any:
     """The S3 ObjectCreated record of the video's uploaded source (`tag`: its version)."""
-    from streamify.jobs.event_intake import StoredObject
+    from streamify.pipelines.triggers.event_intake import StoredObject
 
     key = f"uploads/{video_id}/source"
     return StoredObject(settings.s3_raw_bucket, key, "ObjectCreated:Put", 1, tag, None, None)

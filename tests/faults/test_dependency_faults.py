@@ -22,11 +22,11 @@ from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import service_env, worker_process
 from streamify.domain import VideoStatus
 from streamify.infra.settings import Settings
-from streamify.jobs.event_intake import EventIntake, StoredObject
-from streamify.jobs.processing_starter import prefect_starter
-from streamify.jobs.stalled_videos import restart_stalled
+from streamify.pipelines.sweeps.stalled_videos import restart_stalled
+from streamify.pipelines.transcode.flow import transcode_video
+from streamify.pipelines.triggers.event_intake import EventIntake, StoredObject
+from streamify.pipelines.triggers.processing_starter import prefect_starter
 from streamify.services import Services, open_services
-from streamify.worker.flow import transcode_video
 from tests.faults.conftest import FaultTable
 from tests.faults.helpers import (
     assert_one_complete_stream,
@@ -37,8 +37,8 @@ from tests.faults.helpers import (
     wait_for,
 )
 from tests.helpers import collect_events
+from tests.pipelines.prefect import uploaded_video, wait_for_deployment
 from tests.servers import TcpProxy
-from tests.worker.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),

@@ -15,12 +15,12 @@ from prefect.client.schemas.objects import StateType
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.infra.settings import Settings
+from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
-from streamify.worker.flow import transcode_video
 from tests.faults.conftest import FaultTable
 from tests.faults.helpers import assert_one_complete_stream, at_step, flow_run_states, outcome
 from tests.helpers import gql, lists_naming_other_files, token_for
-from tests.worker.prefect import uploaded_video
+from tests.pipelines.prefect import uploaded_video
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),

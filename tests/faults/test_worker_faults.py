@@ -15,9 +15,9 @@ import pytest
 from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import worker_process
 from streamify.infra.settings import Settings
-from streamify.jobs.event_intake import EventIntake
-from streamify.jobs.processing_starter import prefect_crash_marker, prefect_starter
-from streamify.jobs.stalled_videos import restart_stalled
+from streamify.pipelines.sweeps.stalled_videos import restart_stalled
+from streamify.pipelines.triggers.event_intake import EventIntake
+from streamify.pipelines.triggers.processing_starter import prefect_crash_marker, prefect_starter
 from streamify.services import Services
 from tests.faults.conftest import FaultTable
 from tests.faults.helpers import (
@@ -28,7 +28,7 @@ from tests.faults.helpers import (
     wait_for,
 )
 from tests.helpers import followed
-from tests.worker.prefect import uploaded_video, wait_for_deployment
+from tests.pipelines.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),

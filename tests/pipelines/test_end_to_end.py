@@ -18,8 +18,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 from streamify.app import create_app
 from streamify.devtools.clips import synthetic_clip
 from streamify.infra.settings import Settings
-from streamify.jobs.processing_starter import prefect_starter
 from streamify.names import TRANSCODE_DEPLOYMENT
+from streamify.pipelines.triggers.processing_starter import prefect_starter
 from streamify.services import Services, open_services
 from tests.documents import COMPLETE, CREATE, SIGN, SUBSCRIBE, put_part
 from tests.helpers import gql, insert_user, token_for

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.worker import media
-from streamify.worker.media import Limits, MediaError
+from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode.media import Limits, MediaError
 from tests.helpers import lists_naming_other_files
 
 LIMITS = Limits(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.worker import media
-from streamify.worker.media import MediaError, Rung, SourceInfo
+from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
 from tests.helpers import ffprobe_json
 
 

@@ -13,11 +13,11 @@ import pytest
 from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import free_port
 from streamify.infra.settings import Settings
-from streamify.jobs.event_intake import EventIntake, StoredObject
-from streamify.jobs.stalled_videos import GAVE_UP, restart_stalled, retry_delay
+from streamify.pipelines.sweeps.stalled_videos import GAVE_UP, restart_stalled, retry_delay
+from streamify.pipelines.triggers.event_intake import EventIntake, StoredObject
 from streamify.services import Services
 from tests.helpers import insert_runs, insert_user
-from tests.worker.prefect import uploaded_video
+from tests.pipelines.prefect import uploaded_video
 
 
 def recording_intake(services: Services, bucket: str) -> tuple[EventIntake, list[uuid.UUID]]:
@@ -133,7 +133,7 @@ async def test_a_run_that_fails_on_our_side_hands_the_video_back_for_a_retry(
     monkeypatch.setenv("STREAMIFY_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     from prefect.client.schemas.objects import StateType
 
-    from streamify.worker.flow import transcode_video
+    from streamify.pipelines.transcode.flow import transcode_video
 
     state = await transcode_video(str(video_id), return_state=True)
     assert state.type is StateType.FAILED  # the run; not the video

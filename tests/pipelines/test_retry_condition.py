@@ -9,8 +9,8 @@ import pytest
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
-from streamify.worker.flow import VideoGone, _retry_unless_media_error
-from streamify.worker.media import MediaError
+from streamify.pipelines.transcode.flow import VideoGone, _retry_unless_media_error
+from streamify.pipelines.transcode.media import MediaError
 from streamify.writes.videos import LeaseLost
 
 

@@ -16,11 +16,11 @@ from streamify.devtools.clips import synthetic_clip
 from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
+from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
-from streamify.worker import media
-from streamify.worker.flow import transcode_video
 from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
-from tests.worker.prefect import uploaded_video
+from tests.pipelines.prefect import uploaded_video
 
 # Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
 pytestmark = [

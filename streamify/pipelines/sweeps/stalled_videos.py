@@ -18,8 +18,8 @@ from streamify.infra.events import ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as sql
-from streamify.jobs.event_intake import EventIntake
-from streamify.jobs.processing_starter import MarkCrashed, no_runs_to_mark
+from streamify.pipelines.triggers.event_intake import EventIntake
+from streamify.pipelines.triggers.processing_starter import MarkCrashed, no_runs_to_mark
 from streamify.writes.videos import VideoWrites
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""The transcoding worker: the Prefect flow and the ffmpeg media steps it runs."""
+"""The transcoding flow `streamify worker` serves, and the ffmpeg media steps it runs."""

@@ -45,8 +45,8 @@ from streamify.names import (
     source_key,
     thumbs_key,
 )
-from streamify.worker import media
-from streamify.worker.media import MediaError, Rung, SourceInfo
+from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
 from streamify.writes.videos import LeaseLost, VideoWrites
 
 log = logging.getLogger(__name__)

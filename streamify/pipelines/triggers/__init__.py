@@ -1,2 +1,3 @@
-"""Background jobs that run inside each API process: S3 event intake, the upload sweeper,
-recovery of stalled videos. They write through `streamify.writes` and know no transport."""
+"""What starts transcoding runs, inside each API process: S3 event intake (webhook or SQS) and
+the starter of runs of the transcoding deployment. They write through `streamify.writes` and
+know no transport."""

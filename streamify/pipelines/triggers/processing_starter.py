@@ -7,8 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from streamify.jobs.event_intake import StartProcessing, StoredObject
 from streamify.names import TRANSCODE_DEPLOYMENT
+from streamify.pipelines.triggers.event_intake import StartProcessing, StoredObject
 
 log = logging.getLogger(__name__)
 

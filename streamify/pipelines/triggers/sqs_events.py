@@ -7,7 +7,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from streamify.jobs.event_intake import BadEvent, EventIntake, object_records
+from streamify.pipelines.triggers.event_intake import BadEvent, EventIntake, object_records
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
