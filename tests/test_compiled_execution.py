@@ -189,7 +189,14 @@ class Pair:
         # order the event loop wakes their awaiters, the compiled path in document order.
         assert _encoded(mine.get("data")) == _encoded(strawberry.get("data")), query
         assert ("data" in mine) == ("data" in strawberry), query
-        assert _errors(mine) == _errors(strawberry), query
+        if "data" in mine and mine["data"] is None:
+            # A non-null root field nulled `data`. graphql-core then reports the other root
+            # fields' errors only if they completed before the failure woke its gather (an
+            # event-loop race); the compiled path completes what is synchronous first. The
+            # spec allows both; the errors graphql-core reports must be among ours.
+            assert set(_errors(strawberry)) <= set(_errors(mine)), query
+        else:
+            assert _errors(mine) == _errors(strawberry), query
         if must_compile and "data" in strawberry:  # what does not validate is Strawberry's
             assert ran == 1, f"fell back to Strawberry: {query}"
         self.invalid += "data" not in strawberry
