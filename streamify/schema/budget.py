@@ -2,7 +2,15 @@
 and a complexity that multiplies by list sizes (`first:`). Each fragment is summarised once and
 reused at every spread, so a chain of fragments that each spread the previous one twice costs
 one pass, not 2^n, and is refused by the numbers it adds up to. Runs before the standard rules,
-so a refused document never reaches them."""
+so a refused document never reaches them.
+
+Introspection (`__schema`, `__type`) is measured by limits of its own, since the standard
+introspection queries nest 15 deep through `ofType` chains that cost one field a level: its
+subtrees do not count toward `max_depth`, but may nest at most `INTROSPECTION_MAX_DEPTH`, may
+nest the lists that multiply its cost (`types`, `fields`, `interfaces`, `possibleTypes`,
+`inputFields`) at most `INTROSPECTION_MAX_LIST_NESTING` deep (graphql-js's
+MaxIntrospectionDepthRule, with `types` counted too), and an
+operation may ask for the whole schema (`__schema`) under one response key only."""
 
 from __future__ import annotations
 
@@ -27,6 +35,15 @@ from streamify.infra.settings import Settings
 # Past this, numbers only need to say "too much": saturating keeps them small.
 CEILING = 1 << 40
 
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+# The introspection lists whose nesting multiplies the answer by the schema's size.
+INTROSPECTION_LISTS = frozenset({"types", "fields", "interfaces", "possibleTypes", "inputFields"})
+# graphql-core's get_introspection_query(type_depth=9) nests 15; room for deeper TypeRefs.
+INTROSPECTION_MAX_DEPTH = 24
+# The standard queries' `__schema { types { fields { ... } } }` is 2; one more level of
+# `fields { type { fields ...` multiplies the answer by the schema's size again.
+INTROSPECTION_MAX_LIST_NESTING = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -42,12 +59,23 @@ class Cost:
     depth: int = 0
     aliases: int = 0
     complexity: int = 0
+    # How deep INTROSPECTION_LISTS nest in this selection (only read below a root).
+    list_nesting: int = 0
+    # Below introspection roots: their depth, and their list nesting.
+    introspection_depth: int = 0
+    introspection_lists: int = 0
+    # The response keys `__schema` is asked for under.
+    schema_keys: frozenset[str] = frozenset()
 
     def plus(self, other: Cost) -> Cost:
         return Cost(
             max(self.depth, other.depth),
             min(CEILING, self.aliases + other.aliases),
             min(CEILING, self.complexity + other.complexity),
+            max(self.list_nesting, other.list_nesting),
+            max(self.introspection_depth, other.introspection_depth),
+            max(self.introspection_lists, other.introspection_lists),
+            self.schema_keys | other.schema_keys,
         )
 
 
@@ -91,10 +119,27 @@ class _Summariser:
     def field(self, node: FieldNode) -> Cost:
         inner = self.selection_set(node.selection_set)
         size = self._list_size(node)
+        name = node.name.value
+        aliases = min(CEILING, inner.aliases + (1 if node.alias else 0))
+        complexity = min(CEILING, 1 + inner.complexity * size)
+        if name in INTROSPECTION_ROOTS:
+            key = node.alias.value if node.alias else name
+            return Cost(
+                depth=1,
+                aliases=aliases,
+                complexity=complexity,
+                introspection_depth=min(CEILING, inner.depth + 1),
+                introspection_lists=inner.list_nesting,
+                schema_keys=inner.schema_keys | ({key} if name == "__schema" else set()),
+            )
         return Cost(
             depth=min(CEILING, inner.depth + 1),
-            aliases=min(CEILING, inner.aliases + (1 if node.alias else 0)),
-            complexity=min(CEILING, 1 + inner.complexity * size),
+            aliases=aliases,
+            complexity=complexity,
+            list_nesting=inner.list_nesting + (1 if name in INTROSPECTION_LISTS else 0),
+            introspection_depth=inner.introspection_depth,
+            introspection_lists=inner.introspection_lists,
+            schema_keys=inner.schema_keys,
         )
 
     def fragment(self, name: str) -> Cost:
@@ -144,6 +189,24 @@ def check_document(document: DocumentNode, limits: Limits) -> None:
             raise TooExpensive(
                 f"{label} uses {cost.aliases} aliases; at most {limits.max_aliases} are allowed.",
                 "QUERY_TOO_MANY_ALIASES",
+            )
+        if cost.introspection_depth > INTROSPECTION_MAX_DEPTH:
+            raise TooExpensive(
+                f"{label} nests introspection {cost.introspection_depth} deep; at most"
+                f" {INTROSPECTION_MAX_DEPTH} is allowed.",
+                "QUERY_TOO_DEEP",
+            )
+        if cost.introspection_lists > INTROSPECTION_MAX_LIST_NESTING:
+            raise TooExpensive(
+                f"{label} nests introspection lists (types, fields, interfaces, possibleTypes,"
+                f" inputFields) {cost.introspection_lists} deep; at most"
+                f" {INTROSPECTION_MAX_LIST_NESTING} is allowed.",
+                "QUERY_TOO_DEEP",
+            )
+        if len(cost.schema_keys) > 1:
+            raise TooExpensive(
+                f"{label} asks for the schema {len(cost.schema_keys)} times; once is allowed.",
+                "QUERY_TOO_COMPLEX",
             )
         if cost.complexity > limits.max_complexity:
             raise TooExpensive(

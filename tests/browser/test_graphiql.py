@@ -1,11 +1,14 @@
 """GraphiQL at /graphql in headless Chromium with every request off this machine blocked: the
-page renders from the package's own assets, runs a query over HTTP and a subscription over
-graphql-transport-ws, with an Authorization header from its headers editor."""
+page renders from the package's own assets, loads the schema by introspection (the Docs pane
+shows Query and its fields, the editor offers completions), runs a query over HTTP and a
+subscription over graphql-transport-ws, with an Authorization header from its headers editor,
+and logs no console error and no failed request."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,11 +18,13 @@ from playwright.async_api import Page, Route, async_playwright
 from streamify.app import create_app
 from streamify.services import Services
 from streamify.web.graphiql import assets_built
+from tests.browser.problems import watch_for_problems
 from tests.documents import sign_up
 from tests.helpers import insert_video
 from tests.servers import serve_app, with_state
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "graphiql"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -73,10 +78,25 @@ async def test_graphiql_works_with_no_network(services: Services) -> None:
                 f"localStorage.setItem('graphiql:headers', {json.dumps(headers)})"
             )
             page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            problems = watch_for_problems(page)
             await page.goto(f"{origin}/graphql", wait_until="networkidle")
             await page.wait_for_selector(".graphiql-container", timeout=30_000)
+
+            # The schema loaded: the Docs pane names Query and lists its fields.
+            await page.click("button[aria-label='Show Documentation Explorer']")
+            docs = page.locator(".graphiql-doc-explorer")
+            await docs.get_by_text("Query", exact=True).click(timeout=30_000)
+            await docs.locator(".graphiql-doc-explorer-field-name", has_text="videos").wait_for()
+            fields = await docs.locator(".graphiql-doc-explorer-field-name").all_inner_texts()
+            await shoot(page, "graphiql-docs")
+
+            # Typing in the editor offers the schema's fields.
+            await page.click(".graphiql-query-editor .CodeMirror")
+            await page.keyboard.press("Control+A")
+            await page.keyboard.press("Delete")
+            await page.keyboard.type("{ vi")
+            await page.wait_for_selector(".CodeMirror-hints", timeout=15_000)
+            offered = await page.locator(".CodeMirror-hints .CodeMirror-hint").all_inner_texts()
 
             query = f'query Mine {{ viewer {{ displayName }} video(id: "{video}") {{ title }} }}'
             shown = await run_in_graphiql(page, query, until="Seen")
@@ -87,7 +107,14 @@ async def test_graphiql_works_with_no_network(services: Services) -> None:
             followed = await run_in_graphiql(page, follow, until="current")
         finally:
             await browser.close()
+    assert {"video", "videos", "viewer"} <= set(fields), fields
+    assert {"video", "videos", "viewer"} <= set(offered), offered
     assert '"displayName": "Ada"' in shown and '"title": "Seen"' in shown, shown
     assert '"status": "READY"' in followed and '"step": "current"' in followed, followed
-    assert errors == [], errors
+    assert problems.found() == [], problems.found()
     assert blocked == [], blocked
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
