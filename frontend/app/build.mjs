@@ -1,7 +1,7 @@
 // Bundles src/main.ts and its CSS (Uppy's included) into ../../streamify/web/static/app with
 // content-hashed names, then writes index.html naming them: the API serves the lot, nothing is
 // fetched from the internet at run time.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import * as esbuild from 'esbuild'
 
@@ -29,6 +29,10 @@ const script = outputs.find((name) => name.startsWith('main-') && name.endsWith(
 const style = outputs.find((name) => name.startsWith('main-') && name.endsWith('.css'))
 if (!script || !style) throw new Error(`unexpected build outputs: ${outputs.join(', ')}`)
 
+// Served at /favicon.svg for every page of the site (GraphiQL's too), so no page asks for a
+// favicon.ico that is not there.
+copyFileSync('src/favicon.svg', `${outdir}favicon.svg`)
+
 writeFileSync(
   `${outdir}index.html`,
   `<!doctype html>
@@ -37,6 +41,7 @@ writeFileSync(
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Streamify</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml">
     <link rel="stylesheet" href="/app/${style}">
     <script type="module" src="/app/${script}"></script>
   </head>

@@ -16,6 +16,7 @@ PAGE = """<!doctype html>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Streamify · GraphiQL</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml">
     <link rel="stylesheet" href="/graphiql/graphiql.css">
     <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
   </head>

@@ -19,6 +19,7 @@ from streamify.web.context import services_of
 
 ASSETS = Path(__file__).parent / "static" / "app"
 INDEX = ASSETS / "index.html"
+FAVICON = ASSETS / "favicon.svg"
 # The app's own paths (frontend/app/src/main.ts); any other path stays a 404.
 PAGES = ("/", "/login", "/signup", "/library", "/upload", "/videos/{id}", "/videos/{id}/processing")
 NOT_BUILT = """<!doctype html>
@@ -71,6 +72,15 @@ def page(request: Request) -> Response:
     return FileResponse(INDEX, headers=headers)
 
 
+def favicon(request: Request) -> Response:
+    """The site's icon, for the app's pages and GraphiQL's alike."""
+    if not FAVICON.is_file():
+        return Response(status_code=404)
+    return FileResponse(
+        FAVICON, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"}
+    )
+
+
 class HashedAssets(StaticFiles):
     """Bundles carry their content hash in their names: cache them for good."""
 
@@ -94,5 +104,6 @@ class HashedAssets(StaticFiles):
 def routes() -> list[BaseRoute]:
     return [
         *(Route(path, page, methods=["GET", "HEAD"]) for path in PAGES),
+        Route("/favicon.svg", favicon, methods=["GET", "HEAD"]),
         Mount("/app", HashedAssets(directory=ASSETS, check_dir=False)),
     ]

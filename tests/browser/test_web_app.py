@@ -3,11 +3,14 @@ whole system: the API serving the app, the local S3 (SeaweedFS) and its upload e
 Prefect worker transcoding with ffmpeg, the nginx CDN in front of the media. A person signs
 up, uploads a real clip through the Uppy Dashboard, watches the processing reach READY, plays
 it, switches quality, seeks with the storyboard and logs out; a file that is not a video ends
-FAILED with its reason on screen. Screenshots of each page land in test-artifacts/web-app/."""
+FAILED with its reason on screen; a feed of portrait, square and wide posters frames them all
+alike. No page logs a console error or fails a request. Screenshots of each page land in
+test-artifacts/web-app/."""
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,11 +25,14 @@ from streamify.devtools.cdn import local_cdn
 from streamify.devtools.clips import synthetic_clip
 from streamify.devtools.local import free_port
 from streamify.infra.settings import Settings
+from streamify.names import poster_key
 from streamify.pipelines.triggers.processing_starter import prefect_starter
 from streamify.services import Services, open_services
 from streamify.web.web_app import INDEX
 from tests.browser.chromium import ARGS as CHROMIUM_ARGS
 from tests.browser.chromium import CHROMIUM
+from tests.browser.problems import watch_for_problems
+from tests.helpers import insert_user, insert_video
 from tests.servers import SessionS3, forwarded, serve_app, with_state
 
 pytestmark = [
@@ -50,10 +56,11 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def whole_system(
-    settings: Settings, local_s3: SessionS3, prefect_url: str, tmp_path: Path
+    settings: Settings, local_s3: SessionS3, prefect_url: str | None, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     """What `streamify dev` runs, in this test: the API (with the app), upload events, the
-    worker (its fixture), and the CDN the media URLs point at."""
+    worker (its fixture; without a Prefect URL, uploads wait in UPLOADED), and the CDN the
+    media URLs point at."""
     assert INDEX.is_file(), "run scripts/test.sh: it builds frontend/app"
     assert CHROMIUM, "run scripts/test.sh: it installs Chromium"
     s3 = settings.s3_endpoint_url
@@ -61,7 +68,9 @@ async def whole_system(
     cdn_port = free_port()
     settings = settings.model_copy(update={"cdn_base_url": f"http://127.0.0.1:{cdn_port}"})
     async with (
-        open_services(settings, start_processing=prefect_starter(prefect_url)) as services,
+        open_services(
+            settings, start_processing=prefect_starter(prefect_url) if prefect_url else None
+        ) as services,
         serve_app(with_state(create_app(settings), services)) as origin,
         forwarded(local_s3, settings, origin),
     ):
@@ -109,6 +118,9 @@ async def offsite_requests_fail(page: Page, origin: str, cdn: str, s3: str) -> l
 async def assert_accessible_basics(page: Page, *, loaded: bool) -> None:
     """Every form control has a label. On a page load the first Tab lands on the skip link;
     after a navigation inside the app, focus is on the new content."""
+    if loaded:
+        # The app renders after its first request: check the page once it is there.
+        await page.locator("main input[name=email]").wait_for()
     unlabelled = await page.evaluate(
         """() => [...document.querySelectorAll('main input:not([type=hidden]):not([type=file]),'
              + ' main select, main textarea')]
@@ -126,9 +138,16 @@ async def assert_accessible_basics(page: Page, *, loaded: bool) -> None:
     assert await page.evaluate("document.activeElement.name") == "email"
 
 
+async def header_height(page: Page) -> float:
+    return float(
+        await page.locator("#site-header").evaluate("el => el.getBoundingClientRect().height")
+    )
+
+
 async def sign_up(page: Page, origin: str, email: str) -> None:
     await page.goto(f"{origin}/signup")
     await assert_accessible_basics(page, loaded=True)
+    signed_out = await header_height(page)
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Display name").fill("Ada")
     await page.get_by_label("Password").fill(PASSWORD)
@@ -136,6 +155,8 @@ async def sign_up(page: Page, origin: str, email: str) -> None:
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url(f"{origin}/library")
     await expect(page.get_by_role("navigation", name="Main")).to_contain_text("Ada")
+    # Signing in changes the header's links, not its height.
+    assert await header_height(page) == signed_out
 
 
 async def upload_through_the_dashboard(
@@ -150,9 +171,27 @@ async def upload_through_the_dashboard(
     await page.locator("input.uppy-Dashboard-input[type=file]").first.set_input_files(str(path))
     await expect(page.locator(".uppy-Dashboard-Item")).to_have_count(1)
     await shoot(page, f"02-upload-{path.stem}")
-    await page.locator(".uppy-StatusBar-actionBtn--upload").click()
+    # The Upload button shows without scrolling on a 1280 x 860 screen.
+    button = page.locator(".uppy-StatusBar-actionBtn--upload")
+    assert await button.evaluate(
+        "el => window.scrollY === 0 && el.getBoundingClientRect().bottom <= window.innerHeight"
+    )
+    await button.click()
     await page.wait_for_url(f"{origin}/videos/*/processing", timeout=60_000)
     return page.url.removeprefix(f"{origin}/videos/").removesuffix("/processing")
+
+
+async def record_progress(page: Page) -> None:
+    """Keeps every value the processing page's progress bar shows in window.progressShown."""
+    await page.wait_for_selector("#processing-progress", state="attached")
+    await page.evaluate(
+        """() => {
+          const bar = document.getElementById('processing-progress')
+          window.progressShown = [bar.value]
+          new MutationObserver(() => window.progressShown.push(bar.value))
+            .observe(bar, { attributes: true, attributeFilter: ['value'] })
+        }"""
+    )
 
 
 async def test_sign_up_upload_watch_process_play_and_log_out(
@@ -172,11 +211,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         cdn = stack.services.settings.cdn_base_url
         page = await browser.new_page(viewport={"width": 1280, "height": 860})
         offsite = await offsite_requests_fail(page, origin, cdn, str(settings.s3_endpoint_url))
-        refused: list[str] = []  # what the page's Content-Security-Policy blocked
-        page.on(
-            "console",
-            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-        )
+        # Console errors include what the page's Content-Security-Policy blocked.
+        problems = watch_for_problems(page)
         await sign_up(page, origin, "ada@example.com")
 
         # PRIVATE: every media URL the page uses is signed, through the CDN.
@@ -184,12 +220,21 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
             page, origin, clip, "Holiday in the hills", "PRIVATE"
         )
         main = page.locator("main")
+        await record_progress(page)
         await expect(main).to_have_attribute("data-status", "PROCESSING", timeout=120_000)
         await expect(page.locator("#processing-progress")).to_be_visible()
+        # Mid-encode the status line speaks as the step list does, and "Uploaded" is done.
+        status_line = page.locator("#processing-status")
+        await expect(status_line).to_have_text("Processing: Encoding every quality", timeout=60_000)
+        await expect(page.locator('.steps li[data-step="uploaded"]')).to_have_class("done")
+        await shoot(page, "03-processing-encoding")
         await expect(main).to_have_attribute("data-status", "READY", timeout=180_000)
+        await expect(status_line).to_have_text("Ready")
         assert await page.locator("#processing-progress").evaluate("el => el.value") == 1
         steps = await page.locator(".steps li.done").count()
         assert steps == 7, steps
+        shown = await page.evaluate("window.progressShown")
+        assert shown == sorted(shown) and len(set(shown)) > 3, shown  # never backwards
         await shoot(page, "03-processing-ready")
         row = await db.fetchrow(
             "SELECT status, visibility, title FROM videos WHERE id = $1::uuid", video_id
@@ -262,7 +307,11 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
             timeout=15_000,
         )
 
-        # The owner edits the metadata.
+        # The owner edits the metadata; the editor's heading sits at the top of its card.
+        heading_gap = await page.locator("#edit-heading").evaluate(
+            "el => el.getBoundingClientRect().top - el.parentElement.getBoundingClientRect().top"
+        )
+        assert heading_gap < 30, heading_gap  # the card's padding, no margin on top of it
         await page.get_by_label("Title").fill("Holiday, edited")
         await page.get_by_role("button", name="Save").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text("Holiday, edited")
@@ -275,6 +324,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         card = page.locator(f'[data-video-id="{video_id}"]')
         await expect(card).to_have_attribute("data-status", "READY")
         await expect(card.locator(".duration")).to_have_text("0:12")
+        await expect(card.locator(".badge")).to_have_text("Ready")
+        await expect(page.locator(".list-status")).to_have_text("1 video")
         await shoot(page, "06-my-videos")
         await page.set_viewport_size({"width": 390, "height": 844})
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -292,7 +343,8 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         await page.goto(f"{origin}/videos/{video_id}")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Video not found")
         await shoot(page, "09-logged-out")
-        assert offsite == [] and refused == []
+        assert offsite == []
+        assert problems.found() == [], problems.found()
     timings = ARTIFACTS / "timings.txt"
     whole = time.monotonic() - started
     timings.write_text(f"upload to READY: {processed - started:.1f} s; whole test: {whole:.1f} s\n")
@@ -313,6 +365,7 @@ async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(
         chromium() as browser,
     ):
         page = await browser.new_page(viewport={"width": 1280, "height": 860})
+        problems = watch_for_problems(page)
         await sign_up(page, stack.origin, "bob@example.com")
         video_id = await upload_through_the_dashboard(page, stack.origin, fake, "Notes", "PUBLIC")
         await expect(page.locator("main")).to_have_attribute(
@@ -329,6 +382,8 @@ async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(
         card = page.locator(f'[data-video-id="{video_id}"]')
         await expect(card).to_have_attribute("data-status", "FAILED")
         await expect(card.locator(".failure")).to_have_text(reason)
+        await expect(card.locator(".badge")).to_have_text("Failed")
+    assert problems.found() == [], problems.found()
 
 
 def part_of(url: str) -> str | None:
@@ -399,9 +454,96 @@ async def test_an_upload_pauses_resumes_and_resumes_after_a_reload(
         await page.locator(".uppy-StatusBar-actionBtn--upload").click()
         await page.wait_for_url(f"{origin}/videos/*/processing", timeout=60_000)
 
+        # No worker here: the video waits in UPLOADED, and the page says so in words.
+        await expect(page.locator("main")).to_have_attribute("data-status", "UPLOADED")
+        await expect(page.locator("#processing-status")).to_have_text(
+            "Uploaded: waiting to be processed"
+        )
+        await expect(page.locator('.steps li[data-step="uploaded"]')).to_have_class("done")
+        assert await page.locator("#processing-progress").evaluate("el => el.value") > 0
+
     row = await services.db.pool.fetchrow(
         "SELECT u.status, u.completed_size_bytes, v.title FROM uploads u"
         " JOIN videos v ON v.id = u.video_id"
     )
     assert row is not None and tuple(row) == ("COMPLETED", size, "A long take")
     assert puts == {"1": 1, "2": 1}, puts  # nothing sent twice
+
+
+POSTER_SHAPES = [
+    "1920x1080",
+    "1080x1920",
+    "1080x1080",
+    "1280x720",
+    "720x1280",
+    "800x800",
+    "1920x800",
+    "480x640",
+]
+
+
+async def test_the_feed_frames_portrait_square_and_wide_posters_alike(
+    settings: Settings, local_s3: SessionS3, tmp_path: Path
+) -> None:
+    async with (
+        whole_system(settings, local_s3, None, tmp_path) as stack,
+        chromium() as browser,
+    ):
+        db, storage = stack.services.db.pool, stack.services.storage
+        owner = await insert_user(db, "Dee")
+        for n, shape in enumerate(reversed(POSTER_SHAPES)):  # the feed shows the newest first
+            poster = tmp_path / f"poster-{n}.jpg"
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"testsrc=size={shape}:rate=1",
+                    "-frames:v",
+                    "1",
+                    "-y",
+                    str(poster),
+                ],
+                check=True,
+            )
+            video = await insert_video(db, owner, title=f"A {shape} clip")
+            key = poster_key(video)
+            await db.execute(
+                "UPDATE manifests SET thumbnail_path = $2 WHERE video_id = $1", video, key
+            )
+            await storage.client.put_object(
+                Bucket=stack.services.settings.s3_media_bucket,
+                Key=key,
+                Body=poster.read_bytes(),
+                ContentType="image/jpeg",
+            )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        problems = watch_for_problems(page)
+        for width, height, name in ((1280, 900, "13-feed"), (390, 844, "14-feed-phone")):
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.goto(f"{stack.origin}/")
+            cards = page.locator(".video-card")
+            await expect(cards).to_have_count(len(POSTER_SHAPES))
+            await page.wait_for_function(
+                "n => [...document.querySelectorAll('.poster img')]"
+                ".filter((i) => i.complete && i.naturalWidth > 0).length >= n",
+                arg=len(POSTER_SHAPES),
+            )
+            heights = await page.locator(".poster img").evaluate_all(
+                "imgs => imgs.map((i) => Math.round(i.getBoundingClientRect().height * 10) / 10)"
+            )
+            assert len(set(heights)) == 1, heights
+            cards_in_view = await cards.evaluate_all(
+                "els => els.map((e) => Math.round(e.getBoundingClientRect().height))"
+            )
+            assert len(set(cards_in_view)) == 1, cards_in_view
+            fit = await page.locator(".poster img").first.evaluate(
+                "i => getComputedStyle(i).objectFit"
+            )
+            assert fit == "contain"
+            assert await page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+            await shoot(page, name)
+    assert problems.found() == [], problems.found()

@@ -16,3 +16,21 @@ export function bitrate(bitsPerSecond: number): string {
     ? `${(bitsPerSecond / 1_000_000).toFixed(1)} Mb/s`
     : `${Math.round(bitsPerSecond / 1000)} kb/s`
 }
+
+const STATUS_WORDS: Record<string, string> = {
+  UPLOADING: 'Uploading',
+  UPLOADED: 'Uploaded',
+  PROCESSING: 'Processing',
+  READY: 'Ready',
+  FAILED: 'Failed',
+}
+
+/** A video's status as a person reads it, not as the API spells it. */
+export function statusWord(status: string): string {
+  return STATUS_WORDS[status] ?? status
+}
+
+/** "1 video", "2 videos". */
+export function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`
+}

@@ -2,7 +2,7 @@
 // connection, the next page fetched with `after:` when the end of the list scrolls into view.
 import { Feed, MyVideos, type VideoCardFragment, type VideoPageFragment } from '../../generated/operations'
 import { alertBox, h } from '../dom'
-import { duration } from '../format'
+import { count as counted, duration, statusWord } from '../format'
 import { ApiError, request } from '../graphql'
 import type { Page } from '../router'
 import { requireViewer } from './guard'
@@ -27,8 +27,8 @@ function card(video: VideoCardFragment, mine: boolean): HTMLElement {
     h(
       'p',
       { class: 'meta' },
-      mine ? h('span', { class: `badge status-${video.status.toLowerCase()}` }, video.status) : null,
-      mine && video.visibility !== 'PUBLIC' ? h('span', { class: 'badge' }, video.visibility) : null,
+      mine ? h('span', { class: `badge status-${video.status.toLowerCase()}` }, statusWord(video.status)) : null,
+      mine && video.visibility !== 'PUBLIC' ? h('span', { class: 'badge' }, video.visibility === 'PRIVATE' ? 'Private' : 'Unlisted') : null,
       mine ? null : h('span', {}, video.owner?.displayName ?? ''),
     ),
     mine && video.failureReason ? h('p', { class: 'failure' }, video.failureReason) : null,
@@ -65,7 +65,7 @@ function infiniteList(
       count += page.edges.length
       after = page.pageInfo.endCursor
       done = !page.pageInfo.hasNextPage
-      status.textContent = done ? (count === 0 ? '' : `${count} videos`) : ''
+      status.textContent = done ? (count === 0 ? '' : counted(count, 'video', 'videos')) : ''
       if (count === 0) status.replaceChildren(empty)
       more.hidden = done
     } catch (error) {

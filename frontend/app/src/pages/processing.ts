@@ -2,21 +2,29 @@
 // progress bar until READY (a link to watch) or FAILED (its reason, and a retry).
 import { RetryProcessing, VideoProcessing, Watch, type VideoProcessingSubscription } from '../../generated/operations'
 import { alertBox, announce, h } from '../dom'
+import { statusWord } from '../format'
 import { ApiError, request, subscribe } from '../graphql'
 import type { Page } from '../router'
 
 type Event = VideoProcessingSubscription['videoProcessing']
 
-const STEPS: [string, string][] = [
-  ['uploaded', 'Uploaded'],
-  ['start', 'Started'],
-  ['download', 'Fetching the upload'],
-  ['probe', 'Reading the video'],
-  ['encode', 'Encoding every quality'],
-  ['publish', 'Publishing'],
-  ['done', 'Ready'],
+// Each step's words and the share of the progress bar it ends at; encoding takes most of it.
+const STEPS: [step: string, label: string, endsAt: number][] = [
+  ['uploaded', 'Uploaded', 0.05],
+  ['start', 'Started', 0.07],
+  ['download', 'Fetching the upload', 0.1],
+  ['probe', 'Reading the video', 0.13],
+  ['encode', 'Encoding every quality', 0.9],
+  ['publish', 'Publishing', 0.97],
+  ['done', 'Ready', 1],
 ]
 const ORDER = new Map(STEPS.map(([step], i) => [step, i]))
+// The step a status alone stands for, when an event names none of ours (the current state).
+const STEP_OF_STATUS: Record<string, string> = { UPLOADED: 'uploaded', READY: 'done' }
+
+function statusWords(status: string): string {
+  return status === 'UPLOADED' ? 'Uploaded: waiting to be processed' : statusWord(status)
+}
 
 export const processingPage: Page = {
   async render(main, { id }) {
@@ -29,7 +37,7 @@ export const processingPage: Page = {
     }
     const items = STEPS.map(([step, label]) => h('li', { 'data-step': step }, label))
     const bar = h('progress', { id: 'processing-progress', max: 1, value: 0, 'aria-label': 'Processing progress' })
-    const statusLine = h('p', { class: 'status-line', id: 'processing-status', 'aria-live': 'polite' }, video.status)
+    const statusLine = h('p', { class: 'status-line', id: 'processing-status', 'aria-live': 'polite' }, statusWords(video.status))
     const detail = h('p', { class: 'hint' })
     const outcome = h('div', { id: 'processing-outcome' })
     main.append(
@@ -37,21 +45,25 @@ export const processingPage: Page = {
       h('div', { class: 'card' }, statusLine, bar, detail, h('ol', { class: 'steps', 'aria-label': 'Steps' }, ...items), outcome),
     )
 
+    // The furthest step reached; the bar and the list only ever move forwards.
     let reached = -1
     function show(event: Event): void {
       main.dataset.status = event.status
-      statusLine.textContent = event.status === 'PROCESSING' ? `Processing: ${event.step}` : event.status
-      const index = ORDER.get(event.step) ?? (event.status === 'READY' ? STEPS.length - 1 : -1)
+      const step = ORDER.has(event.step) ? event.step : STEP_OF_STATUS[event.status]
+      const index = step === undefined ? -1 : (ORDER.get(step) ?? -1)
       reached = Math.max(reached, index)
+      const processing = event.status === 'PROCESSING'
+      statusLine.textContent =
+        processing && reached >= 0 ? `Processing: ${labelOf(reached)}` : statusWords(event.status)
       items.forEach((item, i) => {
-        item.classList.toggle('done', i < reached || event.status === 'READY')
-        item.classList.toggle('current', i === reached && event.status === 'PROCESSING')
-        if (i === reached && event.status === 'PROCESSING') item.setAttribute('aria-current', 'step')
+        // A finished upload is a done step, not a current one.
+        const done = i < reached || event.status === 'READY' || (i === 0 && reached === 0)
+        item.classList.toggle('done', done)
+        item.classList.toggle('current', i === reached && processing)
+        if (i === reached && processing) item.setAttribute('aria-current', 'step')
         else item.removeAttribute('aria-current')
       })
-      if (event.status === 'READY') bar.value = 1
-      else if (event.step === 'encode' && event.progress != null) bar.value = 0.1 + 0.8 * event.progress
-      else if (reached >= 0) bar.value = Math.max(bar.value, reached / STEPS.length)
+      bar.value = Math.max(bar.value, progressOf(event, reached))
       detail.textContent = event.message ?? ''
     }
 
@@ -67,6 +79,9 @@ export const processingPage: Page = {
         try {
           await request(RetryProcessing, { videoId })
           outcome.replaceChildren()
+          // A new run: its steps start over.
+          reached = -1
+          bar.value = 0
           start()
         } catch (error) {
           outcome.append(alertBox(error instanceof ApiError ? error.message : 'Could not retry.'))
@@ -96,7 +111,7 @@ export const processingPage: Page = {
             ready()
           } else if (status === 'FAILED') {
             main.dataset.status = 'FAILED'
-            statusLine.textContent = 'FAILED'
+            statusLine.textContent = statusWords('FAILED')
             failed(now?.failureReason ?? last?.message ?? null)
           } else if (!now) {
             outcome.replaceChildren(alertBox('This video was deleted or hidden.'))
@@ -107,4 +122,19 @@ export const processingPage: Page = {
     start()
     return () => stop?.()
   },
+}
+
+/** Where the bar stands for an event: the end of the step before, plus the step's own share. */
+function progressOf(event: Event, reached: number): number {
+  const step = STEPS[reached]
+  if (event.status === 'READY') return 1
+  if (step === undefined) return 0
+  if (reached === 0) return step[2] // the upload is done
+  const begins = STEPS[reached - 1]?.[2] ?? 0
+  const within = step[0] === 'encode' && event.progress != null ? event.progress : 0
+  return begins + (step[2] - begins) * Math.min(1, Math.max(0, within))
+}
+
+function labelOf(index: number): string {
+  return STEPS[index]?.[1] ?? ''
 }

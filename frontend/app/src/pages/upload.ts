@@ -43,13 +43,17 @@ export const uploadPage: Page = {
     main.append(
       h('h1', {}, 'Upload a video'),
       h(
+        'div',
+        { class: 'upload-layout' },
+        h(
         'form',
         { class: 'card', onsubmit: (event: Event) => event.preventDefault() },
         h('div', { class: 'field' }, h('label', { for: 'upload-title' }, 'Title'), title, h('p', { class: 'hint', id: 'upload-title-hint' }, "Leave empty to use the file's name.")),
         h('div', { class: 'field' }, h('label', { for: 'upload-description' }, 'Description'), description),
         h('div', { class: 'field' }, h('label', { for: 'upload-visibility' }, 'Visibility'), visibility),
+        ),
+        target,
       ),
-      target,
       done,
     )
 

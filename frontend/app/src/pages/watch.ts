@@ -1,7 +1,7 @@
 // One video: the player, what it is, and for its owner the metadata editor and delete.
 import { DeleteVideo, UpdateVideo, Watch, type WatchableFragment } from '../../generated/operations'
 import { alertBox, announce, h } from '../dom'
-import { date, duration } from '../format'
+import { date, duration, statusWord } from '../format'
 import { ApiError, request } from '../graphql'
 import { createPlayer, type Player, type PlayerSource } from '../player/player'
 import { navigate, type Page } from '../router'
@@ -114,7 +114,7 @@ export const watchPage: Page = {
     }
     const mine = viewer()?.id === video.owner?.id
     if (video.status !== 'READY' || !video.manifest) {
-      main.append(details(video), h('p', {}, `This video is ${video.status}. `, mine ? h('a', { href: `/videos/${video.id}/processing` }, 'Follow its processing') : null))
+      main.append(details(video), h('p', {}, `This video is not playable yet: ${statusWord(video.status).toLowerCase()}. `, mine ? h('a', { href: `/videos/${video.id}/processing` }, 'Follow its processing') : null))
       return
     }
 
