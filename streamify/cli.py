@@ -145,9 +145,16 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
     from streamify.devtools.cdn import local_cdn
-    from streamify.devtools.local import local_prefect_server, local_services, worker_process
+    from streamify.devtools.local import (
+        first_free_port,
+        local_prefect_server,
+        local_services,
+        prefect_database_url,
+        worker_process,
+    )
     from streamify.devtools.s3_setup import prepare_s3
     from streamify.devtools.seaweed import embedded_s3, forward_to_hook
+    from streamify.infra.db import ensure_database
 
     state = Path(settings.state_dir)
     async with (
@@ -183,7 +190,13 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             typer.echo(f"media CDN (nginx) at {cdn}")
         await apply_migrations(settings.database_url)
         if settings.prefect_api_url is None:
-            api_url = stack.enter_context(local_prefect_server(state / "prefect"))
+            prefect_db = prefect_database_url(settings.database_url)
+            await ensure_database(prefect_db)
+            api_url = stack.enter_context(
+                local_prefect_server(
+                    state / "prefect", prefect_db, port=first_free_port(settings.local_prefect_port)
+                )
+            )
             settings = settings.model_copy(update={"prefect_api_url": api_url})
             typer.echo(f"Prefect UI at {api_url.removesuffix('/api')}")
         stack.enter_context(worker_process(settings, state / "worker.log"))

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 import asyncpg
 import redis
 
-from streamify.infra.db import database_name
+from streamify.infra.db import database_name, with_database
 from streamify.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -207,17 +207,38 @@ def _safe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port}{parts.path}"
 
 
+def prefect_database_url(database_url: str) -> str:
+    """The local Prefect server's own database, beside Streamify's on the same server."""
+    return with_database(database_url, f"{database_name(database_url)}_prefect")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def first_free_port(preferred: int, tries: int = 10) -> int:
+    """`preferred`, or the next free port after it, or any free one."""
+    return next((p for p in range(preferred, preferred + tries) if port_free(p)), free_port())
+
+
 @contextlib.contextmanager
-def local_prefect_server(state_dir: Path) -> Iterator[str]:
-    """`prefect server start` on a free loopback port, its data under state_dir; yields the
-    API URL (its UI is the same address without /api)."""
-    port = free_port()
+def local_prefect_server(state_dir: Path, database_url: str, *, port: int) -> Iterator[str]:
+    """`prefect server start` on loopback `port`, its state in PostgreSQL at `database_url`
+    (SQLite locks up under a worker's concurrent state changes), its home under state_dir;
+    yields the API URL (its UI is the same address without /api)."""
     url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(state_dir.absolute()),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
+        "PREFECT_API_DATABASE_CONNECTION_URL": "postgresql+asyncpg://"
+        + database_url.split("://", 1)[1],
     }
     args = [
         sys.executable,

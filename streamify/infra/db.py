@@ -67,7 +67,7 @@ WARM_TYPES_SQL = """
 """
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
 
@@ -86,7 +86,7 @@ async def ensure_database(url: str) -> None:
     else:
         await conn.close()
         return
-    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    admin = await asyncpg.connect(with_database(url, "postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         log.info("created database %s", name)
@@ -97,7 +97,7 @@ async def ensure_database(url: str) -> None:
 
 
 async def drop_database(url: str) -> None:
-    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    admin = await asyncpg.connect(with_database(url, "postgres"))
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
     finally:

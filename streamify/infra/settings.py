@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     cdn_base_url: str = "http://127.0.0.1:8080"
     # The port of `streamify dev`'s CDN (nginx, with the compose CDN's configuration).
     local_cdn_port: int = 8080
+    # The port of `streamify dev`'s Prefect server and UI, or the next free one after it.
+    local_prefect_port: int = 4200
     # Signed playback of PRIVATE and UNLISTED videos: the CloudFront public key's id (of the
     # trusted key group) and its private key (PEM text). URLs stay valid this long (at least
     # half of it from when they are handed out).

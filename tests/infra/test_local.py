@@ -24,7 +24,15 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.devtools.local import free_port, local_services, postgres_answers, redis_answers
+from streamify.devtools.local import (
+    free_port,
+    local_services,
+    port_free,
+    postgres_answers,
+    prefect_database_url,
+    redis_answers,
+)
+from streamify.infra.db import drop_database
 from streamify.infra.settings import Settings
 from streamify.infra.storage import list_keys, open_storage
 from tests.documents import COMPLETE, CREATE, SIGN, put_part, sign_up
@@ -55,7 +63,10 @@ async def test_reachable_servers_are_used_as_they_are(service_urls: tuple[str, s
 @pytest.fixture
 async def dev_db(service_urls: tuple[str, str]) -> AsyncIterator[str]:
     async with scratch_database(service_urls, "dev") as url:
-        yield url
+        try:
+            yield url
+        finally:
+            await drop_database(prefect_database_url(url))
 
 
 SEEDED = "Demo video: plays a demo clip."
@@ -225,6 +236,7 @@ async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
         "STREAMIFY_LOCAL_CDN_PORT": str(cdn_port),
     }
     base = f"http://127.0.0.1:{port}"
+    prefect_port_was_free = port_free(4200)
     with dev_process(env, port) as (proc, first):
         await wait_until_ready(base, proc)
         async with httpx.AsyncClient(base_url=base) as http:
@@ -245,6 +257,16 @@ async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
         assert "transcode" in (tmp_path / "state" / "worker.log").read_text()
     assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in first["out"]
     assert "Prefect UI at http://127.0.0.1:" in first["out"] and "local S3 at" in first["out"]
+    if prefect_port_was_free:
+        assert "Prefect UI at http://127.0.0.1:4200\n" in first["out"], first["out"]
+    # The local Prefect server kept its state in PostgreSQL, and never locked up.
+    prefect_db = await asyncpg.connect(prefect_database_url(dev_db))
+    try:
+        assert await prefect_db.fetchval("SELECT count(*) FROM flow_run") >= 4  # the demo clips
+    finally:
+        await prefect_db.close()
+    prefect_log = (tmp_path / "state" / "prefect" / "server.log").read_text()
+    assert "database is locked" not in prefect_log
     # Nothing dev started (S3, Prefect server, worker) outlived it: SIGTERM alone stopped them.
     assert first["left"] == []
     # Ctrl-C and start again: the same data, the same media URL, still playing.
