@@ -23,7 +23,14 @@ from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock, insert_user, token_for
 from tests.pipelines.prefect import wait_for_deployment
-from tests.servers import CdnStack, SessionS3, serve_app, with_state
+from tests.servers import (
+    CdnStack,
+    SessionS3,
+    flush_redis_db,
+    remove_keys,
+    serve_app,
+    with_state,
+)
 
 TEST_REDIS_DB = 13
 _prefixes = itertools.count()
@@ -41,8 +48,11 @@ async def service_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         test_db = _with_path(db_url, f"/{database_name(db_url)}_test_{os.getpid()}")
         await drop_database(test_db)
         await migrate(test_db)
-        yield test_db, _with_path(redis_url, f"/{TEST_REDIS_DB}")
+        test_redis = _with_path(redis_url, f"/{TEST_REDIS_DB}")
+        yield test_db, test_redis
         await drop_database(test_db)
+        # A throwaway database: what a test made outside its own prefix goes with the session.
+        await flush_redis_db(test_redis)
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +77,9 @@ async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
 
 
 @pytest.fixture
-def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> Settings:
+async def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> AsyncIterator[Settings]:
     db_url, redis_url = service_urls
-    return Settings(
+    made = Settings(
         database_url=db_url,
         redis_url=redis_url,
         # A prefix per test: its keys and its L1-drop channel are its own.
@@ -78,6 +88,9 @@ def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> Settings:
         s3_raw_bucket=local_s3.raw_bucket,
         s3_media_bucket=local_s3.media_bucket,
     )
+    yield made
+    # After everything that used them (services, workers) has stopped: the test's keys go.
+    await remove_keys(redis_url, made.cache_key_prefix)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.devtools.local import free_port, service_env, stop_process
@@ -105,6 +106,31 @@ async def scratch_database(service_urls: tuple[str, str], suffix: str) -> AsyncI
         yield url
     finally:
         await drop_database(url)
+
+
+async def remove_keys(redis_url: str, prefix: str) -> None:
+    """Delete every key under `prefix` (a test's own), and check none is left."""
+    client = Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+        assert [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)] == []
+    finally:
+        await client.aclose()
+
+
+async def flush_redis_db(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 @contextlib.asynccontextmanager
