@@ -324,7 +324,7 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         card = page.locator(f'[data-video-id="{video_id}"]')
         await expect(card).to_have_attribute("data-status", "READY")
         await expect(card.locator(".duration")).to_have_text("0:12")
-        await expect(card.locator(".badge")).to_have_text("Ready")
+        await expect(card.locator(".badge")).to_have_text(["Ready", "Private"])
         await expect(page.locator(".list-status")).to_have_text("1 video")
         await shoot(page, "06-my-videos")
         await page.set_viewport_size({"width": 390, "height": 844})
@@ -382,7 +382,7 @@ async def test_a_file_that_is_not_a_video_ends_failed_with_its_reason_on_screen(
         card = page.locator(f'[data-video-id="{video_id}"]')
         await expect(card).to_have_attribute("data-status", "FAILED")
         await expect(card.locator(".failure")).to_have_text(reason)
-        await expect(card.locator(".badge")).to_have_text("Failed")
+        await expect(card.locator(".badge")).to_have_text(["Failed"])
     assert problems.found() == [], problems.found()
 
 
