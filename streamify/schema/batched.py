@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamify import domain
-from streamify.resolvers import videos as core_videos
+from streamify.resolvers import videos as video_resolvers
 from streamify.schema.context import GraphQLContext
 from streamify.schema.types import RenditionType, UserType, VideoType
 
@@ -26,7 +26,7 @@ class BatchResolver:
 
 
 def _owner_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
-    return list(core_videos.owner_loads(ctx, [p.record for p in parents]))
+    return list(video_resolvers.owner_loads(ctx, [p.record for p in parents]))
 
 
 def _owner(user: domain.User | None) -> UserType | None:
@@ -34,11 +34,11 @@ def _owner(user: domain.User | None) -> UserType | None:
 
 
 def _rendition_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
-    return list(core_videos.rendition_loads(ctx, [p.record for p in parents]))
+    return list(video_resolvers.rendition_loads(ctx, [p.record for p in parents]))
 
 
 def _renditions(found: domain.VideoRenditions | None) -> list[RenditionType]:
-    return [RenditionType.of(r) for r in core_videos.renditions_in(found)]
+    return [RenditionType.of(r) for r in video_resolvers.renditions_in(found)]
 
 
 # (GraphQL type, field) → its batch form.

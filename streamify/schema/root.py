@@ -5,7 +5,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from streamify.resolvers import videos as core_videos
+from streamify.resolvers import videos as video_resolvers
 from streamify.resolvers.processing import processing_events
 from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import GraphQLContext
@@ -25,7 +25,7 @@ from streamify.schema.uploads import UploadMutation, UploadQuery
 class Query(UploadQuery, AccountQuery):
     @strawberry.field(description="One video by id; null when it does not exist or is hidden.")
     async def video(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> VideoType | None:
-        found = await core_videos.video_by_id(info.context, id)
+        found = await video_resolvers.video_by_id(info.context, id)
         return VideoType.of(info.context, found) if found is not None else None
 
     @strawberry.field(description="Videos, newest first, as a Relay connection.")
@@ -37,7 +37,7 @@ class Query(UploadQuery, AccountQuery):
         owner_id: strawberry.ID | None = None,
         status: VideoStatus | None = None,  # type: ignore[valid-type]
     ) -> VideoConnection:
-        pairs, has_next = await core_videos.video_page(
+        pairs, has_next = await video_resolvers.video_page(
             info.context, first=first, after=after, owner_id=owner_id, status=status
         )
         edges = [
@@ -57,13 +57,15 @@ class Mutation(UploadMutation, AccountMutation):
     async def update_video(
         self, info: Info[GraphQLContext, None], id: strawberry.ID, input: UpdateVideoInput
     ) -> VideoType:
-        patch = core_videos.validated_patch(
+        patch = video_resolvers.validated_patch(
             title=input.title,
             description=input.description,
             tags=input.tags,
             visibility=input.visibility,
         )
-        return VideoType.of(info.context, await core_videos.update_video(info.context, id, patch))
+        return VideoType.of(
+            info.context, await video_resolvers.update_video(info.context, id, patch)
+        )
 
     @strawberry.mutation(
         description="Process a FAILED video again (owners only, within the attempt budget)."
@@ -71,7 +73,7 @@ class Mutation(UploadMutation, AccountMutation):
     async def retry_processing(
         self, info: Info[GraphQLContext, None], video_id: strawberry.ID
     ) -> VideoType:
-        video = await core_videos.retry_processing(info.context, video_id)
+        video = await video_resolvers.retry_processing(info.context, video_id)
         return VideoType.of(info.context, video)
 
     @strawberry.mutation(
@@ -80,7 +82,7 @@ class Mutation(UploadMutation, AccountMutation):
     async def delete_video(
         self, info: Info[GraphQLContext, None], id: strawberry.ID
     ) -> strawberry.ID:
-        deleted = await core_videos.delete_video(info.context, id)
+        deleted = await video_resolvers.delete_video(info.context, id)
         return strawberry.ID(str(deleted))
 
 

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from streamify import domain
-from streamify.resolvers import videos as core_videos
+from streamify.resolvers import videos as video_resolvers
 from streamify.resolvers.playback import media_urls
 from streamify.schema.context import GraphQLContext
 
@@ -110,7 +110,7 @@ class VideoType:
 
     @strawberry.field
     async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
-        user = await core_videos.owner_of(info.context, self.record)
+        user = await video_resolvers.owner_of(info.context, self.record)
         return UserType.of(user) if user is not None else None
 
     @strawberry.field(description="Processing runs started for this video, retries included.")
@@ -119,7 +119,7 @@ class VideoType:
 
     @strawberry.field
     async def renditions(self, info: Info[GraphQLContext, None]) -> list[RenditionType]:
-        found = await core_videos.renditions_of(info.context, self.record)
+        found = await video_resolvers.renditions_of(info.context, self.record)
         return [RenditionType.of(r) for r in found]
 
 

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from streamify import domain
 from streamify.infra.sql.uploads import Upload
-from streamify.resolvers import uploads as core_uploads
+from streamify.resolvers import uploads as upload_resolvers
 from streamify.schema.context import GraphQLContext
 from streamify.schema.scalars import Long
 from streamify.schema.types import VideoType, Visibility
@@ -75,7 +75,7 @@ class UploadType:
 
     @strawberry.field(description="Parts S3 already holds, read from S3: resume from here.")
     async def parts(self, info: Info[GraphQLContext, None]) -> list[UploadPart]:
-        stored = await core_uploads.stored_parts(info.context, self.record)
+        stored = await upload_resolvers.stored_parts(info.context, self.record)
         return [
             UploadPart(part_number=p.part_number, size_bytes=Long(p.size_bytes), etag=p.etag)
             for p in stored
@@ -107,7 +107,7 @@ class CompletedPartInput:
 class UploadQuery:
     @strawberry.field(description="One of your uploads, with the parts S3 holds.")
     async def upload(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> UploadType:
-        return UploadType(record=await core_uploads.owned_upload(info.context, id))
+        return UploadType(record=await upload_resolvers.owned_upload(info.context, id))
 
 
 @strawberry.type
@@ -116,7 +116,7 @@ class UploadMutation:
     async def create_upload(
         self, info: Info[GraphQLContext, None], input: CreateUploadInput
     ) -> UploadType:
-        upload = await core_uploads.create_upload(
+        upload = await upload_resolvers.create_upload(
             info.context,
             filename=input.filename,
             content_type=input.content_type,
@@ -132,7 +132,7 @@ class UploadMutation:
     async def sign_upload_parts(
         self, info: Info[GraphQLContext, None], upload_id: strawberry.ID, part_numbers: list[int]
     ) -> list[SignedUploadPart]:
-        signed = await core_uploads.sign_parts(info.context, upload_id, part_numbers)
+        signed = await upload_resolvers.sign_parts(info.context, upload_id, part_numbers)
         return [
             SignedUploadPart(part_number=s.part_number, url=s.url, expires_at=s.expires_at)
             for s in signed
@@ -145,7 +145,7 @@ class UploadMutation:
         upload_id: strawberry.ID,
         parts: list[CompletedPartInput],
     ) -> UploadType:
-        done = await core_uploads.complete_upload(
+        done = await upload_resolvers.complete_upload(
             info.context, upload_id, [(p.part_number, p.etag) for p in parts]
         )
         return UploadType(record=done)
@@ -154,4 +154,4 @@ class UploadMutation:
     async def abort_upload(
         self, info: Info[GraphQLContext, None], upload_id: strawberry.ID
     ) -> UploadType:
-        return UploadType(record=await core_uploads.abort_upload(info.context, upload_id))
+        return UploadType(record=await upload_resolvers.abort_upload(info.context, upload_id))
