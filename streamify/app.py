@@ -116,9 +116,10 @@ def create_app(
     endpoint = GraphQLEndpoint(
         graphql,
         schema,
-        max_entries=settings.response_cache_max_entries,
+        response_cache_bytes=settings.response_cache_max_bytes,
+        document_cache_bytes=settings.graphql_document_cache_bytes,
         graphiql=settings.graphiql_on,
-        compiled=CompiledExecution(schema, settings, max_entries=1024)
+        compiled=CompiledExecution(schema, settings)
         if settings.graphql_compiled_execution
         else None,
     )

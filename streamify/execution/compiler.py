@@ -59,6 +59,7 @@ from streamify.execution.plan import (
 )
 from streamify.execution.safety import uses_only_context
 from streamify.schema.batched import BatchResolver
+from streamify.schema.document_cache import footprint
 
 # Values of these scalars pass through unchanged when they already are of this exact type
 # (what graphql-core's serializers return for them too).
@@ -87,6 +88,8 @@ class CompiledOperation:
     serial: bool  # mutations run their root fields one after another
     # Variables read by @skip/@include: the plan depends on their values.
     directive_variables: tuple[str, ...]
+    # The bytes it keeps alive, estimated (schema.document_cache.footprint).
+    size: int
     plans: dict[tuple[Any, ...], ObjectPlan | Unsupported] = field(default_factory=dict)
 
 
@@ -140,6 +143,7 @@ class Compiler:
             root,
             serial=operation.operation is OperationType.MUTATION,
             directive_variables=_directive_variables(document),
+            size=footprint(query, document),
         )
 
     def _operation(

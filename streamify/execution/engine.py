@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
+from graphql import OperationType
 from graphql.execution.values import get_variable_values
 from strawberry.types.execution import ExecutionResult
 
@@ -15,10 +15,13 @@ from streamify.execution.runner import Run
 from streamify.infra.settings import Settings
 from streamify.schema import StreamifySchema, client_errors, document_checks, log_errors
 from streamify.schema.batched import BATCHED
+from streamify.schema.document_cache import BoundedCache, digest, footprint
 from streamify.schema.input_text import variable_text_errors
 
 # Plans per operation for different @skip/@include values; beyond this they are not kept.
 MAX_PLANS_PER_OPERATION = 16
+# A compiled operation with its plans weighs about this many times its parsed document.
+PLAN_ALLOWANCE = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class Outcome:
 
 
 class CompiledExecution:
-    def __init__(self, schema: StreamifySchema, settings: Settings, *, max_entries: int) -> None:
+    def __init__(self, schema: StreamifySchema, settings: Settings) -> None:
         self.schema = schema
         self.graphql_schema = schema._schema
         self.config = schema.config
@@ -42,20 +45,27 @@ class CompiledExecution:
             BATCHED,
             pre_checks=document_checks(settings),
         )
-        self.operations: LRUCache[tuple[str, str | None], CompiledOperation | Unsupported] = (
-            LRUCache(maxsize=max_entries)
+        # By digest, bounded in bytes: a flood of distinct documents evicts, never grows.
+        self.operations: BoundedCache[CompiledOperation | Unsupported] = BoundedCache(
+            settings.graphql_document_cache_bytes
         )
 
     def operation(self, query: str, operation_name: str | None) -> CompiledOperation | Unsupported:
-        key = (query, operation_name)
-        found = self.operations.get(key)
-        if found is None:
-            try:
-                found = self.compiler.compile(query, operation_name)
-            except Unsupported as exc:
-                found = exc
-            self.operations[key] = found
-        return found
+        return self.operations.get_or_make(
+            digest(query, operation_name), lambda: self._compile(query, operation_name)
+        )
+
+    def _compile(
+        self, query: str, operation_name: str | None
+    ) -> tuple[CompiledOperation | Unsupported, int]:
+        try:
+            compiled = self.compiler.compile(query, operation_name)
+        except Unsupported as exc:
+            # A fresh one is kept: the raised one's traceback and context would keep the
+            # document (and its text) alive beyond what the cache counts.
+            return Unsupported(exc.reason), footprint("", None)
+        # Plans for other @skip/@include values are made later: room for a few of them.
+        return compiled, compiled.size * PLAN_ALLOWANCE
 
     async def execute(
         self,
@@ -63,10 +73,14 @@ class CompiledExecution:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Any,
+        *,
+        queries_only: bool = False,
     ) -> Outcome:
         compiled = self.operation(query, operation_name)
         if isinstance(compiled, Unsupported):
             return Outcome(None, compiled.reason)
+        if queries_only and compiled.operation.operation is not OperationType.QUERY:
+            return Outcome(None, "operation type")  # Strawberry refuses it for the transport
         if variable_text_errors(variables, self.max_string_length):
             return Outcome(None, "variables")
         coerced = get_variable_values(

@@ -63,7 +63,11 @@ class Settings(BaseSettings):
     # Whole-response cache for anonymous persisted GET queries, revalidated against the
     # versions of every entity the response was built from.
     response_cache_enabled: bool = True
-    response_cache_max_entries: int = 10_000
+    # Bytes the whole-response cache may hold in each process (bodies and what they depend on).
+    response_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Bytes each per-document cache of a process may hold (parsed documents and their verdicts,
+    # compiled operations, operation types), each keyed by a digest, never the text.
+    graphql_document_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     graphql_max_page_size: int = 100
     graphql_default_page_size: int = 20
     # Queries and mutations run on the compiled path (streamify.execution); what it does not

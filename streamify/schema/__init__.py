@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import strawberry
-from cachetools import LRUCache
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode, GraphQLError, parse, validate
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
+    SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -25,6 +24,7 @@ from streamify.domain import StreamifyError
 from streamify.infra.settings import Settings
 from streamify.resolvers.outages import outage_of
 from streamify.schema.budget import Limits, budget_errors, limits_of
+from streamify.schema.document_cache import BoundedCache, digest, footprint
 from streamify.schema.input_text import document_text_errors, variable_text_errors
 from streamify.schema.root import Mutation, Query, Subscription
 from streamify.schema.scalars import SCALARS
@@ -89,18 +89,48 @@ def name_pre_execution_error(error: GraphQLError) -> None:
     error.extensions = {**(error.extensions or {}), "code": code}
 
 
-class BudgetedValidation(ValidationCache):
-    """The document's budget (depth, aliases, complexity: linear in the document) first; only a
-    document within it goes on to the standard rules, whose results are cached."""
+class CachedParsing(SchemaExtension):
+    """Parsed documents by digest, in a cache bounded in bytes (Strawberry's ParserCache keys
+    an LRU of entries by the whole text)."""
+
+    def __init__(self, documents: BoundedCache[DocumentNode]) -> None:
+        super().__init__()
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query or ""
+
+        def parse_it() -> tuple[DocumentNode, int]:
+            document = parse(query, **context.parse_options)
+            return document, footprint(query, document)
+
+        context.graphql_document = self.documents.get_or_make(digest(query), parse_it)
+        yield
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What is wrong with a document: its budget and literal text (checked first), then the
+    standard rules (run only for a document within the budget whose variables are sound)."""
+
+    checks: list[GraphQLError]
+    rules: list[GraphQLError] | None = None
+
+
+class BudgetedValidation(SchemaExtension):
+    """The document's budget (depth, aliases, complexity: linear in the document) first, then
+    its variables' text; only then the standard rules. Verdicts are kept by the document's
+    digest in a cache bounded in bytes (errors keep their document's nodes alive)."""
 
     def __init__(
         self,
         limits: Limits,
-        verdicts: LRUCache[str, list[GraphQLError]],
+        verdicts: BoundedCache[Verdict],
         *,
         max_string_length: int,
     ) -> None:
-        super().__init__(maxsize=1024)
+        super().__init__()
         self.limits = limits
         self.verdicts = verdicts
         self.max_string_length = max_string_length
@@ -109,21 +139,22 @@ class BudgetedValidation(ValidationCache):
         context = self.execution_context
         document = context.graphql_document
         assert document is not None
-        key = context.query
-        errors = self.verdicts.get(key) if key is not None else None
-        if errors is None:
-            errors = budget_errors(document, self.limits) or document_text_errors(
+        query = context.query or ""
+
+        def judge() -> tuple[Verdict, int]:
+            checks = budget_errors(document, self.limits) or document_text_errors(
                 document, self.max_string_length
             )
-            if key is not None:
-                self.verdicts[key] = errors
+            return Verdict(checks), footprint(query, document)
+
+        verdict = self.verdicts.get_or_make(digest(query), judge)
+        errors = verdict.checks or variable_text_errors(context.variables, self.max_string_length)
         if not errors:
-            errors = variable_text_errors(context.variables, self.max_string_length)
-        if errors:
-            context.pre_execution_errors = list(errors)
-            yield
-            return
-        yield from super().on_validate()
+            if verdict.rules is None:
+                verdict.rules = validate(context.schema._schema, document, context.validation_rules)
+            errors = verdict.rules
+        context.pre_execution_errors = list(errors)
+        yield
 
 
 class StreamifySchema(strawberry.Schema):
@@ -194,19 +225,19 @@ def document_checks(settings: Settings) -> Callable[[DocumentNode], list[GraphQL
 
 def build_schema(settings: Settings) -> StreamifySchema:
     limits = limits_of(settings)
-    # One verdict cache per schema, shared by every request.
-    verdicts: LRUCache[str, list[GraphQLError]] = LRUCache(maxsize=1024)
+    # One cache of documents and one of verdicts per schema, shared by every request.
+    documents: BoundedCache[DocumentNode] = BoundedCache(settings.graphql_document_cache_bytes)
+    verdicts: BoundedCache[Verdict] = BoundedCache(settings.graphql_document_cache_bytes)
     closed = [] if settings.introspection_on else [DisableIntrospection]
     return StreamifySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
-        # Factories: a fresh extension per request. The parser and validation caches
-        # themselves live at module level in Strawberry, shared across requests.
+        # Factories: a fresh extension per request, over the caches above.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: ParserCache(maxsize=1024),
+            lambda: CachedParsing(documents),
             lambda: BudgetedValidation(
                 limits, verdicts, max_string_length=settings.graphql_max_string_length
             ),

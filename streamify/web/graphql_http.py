@@ -58,6 +58,10 @@ PERSISTED_QUERY_NOT_FOUND = {
 
 _encode = msgspec.json.Encoder().encode
 HTTP_OPERATIONS = frozenset({StrawberryOperation.QUERY, StrawberryOperation.MUTATION})
+# A GET is a link any site can make a browser follow, cookies and all: it runs queries only,
+# decided by the document that executes, not by anything remembered about it.
+GET_OPERATIONS = frozenset({StrawberryOperation.QUERY})
+ONLY_POST = {"allow": "POST"}
 
 
 class RequestError(Exception):
@@ -183,7 +187,8 @@ class GraphQLEndpoint:
         view: ASGIApp,
         schema: Schema,
         *,
-        max_entries: int,
+        response_cache_bytes: int,
+        document_cache_bytes: int,
         graphiql: bool,
         compiled: CompiledExecution | None,
     ) -> None:
@@ -192,8 +197,8 @@ class GraphQLEndpoint:
         self.compiled = compiled
         self.graphiql = graphiql
         self.documents = PersistedDocuments(schema._schema)
-        self.cache = ResponseCache(max_entries)
-        self.operation_types = OperationTypes(max_entries)
+        self.cache = ResponseCache(response_cache_bytes)
+        self.operation_types = OperationTypes(document_cache_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -203,7 +208,7 @@ class GraphQLEndpoint:
             # The hot path: the same URL again. No parsing until the entry proves stale.
             headers = dict(scope["headers"])
             media = negotiate(headers.get(b"accept", b"").decode("latin-1"))
-            hit = self.cache.by_url.get((scope["query_string"], media or ""))
+            hit = self.cache.by_url.get(ResponseCache.url_key(scope["query_string"], media or ""))
             if hit is not None and scope["state"]["services"].cache.still_current(hit.deps):
                 await _cached(Request(scope, receive), hit)(scope, receive, send)
                 return
@@ -237,14 +242,14 @@ class GraphQLEndpoint:
                 query, params.operation_name, max_tokens=settings.graphql_max_tokens
             )
             if found is not OperationType.QUERY and found is not None:
-                only_post = {"allow": "POST"}
-                raise RequestError(405, "Only queries may be sent with GET.", headers=only_post)
+                raise RequestError(405, "Only queries may be sent with GET.", headers=ONLY_POST)
         cache_key = None
         if get and not _has_credentials(request.scope) and settings.response_cache_enabled:
             cache_key = ResponseCache.key(query, params.operation_name, params.variables, media)
             cached = self.cache.responses.get(cache_key)
             if cached is not None and services_of(request).cache.still_current(cached.deps):
-                self.cache.by_url[(request.scope["query_string"], media)] = cached
+                url_key = ResponseCache.url_key(request.scope["query_string"], media)
+                self.cache.by_url[url_key] = cached
                 return _cached(request, cached)
         return await self._execute(request, params, query, media, cache_key)
 
@@ -267,7 +272,7 @@ class GraphQLEndpoint:
         return query
 
     async def _execute(
-        self, request: Request, params: Params, query: str, media: str, cache_key: str | None
+        self, request: Request, params: Params, query: str, media: str, cache_key: bytes | None
     ) -> Response:
         # Mutations (logIn, logOut) set and clear cookies on this; they are copied over below.
         sub_response = Response()
@@ -276,9 +281,10 @@ class GraphQLEndpoint:
         if cache_key is not None:
             context.loaders.deps = deps
         result = None
+        get = request.method == "GET"
         if self.compiled is not None:
             outcome = await self.compiled.execute(
-                query, params.variables, params.operation_name, context
+                query, params.variables, params.operation_name, context, queries_only=get
             )
             result = outcome.result
             services_of(request).metrics.graphql_execution(outcome.fallback)
@@ -289,14 +295,18 @@ class GraphQLEndpoint:
                     variable_values=params.variables,
                     context_value=context,
                     operation_name=params.operation_name,
-                    allowed_operation_types=HTTP_OPERATIONS,
+                    allowed_operation_types=GET_OPERATIONS if get else HTTP_OPERATIONS,
                     operation_extensions=params.extensions,
                 )
         except (StrawberryGraphQLError, GraphQLError) as exc:
             raise RequestError(400, exc.message) from None
         except CannotGetOperationTypeError as exc:  # no such operation, or several unnamed
             raise RequestError(400, exc.as_http_error_reason()) from None
-        except InvalidOperationTypeError:
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is StrawberryOperation.MUTATION:
+                raise RequestError(
+                    405, "Only queries may be sent with GET.", headers=ONLY_POST
+                ) from None
             raise RequestError(
                 400, "Subscriptions run over the graphql-transport-ws websocket, not HTTP."
             ) from None
@@ -314,8 +324,9 @@ class GraphQLEndpoint:
         # Signed media URLs expire: an answer that carries them is neither kept nor shared.
         lasting = not context.signed_urls
         if cache_key is not None and status == 200 and clean and lasting and context.viewer is None:
-            self.cache.responses[cache_key] = cached
-            self.cache.by_url[(request.scope["query_string"], media)] = cached
+            self.cache.remember(
+                cache_key, ResponseCache.url_key(request.scope["query_string"], media), cached
+            )
         shared = lasting and not _has_credentials(request.scope)
         return _cached(request, cached, status=status, public=shared)
 

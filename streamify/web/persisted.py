@@ -26,6 +26,7 @@ from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.settings import Settings
 from streamify.names import RedisNames
 from streamify.schema.budget import budget_errors, limits_of
+from streamify.schema.document_cache import ENTRY_BYTES, digest
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
@@ -110,33 +111,55 @@ class CachedResponse:
     deps: dict[str, int]
 
 
-class ResponseCache:
-    """Whole responses of anonymous GET queries, by request and by raw URL."""
+def response_size(response: CachedResponse) -> int:
+    return ENTRY_BYTES + len(response.body) + 96 * len(response.deps)
 
-    def __init__(self, max_entries: int) -> None:
-        self.responses: LRUCache[str, CachedResponse] = LRUCache(maxsize=max_entries)
+
+class ResponseCache:
+    """Whole responses of anonymous GET queries, by request and by raw URL: keyed by digests,
+    bounded in bytes (each index half of `max_bytes`, so both together stay within it)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        half = max(1, max_bytes // 2)
+        self.responses: LRUCache[bytes, CachedResponse] = LRUCache(
+            maxsize=half, getsizeof=response_size
+        )
         # The same entries by the request's raw query string and media type, for repeat URLs.
-        self.by_url: LRUCache[tuple[bytes, str], CachedResponse] = LRUCache(maxsize=max_entries)
+        self.by_url: LRUCache[bytes, CachedResponse] = LRUCache(
+            maxsize=half, getsizeof=response_size
+        )
 
     @staticmethod
     def key(
         query: str, operation_name: str | None, variables: dict[str, Any], media_type: str
-    ) -> str:
+    ) -> bytes:
         canonical = json.dumps(variables, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(query.encode()).hexdigest()
-        return f"{digest}|{operation_name or ''}|{canonical}|{media_type}"
+        return digest(query, operation_name, canonical, media_type)
+
+    @staticmethod
+    def url_key(query_string: bytes, media_type: str) -> bytes:
+        return hashlib.sha256(media_type.encode() + b"\n" + query_string).digest()
+
+    def remember(self, key: bytes, url_key: bytes, response: CachedResponse) -> None:
+        if response_size(response) <= self.responses.maxsize:
+            self.responses[key] = response
+            self.by_url[url_key] = response
 
 
 class OperationTypes:
-    """The type of the operation a document runs (None: it names none, or several)."""
+    """The type of the operation a document runs (None: it names none, or several), by a digest
+    of the document and the operation's name; entries are of one small size, so a bound in
+    bytes is a bound in entries."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.known: LRUCache[str, OperationType | None] = LRUCache(maxsize=max_entries)
+    def __init__(self, max_bytes: int) -> None:
+        self.known: LRUCache[bytes, OperationType | None] = LRUCache(
+            maxsize=max(1, max_bytes // ENTRY_BYTES)
+        )
 
     def of(
         self, query: str, operation_name: str | None, *, max_tokens: int
     ) -> OperationType | None:
-        key = f"{operation_name or ''}|{query}"
+        key = digest(query, operation_name)
         if key in self.known:
             return self.known[key]
         found: OperationType | None = None
