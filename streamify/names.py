@@ -116,8 +116,21 @@ class RedisNames:
     def rate(self, scope: str, subject: str) -> str:
         return f"{self.prefix}rate:{scope}:{subject}"
 
+    # The persisted-query store: one hash tag, so its script runs on one cluster slot.
     def persisted_query(self, digest: str) -> str:
-        return f"{self.prefix}apq:{digest}"
+        return f"{self.prefix}{{apq}}:doc:{digest}"
+
+    @property
+    def persisted_index(self) -> str:
+        return f"{self.prefix}{{apq}}:index"
+
+    @property
+    def persisted_sizes(self) -> str:
+        return f"{self.prefix}{{apq}}:sizes"
+
+    @property
+    def persisted_bytes(self) -> str:
+        return f"{self.prefix}{{apq}}:bytes"
 
     def heartbeat(self, video_id: UUID) -> str:
         """Present while a worker is processing the video."""

@@ -17,6 +17,7 @@ from streamify.infra.cdn_purge import CdnPurge, open_cdn_purge
 from streamify.infra.db import Database, create_database
 from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
+from streamify.infra.persisted_store import PersistedStore
 from streamify.infra.playback_signing import Playback, playback_from
 from streamify.infra.redis_client import create_redis
 from streamify.infra.settings import Settings
@@ -52,6 +53,7 @@ class Services:
     metrics: Metrics
     playback: Playback
     cdn_purge: CdnPurge
+    persisted: PersistedStore
     loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -127,6 +129,12 @@ async def open_services(
             metrics=metrics,
             playback=playback_from(settings),
             cdn_purge=cdn_purge,
+            persisted=PersistedStore(
+                client,
+                names,
+                max_bytes=settings.persisted_query_store_max_bytes,
+                ttl_seconds=settings.persisted_query_ttl_seconds,
+            ),
             loaders_factory=loaders_factory,
         )
         tasks = services.background

@@ -65,3 +65,35 @@ def test_the_compose_cdn_runs_the_configuration_the_tests_run() -> None:
     assert cdn["environment"]["CDN_S3"] == "minio:9000"
     setup = " ".join(spec["services"]["minio-setup"]["command"])
     assert "anonymous set none" in setup and "download" not in setup
+
+
+def test_compose_redis_is_bounded_and_its_flags_run_on_redis_7() -> None:
+    """Its command, run by the redis-server the tests use: the flags are real and take."""
+    import subprocess
+    import time
+
+    import redis
+
+    from streamify.devtools.local import free_port, redis_binary
+
+    command = yaml.safe_load(COMPOSE.read_text())["services"]["redis"]["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert flags["--maxmemory-policy"] == "volatile-lru" and flags["--maxmemory"] == "1gb"
+    port = free_port()
+    proc = subprocess.Popen([redis_binary(), *command[1:], "--port", str(port)])
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert client.config_get("maxmemory") == {"maxmemory": str(1024**3)}
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-lru"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

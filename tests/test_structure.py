@@ -93,7 +93,7 @@ SHARED_NAMES = {
     "generation key": re.compile(r"gen:$|^gen:"),
     "L1-drop channel": re.compile(r"l1-drop"),
     "rate-limit key": re.compile(r"rate:$|^rate:"),
-    "persisted-query key": re.compile(r"apq:"),
+    "persisted-query key": re.compile(r"\{apq\}"),
     "heartbeat key": re.compile(r"processing:$|^processing:"),
     "processing channel": re.compile(r":events$"),
     "deployment name": re.compile(r"^transcode-video"),

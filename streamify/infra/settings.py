@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     persisted_query_ttl_seconds: int = 7 * 24 * 3600
     # Larger documents run but are not stored; only valid documents are stored at all.
     persisted_query_max_bytes: int = 16 * 1024
+    # All persisted documents together, in Redis; the oldest go first to make room.
+    persisted_query_store_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    # New documents one client address may register a minute (RATE_LIMITED beyond).
+    rate_limit_persisted_queries_per_minute: int = 60
     # Whole-response cache for anonymous persisted GET queries, revalidated against the
     # versions of every entity the response was built from.
     response_cache_enabled: bool = True

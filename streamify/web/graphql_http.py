@@ -33,6 +33,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperation
 
+from streamify.domain import RateLimited
 from streamify.execution.engine import CompiledExecution
 from streamify.schema import name_pre_execution_error
 from streamify.web import graphiql
@@ -65,13 +66,21 @@ ONLY_POST = {"allow": "POST"}
 
 
 class RequestError(Exception):
-    """The HTTP request is not a well-formed GraphQL request."""
+    """The HTTP request is not a well-formed GraphQL request, or is refused as a whole."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extensions = extensions or {"code": "BAD_REQUEST"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +229,7 @@ class GraphQLEndpoint:
         try:
             response = await self._answer(request, media)
         except RequestError as exc:
-            response = _error(exc.status, exc.message, media or JSON, exc.headers)
+            response = _error(exc, media or JSON)
         await response(scope, receive, send)
 
     async def _answer(self, request: Request, media: str | None) -> Response:
@@ -263,10 +272,21 @@ class GraphQLEndpoint:
         query = params.query
         if digest is not None:
             if query is None:
-                return await self.documents.recall(services.redis, services.names, digest)
-            await self.documents.remember(
-                services.redis, services.names, services.settings, digest, query
-            )
+                return await self.documents.recall(services.persisted, digest)
+            try:
+                await self.documents.remember(
+                    services,
+                    digest,
+                    query,
+                    client=request.client.host if request.client else "unknown",
+                )
+            except RateLimited as exc:
+                raise RequestError(
+                    429,
+                    str(exc),
+                    headers={"retry-after": str(exc.retry_after_seconds)},
+                    extensions=exc.extensions,
+                ) from None
         if not query:
             raise RequestError(400, "A GraphQL query is required.")
         return query
@@ -370,6 +390,8 @@ def _json(body: dict[str, Any], media: str, status: int = 200) -> Response:
     return Response(_encode(body), status_code=status, media_type=media)
 
 
-def _error(status: int, message: str, media: str, headers: dict[str, str]) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
-    return Response(_encode(body), status_code=status, media_type=media, headers=headers)
+def _error(error: RequestError, media: str) -> Response:
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    return Response(
+        _encode(body), status_code=error.status, media_type=media, headers=error.headers
+    )

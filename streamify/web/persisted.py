@@ -20,13 +20,15 @@ from typing import Any
 from cachetools import LRUCache
 from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType, parse
 from graphql import validate as validate_document
-from redis.asyncio import Redis
 
+from streamify.domain import RateLimited
+from streamify.infra import rate_limit
+from streamify.infra.persisted_store import PersistedStore
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.settings import Settings
-from streamify.names import RedisNames
 from streamify.schema.budget import budget_errors, limits_of
 from streamify.schema.document_cache import ENTRY_BYTES, digest
+from streamify.services import Services
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 DOCUMENT_CACHE_BYTES = 32 * 1024 * 1024
@@ -74,9 +76,28 @@ class PersistedDocuments:
             return False
         return not validate_document(self.schema, document)
 
-    async def remember(
-        self, redis: Redis, names: RedisNames, settings: Settings, digest: str, query: str
-    ) -> None:
+    async def remember(self, services: Services, digest: str, query: str, *, client: str) -> None:
+        """Register `query` under `digest`. A new registration counts against the client
+        address's allowance (RateLimited beyond it); one already stored is free."""
+        if digest in self.documents:
+            return
+        store, settings = services.persisted, services.settings
+        try:
+            if await store.known(digest):
+                self.documents[digest] = query
+                return
+            retry_after = await rate_limit.hit(
+                services.redis,
+                services.names.rate("persist", client),
+                limit=settings.rate_limit_persisted_queries_per_minute,
+            )
+        except REDIS_DOWN_ERRORS:
+            retry_after = None
+        if retry_after is not None:
+            raise RateLimited(
+                f"Too many new persisted queries; try again in {retry_after} s.",
+                retry_after_seconds=retry_after,
+            )
         if not self.worth_keeping(settings, query):
             # It runs once, unremembered: execution reports what is wrong with it, and a
             # client that sends the hash alone again is asked for the document again.
@@ -84,22 +105,18 @@ class PersistedDocuments:
         self.documents[digest] = query
         # On a Redis failure it is kept in this process; other processes ask the client again.
         with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            await redis.set(
-                names.persisted_query(digest), query, ex=settings.persisted_query_ttl_seconds
-            )
+            await store.put(digest, query)
 
-    async def recall(self, redis: Redis, names: RedisNames, digest: str) -> str | None:
+    async def recall(self, store: PersistedStore, digest: str) -> str | None:
         found = self.documents.get(digest)
         if found is not None:
             return found
         try:
-            raw = await redis.get(names.persisted_query(digest))
+            query = await store.get(digest)
         except REDIS_DOWN_ERRORS:
             return None
-        if raw is None:
-            return None
-        query = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self.documents[digest] = query
+        if query is not None:
+            self.documents[digest] = query
         return query
 
 
