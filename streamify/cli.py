@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 from collections.abc import Sequence
@@ -176,6 +177,9 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             settings = settings.model_copy(update={"s3_endpoint_url": local_s3.endpoint})
             await prepare_s3(settings)
             typer.echo(f"local S3 at {local_s3.endpoint} (data in {state / 's3'})")
+        if "cdn_shared_secret" not in settings.model_fields_set:
+            # Only this run's nginx knows it: nothing else can ask the API about media.
+            settings = settings.model_copy(update={"cdn_shared_secret": secrets.token_urlsafe(32)})
         if "cdn_base_url" not in settings.model_fields_set and settings.s3_endpoint_url:
             # The compose CDN's nginx configuration, in front of this S3 and this API.
             cdn = stack.enter_context(
@@ -184,6 +188,7 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
                     port=settings.local_cdn_port,
                     api=f"127.0.0.1:{bind_port}",
                     s3=urlsplit(settings.s3_endpoint_url).netloc,
+                    secret=settings.cdn_shared_secret,
                 )
             )
             settings = settings.model_copy(update={"cdn_base_url": cdn})
@@ -222,7 +227,13 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     from streamify.web.access_log import quiet_query_strings
 
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, http="httptools", log_level="info"
+        create_app(settings),
+        host=host,
+        port=port,
+        http="httptools",
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     quiet_query_strings()  # after uvicorn set its loggers up
     await uvicorn.Server(config).serve()

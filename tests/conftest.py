@@ -143,6 +143,7 @@ async def cdn_stack(settings: Settings, clean_db: None, tmp_path: Path) -> Async
             port=port,
             api=urlsplit(api).netloc,
             s3=urlsplit(settings.s3_endpoint_url).netloc,
+            secret=settings.cdn_shared_secret,
         ) as cdn:
             owner = await insert_user(services.db.pool)
             token = token_for(settings, owner)

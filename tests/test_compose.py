@@ -42,8 +42,12 @@ def test_compose_runs_in_production_with_required_secrets_and_two_public_ports()
         "STREAMIFY_S3_SECRET_ACCESS_KEY",
         "STREAMIFY_PLAYBACK_KEY_PAIR_ID",
         "STREAMIFY_PLAYBACK_PRIVATE_KEY",
+        "STREAMIFY_CDN_SHARED_SECRET",
     ):
         assert env[secret].startswith("${" + secret + ":?"), secret
+    # nginx sends the API the same secret it was given.
+    assert services["cdn"]["environment"]["CDN_SECRET"] == env["STREAMIFY_CDN_SHARED_SECRET"]
+    assert env["STREAMIFY_SESSION_COOKIE_SECURE"] == "true"
     assert "change-me" not in text and "streamify-secret-key" not in text
     assert services["worker"]["environment"] == env
 

@@ -39,6 +39,8 @@ STRONG = {
     "STREAMIFY_S3_WEBHOOK_SECRET": "w" * 40,
     "STREAMIFY_S3_ACCESS_KEY_ID": "AKIAPRODUCTION",
     "STREAMIFY_S3_SECRET_ACCESS_KEY": "prod-secret-key-value",
+    "STREAMIFY_CDN_SHARED_SECRET": "c" * 40,
+    "STREAMIFY_SESSION_COOKIE_SECURE": "true",
 }
 
 
@@ -126,3 +128,37 @@ async def test_production_closes_what_development_leaves_open(
         assert (await http.get("/metrics")).status_code == 401
         scraped = await http.get("/metrics", headers={"authorization": "Bearer " + "m" * 32})
         assert scraped.status_code == 200 and b"streamify_" in scraped.content
+
+
+def test_production_refuses_unsafe_settings_naming_each() -> None:
+    """Issue 22.8: an insecure cookie, a short metrics token, local CORS origins, a JWT
+    algorithm outside the HMAC allow-list and a missing or short CDN secret."""
+    cases = {
+        "STREAMIFY_SESSION_COOKIE_SECURE": ("false", "must be true"),
+        "STREAMIFY_METRICS_TOKEN": ("short-token", "at least 32 bytes"),
+        "STREAMIFY_CORS_ALLOW_ORIGINS": (
+            '["https://app.example.com", "http://localhost:5173"]',
+            "local origins",
+        ),
+        "STREAMIFY_JWT_ALGORITHM": ("none", "must be one of HS256, HS384, HS512"),
+        "STREAMIFY_CDN_SHARED_SECRET": ("cdn-secret", "at least 32 bytes"),
+    }
+    for variable, (value, said) in cases.items():
+        refused = _serve({**STRONG, variable: value})
+        assert refused.returncode == 2, variable
+        assert f"{variable} {said}" in refused.stderr or (
+            variable in refused.stderr and said in refused.stderr
+        ), refused.stderr[-800:]
+        assert value not in refused.stderr or value in ("false", "none"), variable
+    missing = {k: v for k, v in STRONG.items() if k != "STREAMIFY_CDN_SHARED_SECRET"}
+    refused = _serve(missing)
+    assert "STREAMIFY_CDN_SHARED_SECRET still has a development default" in refused.stderr
+
+
+def test_production_allows_no_cross_origin_callers_unless_named() -> None:
+    production = Settings.model_validate(
+        {k.removeprefix("STREAMIFY_").lower(): v for k, v in STRONG.items()}
+    )
+    assert production.cors_allow_origins == []
+    named = production.model_copy(update={"cors_allow_origins": ["https://app.example.com"]})
+    assert named.cors_allow_origins == ["https://app.example.com"]

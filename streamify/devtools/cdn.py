@@ -54,9 +54,9 @@ def main_config(folder: Path, server_config: Path) -> str:
 
 
 @contextlib.contextmanager
-def local_cdn(folder: Path, *, port: int, api: str, s3: str) -> Iterator[str]:
+def local_cdn(folder: Path, *, port: int, api: str, s3: str, secret: str) -> Iterator[str]:
     """nginx on 127.0.0.1:`port` in front of the API (`api`, host:port) and the S3 server
-    (`s3`, host:port); yields the CDN's base URL."""
+    (`s3`, host:port), telling the API it is its CDN with `secret`; yields its base URL."""
     # nginx reads relative paths against its prefix (-p): give it absolute ones only.
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,6 +71,7 @@ def local_cdn(folder: Path, *, port: int, api: str, s3: str) -> Iterator[str]:
                 "CDN_S3": s3,
                 "CDN_CACHE_DIR": str(folder / "cache"),
                 "CDN_ACCESS_LOG": str(folder / "access.log"),
+                "CDN_SECRET": secret,
             },
         )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,9 @@ DEV_S3_ACCESS_KEY_ID = "streamify"
 DEV_S3_SECRET_ACCESS_KEY = "streamify-secret-key"  # noqa: S105
 MIN_SECRET_BYTES = 32
 DEV_PLAYBACK_KEY_PAIR_ID = "dev-only-playback-key"
+DEV_CDN_SECRET = "dev-only-cdn-secret"  # noqa: S105
+# HMAC algorithms a token may be signed with; anything else (none, RS*, ...) is refused.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # A key pair for development and the tests only, shipped in the package; production refuses it.
 DEV_PLAYBACK_PRIVATE_KEY = (Path(__file__).parent / "dev_playback_key.pem").read_text()
 
@@ -112,6 +116,9 @@ class Settings(BaseSettings):
     # The CDN in front of the media bucket, at its root: PUBLIC media under /videos/ unsigned,
     # everyone else's under /signed/ with CloudFront-style signed URLs (see docs/media.md).
     cdn_base_url: str = "http://127.0.0.1:8080"
+    # What the CDN sends in `X-CDN-Secret` when it asks the API (/cdn/...) about a request;
+    # anyone else gets a bare 403. `streamify dev` makes a random one for its nginx.
+    cdn_shared_secret: str = DEV_CDN_SECRET
     # The port of `streamify dev`'s CDN (nginx, with the compose CDN's configuration).
     local_cdn_port: int = 8080
     # The port of `streamify dev`'s Prefect server and UI, or the next free one after it.
@@ -170,7 +177,8 @@ class Settings(BaseSettings):
     upload_presign_ttl_seconds: int = 3600
     upload_sweep_interval_seconds: float = 60.0
 
-    # Browser origins allowed to call the API (GraphQL and the Uppy routes).
+    # Browser origins allowed to call the API (GraphQL and the Uppy routes); the web app at /
+    # is the API's own origin and needs none. In production the default is none at all.
     cors_allow_origins: list[str] = [
         "http://127.0.0.1:8000",
         "http://localhost:8000",
@@ -180,6 +188,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses of the proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto the
+    # API believes, comma-separated (uvicorn's forwarded_allow_ips; "*" trusts every peer):
+    # per-address limits count the client they name, not the proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
     state_dir: str = ".streamify"
 
     @property
@@ -218,6 +230,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Self:
+        if self.is_production and "cors_allow_origins" not in self.model_fields_set:
+            self.cors_allow_origins = []
         if self.is_production:
             problems = production_problems(self)
             if problems:
@@ -247,6 +261,11 @@ def production_problems(settings: Settings) -> list[str]:
             1,
         ),
     }
+    secrets["STREAMIFY_CDN_SHARED_SECRET"] = (
+        settings.cdn_shared_secret,
+        DEV_CDN_SECRET,
+        MIN_SECRET_BYTES,
+    )
     for variable, (value, default, min_bytes) in secrets.items():
         if value == default or _looks_like_a_default(value):
             problems.append(f"{variable} still has a development default: set your own.")
@@ -260,4 +279,28 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(
             "STREAMIFY_PLAYBACK_KEY_PAIR_ID still has a development default: set your own."
         )
+    if not settings.session_cookie_secure:
+        problems.append(
+            "STREAMIFY_SESSION_COOKIE_SECURE must be true: the session cookie goes over HTTPS only."
+        )
+    if (
+        settings.metrics_token is not None
+        and len(settings.metrics_token.encode()) < MIN_SECRET_BYTES
+    ):
+        problems.append(f"STREAMIFY_METRICS_TOKEN must be at least {MIN_SECRET_BYTES} bytes long.")
+    local = [o for o in settings.cors_allow_origins if _is_local_origin(o)]
+    if local:
+        problems.append(
+            "STREAMIFY_CORS_ALLOW_ORIGINS names local origins (localhost, loopback or *):"
+            " list your sites' origins only."
+        )
+    if settings.jwt_algorithm not in JWT_ALGORITHMS:
+        problems.append(f"STREAMIFY_JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}.")
     return problems
+
+
+def _is_local_origin(origin: str) -> bool:
+    if origin.strip() == "*":
+        return True
+    host = (urlsplit(origin).hostname or "").lower()
+    return host in ("localhost", "0.0.0.0", "::1") or host.startswith("127.")  # noqa: S104

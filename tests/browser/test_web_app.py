@@ -79,6 +79,7 @@ async def whole_system(
             port=cdn_port,
             api=urlsplit(origin).netloc,
             s3=urlsplit(s3).netloc,
+            secret=settings.cdn_shared_secret,
         ):
             yield Stack(origin, services)
 
