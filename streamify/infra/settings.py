@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # Processing subscriptions one user (or, anonymous, one address) may hold at once, per
     # API process.
     subscriptions_per_subscriber: int = 20
+    # A processing subscription with no event for this long reads the video's row again (an
+    # event lost by a failed PUBLISH must not leave a subscriber waiting forever).
+    subscription_recheck_seconds: float = Field(default=10.0, gt=0)
     # How often a websocket checks that its session still stands (logged out: closed 4403;
     # token expired: closed 4401).
     websocket_session_check_seconds: float = 15.0

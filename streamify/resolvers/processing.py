@@ -1,8 +1,11 @@
 """The live processing status of a video: its current state first, then what workers report,
-until READY or FAILED — or until the video is deleted or hidden from the subscriber."""
+until READY or FAILED — or until the video is deleted or hidden from the subscriber. Events are
+best-effort (a failed or slow PUBLISH loses one): after `subscription_recheck_seconds` without
+one, the video's row is read again, so a lost final event still ends the stream in seconds."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -33,8 +36,12 @@ async def processing_events(ctx: Context, raw_id: str) -> AsyncIterator[Processi
                 raise NotFound("No such video.")
             yield current
             last = current.status
+            recheck = ctx.settings.subscription_recheck_seconds
             while last not in FINAL:
-                item = await live.get()
+                try:
+                    item = await asyncio.wait_for(live.get(), recheck)
+                except TimeoutError:
+                    item = events.RESYNC  # quiet for a while: look at the row itself
                 if item is events.RESYNC or item.access_changed:
                     # Events may have been missed, or who may see the video changed.
                     if not await _still_visible(ctx, video_id):
