@@ -194,18 +194,25 @@ async def object_events(
             await proc.wait()
 
 
+# What a (re)started forwarder replays: uploads completed while `streamify dev` was stopped, or
+# before its stream was up, still become events. The API records each object version once
+# (EventIntake), so a replay starts nothing twice and orphans are ignored.
+STARTUP_REPLAY_SECONDS = 24 * 3600
+
+
 async def forward_to_hook(
     local: LocalS3,
     bucket: str,
     hook_url: str,
     secret: str,
     *,
-    since_seconds: float = 0,
+    since_seconds: float = STARTUP_REPLAY_SECONDS,
     retry_seconds: float = 1.0,
 ) -> None:
-    """Deliver every new upload source to `hook_url` (the API's /hooks/s3) as an S3 event, the
-    way production's MinIO webhook does, until cancelled. A delivery the API refuses or misses
-    is retried; after a restart of the stream the last minute is replayed."""
+    """Deliver every upload source to `hook_url` (the API's /hooks/s3) as an S3 event, the
+    way production's MinIO webhook does, until cancelled: first those of the last
+    `since_seconds`, then each new one. A delivery the API refuses or misses is retried; after
+    a restart of the stream what came meanwhile is replayed."""
     import httpx
 
     since = since_seconds
