@@ -322,7 +322,8 @@ async def test_concurrent_refresh_with_one_token_yields_one_winner(
     outcomes = await asyncio.gather(
         *(gql(client, REFRESH, {"token": first["refreshToken"]}) for _ in range(4))
     )
-    assert len([o for o in outcomes if "errors" not in o]) <= 1
+    # Exactly one: none would mean the token was refused outright, which passed before too.
+    assert len([o for o in outcomes if "errors" not in o]) == 1
 
 
 async def test_mutations_are_rate_limited_per_user(

@@ -5,13 +5,28 @@ unexpected exception inside the server)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
-from tests.helpers import LIST_QUERY, UPDATE_MUTATION, VIDEO_QUERY
+from streamify.infra.settings import Settings
+from streamify.services import Services
+from tests.documents import ABORT, COMPLETE, CREATE, SIGN
+from tests.helpers import (
+    LIST_QUERY,
+    UPDATE_MUTATION,
+    VIDEO_QUERY,
+    gql,
+    insert_user,
+    insert_video,
+    token_for,
+)
+from tests.servers import api_process
 
 KNOWN_CODES = {
     "BAD_USER_INPUT",
@@ -142,3 +157,102 @@ async def test_random_get_queries(client: httpx.AsyncClient, query: str, variabl
             headers={"accept": "application/json"},
         )
     )
+
+
+AUTHENTICATED_SEEDS = [
+    UPDATE_MUTATION,
+    "mutation($id: ID!) { deleteVideo(id: $id) }",
+    "mutation($id: ID!) { retryProcessing(videoId: $id) { id status } }",
+    CREATE,
+    SIGN,
+    COMPLETE,
+    ABORT,
+    "query($id: ID!) { upload(id: $id) { id status parts { partNumber etag } } }",
+    "{ viewer { id email displayName } }",
+    VIDEO_QUERY,
+    LIST_QUERY,
+    "mutation($token: String) { logOut(refreshToken: $token) }",
+    "mutation($token: String!) { refreshToken(refreshToken: $token) { accessToken } }",
+]
+
+
+@st.composite
+def authenticated_variables(draw: st.DrawFn, ids: list[str]) -> Any:
+    """Variables aimed at the caller's own objects, mixed with hostile values."""
+    own = st.sampled_from(ids)
+    value = st.one_of(own, JSON)
+    names = ["id", "input", "parts", "token", "first", "after", "ownerId"]
+    chosen = draw(st.dictionaries(st.sampled_from(names), value, max_size=4))
+    if draw(st.booleans()):
+        chosen["input"] = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "title": st.text(max_size=30),
+                    "tags": st.lists(st.text(max_size=10), max_size=3),
+                    "visibility": st.sampled_from(["PUBLIC", "PRIVATE", "UNLISTED", "x"]),
+                    "filename": st.text(max_size=20),
+                    "contentType": st.sampled_from(["video/mp4", "text/html", ""]),
+                    "sizeBytes": st.integers(-1, 2**45),
+                    "partSizeBytes": st.integers(-1, 2**33),
+                },
+            )
+        )
+    return chosen
+
+
+@pytest.mark.slow
+async def test_authenticated_resolvers_through_a_real_server(
+    settings: Settings, services: Services
+) -> None:
+    """Signed in, through `streamify serve` in its own process, with the rate limits out of the
+    way so RATE_LIMITED cannot hide what the fuzz finds."""
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner)
+    token = token_for(settings, owner)
+    unlimited = {
+        "STREAMIFY_RATE_LIMIT_LOGIN_PER_MINUTE": "1000000",
+        "STREAMIFY_RATE_LIMIT_MUTATIONS_PER_MINUTE": "1000000",
+        "STREAMIFY_RATE_LIMIT_PART_SIGNING_PER_MINUTE": "1000000",
+    }
+    async with api_process(settings, **unlimited) as base, httpx.AsyncClient(base_url=base) as http:
+        created = await gql(
+            http,
+            CREATE,
+            {
+                "input": {
+                    "filename": "a.mp4",
+                    "contentType": "video/mp4",
+                    "sizeBytes": 6 * 1024 * 1024,
+                }
+            },
+            token=token,
+        )
+        ids = [str(video), created["data"]["createUpload"]["id"], str(uuid.uuid4())]
+        examples: list[tuple[str, Any]] = []
+
+        @settings_(
+            max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        @given(
+            query=st.one_of(st.sampled_from(AUTHENTICATED_SEEDS), mutated_document()),
+            variables=authenticated_variables(ids),
+        )
+        def collect(query: str, variables: Any) -> None:
+            examples.append((query, variables))
+
+        collect()
+        for query, variables in examples:
+            response = await http.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            check(response)
+            codes = [
+                (e.get("extensions") or {}).get("code")
+                for e in (response.json().get("errors") or [])
+                if isinstance(response.json(), dict)
+            ]
+            assert "RATE_LIMITED" not in codes, (query, variables)
+    assert len(examples) == 200

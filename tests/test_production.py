@@ -92,7 +92,9 @@ async def test_production_closes_what_development_leaves_open(
         )
         assert introspection.json()["errors"]
         assert introspection.json().get("data") is None
-        assert (await http.get("/graphql", headers={"accept": "text/html"})).status_code != 200
+        # No GraphiQL page: the browser's GET is an ordinary GraphQL GET without a query.
+        page = await http.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 406, page.text
         assert (await http.get("/metrics")).status_code == 404
         sessionless = token_for(production, user)
         viewer = await http.post(

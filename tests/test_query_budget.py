@@ -52,7 +52,10 @@ def test_the_budget_of_a_bomb_is_computed_once_per_fragment() -> None:
     ("document", "code"),
     [
         (fragment_bomb(30), "QUERY_TOO_COMPLEX"),
-        ("query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }", None),
+        (
+            "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            "FRAGMENT_CYCLE",
+        ),
         ("{ " + "".join(f'a{i}: video(id: "x") {{ id }} ' for i in range(16)) + "}", "ALIASES"),
         (
             "query { "
@@ -63,12 +66,16 @@ def test_the_budget_of_a_bomb_is_computed_once_per_fragment() -> None:
             + " }",
             "QUERY_TOO_COMPLEX",
         ),
-        ("{" + "... on Query {" * 300 + " viewer { id } " + "}" * 300 + "}", None),
+        # graphql-core's parser refuses documents nested this deep before any rule runs.
+        (
+            "{" + "... on Query {" * 300 + " viewer { id } " + "}" * 300 + "}",
+            "GRAPHQL_PARSE_FAILED",
+        ),
     ],
     ids=["bomb", "cycle", "aliases", "wide", "nested-inline"],
 )
 async def test_hostile_documents_are_refused_fast(
-    services: Services, client: httpx.AsyncClient, document: str, code: str | None
+    services: Services, client: httpx.AsyncClient, document: str, code: str
 ) -> None:
     # The best of three: a loaded machine may stall one request; a slow check stalls all.
     timings = []
@@ -82,7 +89,7 @@ async def test_hostile_documents_are_refused_fast(
     assert body.get("data") is None and body["errors"], body
     if code == "ALIASES":
         assert codes(body) == ["QUERY_TOO_MANY_ALIASES"]
-    elif code is not None:
+    else:
         assert codes(body) == [code]
     assert elapsed < 0.1, f"{elapsed:.3f} s"
 

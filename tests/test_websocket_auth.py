@@ -46,6 +46,10 @@ async def test_connection_init_token(ws_url: str, settings: Settings, services: 
     assert await _init(ws_url, {"authorization": f"Bearer {good}"}) == {"type": "connection_ack"}
     assert await _init(ws_url, None) == {"type": "connection_ack"}  # anonymous is allowed
     assert await _init(ws_url, {"authorization": "Bearer forged.token.here"}) == 4403
+    # A well-formed token for this user, signed with another key.
+    forged = token_for(settings.model_copy(update={"jwt_secret": "k" * 40}), user)
+    assert await _init(ws_url, {"authorization": f"Bearer {forged}"}) == 4403
+    assert await _init(ws_url, {"authorization": f"Bearer {good}x"}) == 4403
     assert await _init(ws_url, {"token": token_for(settings, user, ttl_seconds=-1)}) == 4403
 
 
