@@ -26,13 +26,13 @@ from tests.pipelines.prefect import wait_for_deployment
 from tests.servers import (
     CdnStack,
     SessionS3,
-    flush_redis_db,
     remove_keys,
     serve_app,
     with_state,
 )
 
 TEST_REDIS_DB = 13
+SESSION_PREFIXES = (f"t{os.getpid()}-", f"cli{os.getpid()}:", f"dev{os.getpid()}:")
 _prefixes = itertools.count()
 
 
@@ -51,8 +51,10 @@ async def service_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         test_redis = _with_path(redis_url, f"/{TEST_REDIS_DB}")
         yield test_db, test_redis
         await drop_database(test_db)
-        # A throwaway database: what a test made outside its own prefix goes with the session.
-        await flush_redis_db(test_redis)
+        # What this session's processes wrote under their own prefixes (the tests', and the
+        # CLI's and dev's processes') goes with it; another session's keys stay.
+        for prefix in SESSION_PREFIXES:
+            await remove_keys(test_redis, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -125,14 +125,6 @@ async def remove_keys(redis_url: str, prefix: str) -> None:
         await client.aclose()
 
 
-async def flush_redis_db(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-
-
 @contextlib.asynccontextmanager
 async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn in this event loop (HTTP and websockets); yields its URL."""
