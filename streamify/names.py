@@ -116,6 +116,16 @@ class RedisNames:
     def rate(self, scope: str, subject: str) -> str:
         return f"{self.prefix}rate:{scope}:{subject}"
 
+    # Log-in throttling, by a digest of the email: one hash tag (one cluster slot) per email.
+    def login_pair(self, email_tag: str, address: str) -> str:
+        return f"{self.prefix}login:{{{email_tag}}}:pair:{address}"
+
+    def login_failures(self, email_tag: str) -> str:
+        return f"{self.prefix}login:{{{email_tag}}}:failures"
+
+    def login_known(self, email_tag: str) -> str:
+        return f"{self.prefix}login:{{{email_tag}}}:known"
+
     # The persisted-query store: one hash tag, so its script runs on one cluster slot.
     def persisted_query(self, digest: str) -> str:
         return f"{self.prefix}{{apq}}:doc:{digest}"

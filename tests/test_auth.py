@@ -305,14 +305,16 @@ async def test_query_limits_and_body_size(services: Services, client: httpx.Asyn
 async def test_log_in_and_mutations_are_rate_limited(
     services: Services, client: httpx.AsyncClient
 ) -> None:
+    # One address, many emails: its per-minute allowance of log-ins.
     limit = services.settings.rate_limit_login_per_minute
     results = [
-        await gql(client, LOG_IN, {"email": "x@example.com", "password": "wrong password"})
-        for _ in range(limit + 1)
+        await gql(client, LOG_IN, {"email": f"x{n}@example.com", "password": "wrong password"})
+        for n in range(limit + 1)
     ]
     assert {code_of(r) for r in results[:limit]} == {"UNAUTHENTICATED"}
     assert code_of(results[limit]) == "RATE_LIMITED"
     assert "try again" in results[limit]["errors"][0]["message"]
+    # (One address guessing one email waits longer and longer: tests/security.)
 
 
 async def test_concurrent_refresh_with_one_token_yields_one_winner(

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
 
     # Abuse limits, per minute. Counted in Redis; when Redis is down they are not enforced.
     rate_limit_login_per_minute: int = 10
+    # Wrong passwords one address may send for one email before each further one doubles its
+    # wait; past `login_failures_per_email` failures in 15 minutes (from anywhere), an address
+    # that never logged in to that account waits `login_short_wait_seconds` between tries.
+    login_free_failures: int = Field(default=3, ge=1)
+    login_failures_per_email: int = Field(default=20, ge=1)
+    login_short_wait_seconds: int = Field(default=10, ge=1)
     rate_limit_mutations_per_minute: int = 120
     # Signing upload parts has its own allowance: Uppy signs one part per request.
     rate_limit_part_signing_per_minute: int = 1200

@@ -7,9 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from streamify.domain import BadUserInput, Conflict, Unauthenticated, User
+from streamify.domain import BadUserInput, Conflict, RateLimited, Unauthenticated, User
 from streamify.infra.cache.namespaces import SESSIONS
+from streamify.infra.login_throttle import LoginPolicy, LoginThrottle
 from streamify.infra.passwords import hash_password, verify_password
+from streamify.infra.settings import Settings
 from streamify.infra.sql import accounts as sql
 from streamify.infra.tokens import TokenType, hash_refresh_token, issue_token, new_refresh_token
 from streamify.resolvers.context import Context
@@ -58,15 +60,31 @@ async def sign_up(ctx: Context, *, email: str, password: str, display_name: str)
 
 @rate_limited()
 async def log_in(ctx: Context, *, email: str, password: str) -> Tokens:
-    limit = ctx.settings.rate_limit_login_per_minute
-    await enforce(ctx, "login-ip", ctx.client_ip, limit=limit)
-    await enforce(ctx, "login-email", email.strip().lower(), limit=limit)
+    settings = ctx.settings
+    await enforce(ctx, "login-ip", ctx.client_ip, limit=settings.rate_limit_login_per_minute)
+    key = await sql.email_key(ctx.db.pool, email.strip())
+    throttle = LoginThrottle(ctx.redis, ctx.names, login_policy(settings))
+    wait = await throttle.before_attempt(key, ctx.client_ip)
+    if wait is not None:
+        raise RateLimited(
+            f"Too many failed log-ins; try again in {wait} s.", retry_after_seconds=wait
+        )
     found = await sql.user_for_login(ctx.db.pool, email.strip())
     password_hash = found[1] if found else None
     # Verified even for unknown emails, so timing does not tell which emails exist.
     if not await verify_password(password_hash, password) or found is None:
+        await throttle.failed(key, ctx.client_ip)
         raise Unauthenticated("Wrong email or password.")
+    await throttle.succeeded(key, ctx.client_ip)
     return await _open_session(ctx, found[0])
+
+
+def login_policy(settings: Settings) -> LoginPolicy:
+    return LoginPolicy(
+        free_failures=settings.login_free_failures,
+        email_ceiling=settings.login_failures_per_email,
+        short_wait_seconds=settings.login_short_wait_seconds,
+    )
 
 
 @rate_limited()

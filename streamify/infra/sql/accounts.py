@@ -30,6 +30,13 @@ async def insert_user(
     return user_from_row(row) if row else None
 
 
+async def email_key(conn: asyncpg.Pool, email: str) -> str:
+    """The email as PostgreSQL compares it (the unique index is on lower(email)): counters
+    keyed by it treat every case variant PostgreSQL folds as one address."""
+    key: str = await conn.fetchval("SELECT lower($1)", email)
+    return key
+
+
 async def user_for_login(conn: asyncpg.Pool, email: str) -> tuple[User, str | None] | None:
     row = await conn.fetchrow(
         """SELECT id, email, display_name, created_at, version, password_hash
