@@ -75,6 +75,8 @@ class Video:
     manifest_path: str | None = None
     thumbnail_path: str | None = None
     failure_reason: str | None = None
+    # Bumped by every change of who may see it: signed URLs of an older one no longer play.
+    access_generation: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlencode
 
 from botocore.signers import CloudFrontSigner
@@ -72,7 +73,7 @@ class PlaybackSigner:
         )
         # An RSA signature costs about a millisecond, and `expiry` keeps one value for half a
         # TTL: a page of 50 signed videos signs each once per half-TTL, not per request.
-        self._signed: LRUCache[tuple[str, int], SignedQuery] = LRUCache(maxsize=100_000)
+        self._signed: LRUCache[tuple[str, int, int], SignedQuery] = LRUCache(maxsize=100_000)
 
     def expiry(self, now: float) -> int:
         """Now plus between half the TTL and the TTL, the same for half a TTL at a time: URLs
@@ -80,19 +81,20 @@ class PlaybackSigner:
         step = max(1, self.ttl_seconds // 2)
         return int(math.floor(now / step) * step + self.ttl_seconds)
 
-    def sign(self, resource: str, expires_at: int) -> SignedQuery:
-        """Parameters valid for every URL that `resource` (with `*` wildcards) matches."""
-        found = self._signed.get((resource, expires_at))
+    def sign(self, resource: str, expires_at: int, *, not_before: int = 0) -> SignedQuery:
+        """Parameters valid for every URL that `resource` (with `*` wildcards) matches, from
+        `not_before` (a policy's DateGreaterThan; 0: none) until `expires_at`."""
+        key = (resource, expires_at, not_before)
+        found = self._signed.get(key)
         if found is None:
-            found = self._signed[(resource, expires_at)] = self._sign(resource, expires_at)
+            found = self._signed[key] = self._sign(resource, expires_at, not_before)
         return found
 
-    def _sign(self, resource: str, expires_at: int) -> SignedQuery:
-        policy = {
-            "Statement": [
-                {"Resource": resource, "Condition": {"DateLessThan": {"AWS:EpochTime": expires_at}}}
-            ]
-        }
+    def _sign(self, resource: str, expires_at: int, not_before: int) -> SignedQuery:
+        condition: dict[str, Any] = {"DateLessThan": {"AWS:EpochTime": expires_at}}
+        if not_before:
+            condition["DateGreaterThan"] = {"AWS:EpochTime": not_before}
+        policy = {"Statement": [{"Resource": resource, "Condition": condition}]}
         document = json.dumps(policy, separators=(",", ":")).encode()
         signature = self._signer.rsa_signer(document)
         query = urlencode(
@@ -122,10 +124,12 @@ class PlaybackVerifier:
             self.keys[key_id] = key
 
     def refusal(  # noqa: PLR0911 (one refusal per check, as CloudFront answers them)
-        self, url: str, params: dict[str, str], now: float
+        self, url: str, params: dict[str, str], now: float, *, issued_since: int = 0
     ) -> str | None:
         """Why `url` (without its query) with these query parameters is refused; None when it
-        may be served."""
+        may be served. With `issued_since`, a policy whose DateGreaterThan is older (handed out
+        before who may see the video last changed) is refused too: CloudFront's own check, plus
+        revocation."""
         policy, signature, key_id = (params.get(name) for name in SIGNATURE_PARAMS)
         if not policy or not signature or not key_id:
             return "not signed"
@@ -154,6 +158,8 @@ class PlaybackVerifier:
             return "not valid yet"
         if not isinstance(resource, str) or not _matches(resource, url):
             return "signed for another resource"
+        if not_before < issued_since:
+            return "revoked: handed out before the video's access changed"
         return None
 
 

@@ -76,7 +76,11 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
         return NO_MEDIA  # a path this platform never writes
     resource = f"{cdn}/{media_prefix(parsed[1], signed=True)}*"
     signer = ctx.playback.signer
-    signature = signer.sign(resource, signer.expiry(time.time() if now is None else now))
+    signature = signer.sign(
+        resource,
+        signer.expiry(time.time() if now is None else now),
+        not_before=video.access_generation,
+    )
     ctx.signed_urls = True
     manifest, poster, sprite, vtt = (f"{cdn}/{k}?{signature.query}" if k else None for k in keys)
     return MediaUrls(manifest, poster, sprite, vtt, expires_at=signature.expires_at)
@@ -112,7 +116,9 @@ async def authorize_media(  # noqa: PLR0911 (one answer per check)
     if not needs_signature(video.visibility):
         return MediaAccess(404, "the video is public: its media are unsigned")
     url = f"{ctx.settings.cdn_base_url.rstrip('/')}/{key}"
-    refusal = ctx.playback.verifier.refusal(url, params, time.time() if now is None else now)
+    refusal = ctx.playback.verifier.refusal(
+        url, params, time.time() if now is None else now, issued_since=video.access_generation
+    )
     if refusal is not None:
         return MediaAccess(403, refusal)
     return MediaAccess(200, "signed", key)

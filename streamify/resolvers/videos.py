@@ -174,9 +174,13 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
     longer PUBLIC stop working at once."""
     video_id = (await owned_video(ctx, raw_id, what="id", action="change it")).id
     moved_to: bool | None = None
+    access_changed = False
     async with ctx.writes.transaction(memo=ctx.loaders) as tx:
         if patch.visibility is not None:
             _, visibility = await tx.lock_state(video_id)
+            # Any change of who may see it revokes the signed URLs handed out before it (the
+            # row's access_generation, checked by the CDN), UNLISTED -> PRIVATE included.
+            access_changed = patch.visibility is not visibility
             to_signed = needs_signature(patch.visibility)
             if to_signed != needs_signature(visibility):
                 async with storage_call():
@@ -190,6 +194,7 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
             # The CDN refuses those copies already (their space no longer matches the
             # visibility); they are removed with the video at the latest.
             log.warning("old media copies of video %s stay until it is deleted", video_id)
+    if access_changed:
         await ctx.cdn_purge.purge(video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated

@@ -15,7 +15,7 @@ from streamify.infra.db import Connection
 VIDEO_COLUMNS = """
     v.id, v.owner_id, v.title, v.description, v.tags, v.visibility, v.status,
     v.duration_seconds, v.created_at, v.updated_at, v.version, v.failure_reason,
-    m.master_path, m.thumbnail_path
+    v.access_generation, m.master_path, m.thumbnail_path
 """
 
 
@@ -35,6 +35,7 @@ def video_from_row(row: asyncpg.Record) -> Video:
         manifest_path=row["master_path"],
         thumbnail_path=row["thumbnail_path"],
         failure_reason=row["failure_reason"],
+        access_generation=row["access_generation"],
     )
 
 
@@ -133,7 +134,10 @@ async def update_video(conn: Connection, video_id: UUID, patch: VideoPatch) -> V
                     title = coalesce($2, title),
                     description = coalesce($3, description),
                     tags = coalesce($4::text[], tags),
-                    visibility = coalesce($5::visibility, visibility)
+                    visibility = coalesce($5::visibility, visibility),
+                    access_generation = access_generation + CASE
+                        WHEN $5::visibility IS DISTINCT FROM visibility AND $5 IS NOT NULL
+                        THEN 1 ELSE 0 END
                 WHERE id = $1
                 RETURNING *)
             SELECT {VIDEO_COLUMNS} FROM v LEFT JOIN manifests m ON m.video_id = v.id""",
