@@ -160,6 +160,16 @@ class Unavailable(StreamifyError):
         self.extensions = {"code": self.code, "retryAfterSeconds": retry_after_seconds}
 
 
+class QuotaExceeded(StreamifyError):
+    """The caller would store more than a quota allows; `limit` names the setting."""
+
+    code = "QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.extensions = {"code": self.code, "limit": limit}
+
+
 class TooManySubscriptions(StreamifyError):
     code = "TOO_MANY_SUBSCRIPTIONS"
 

@@ -245,14 +245,9 @@ async def test_authenticated_resolvers_through_a_real_server(
         for query, variables in examples:
             response = await http.post(
                 "/graphql",
-                json={"query": query, "variables": variables},
-                headers={"authorization": f"Bearer {token}"},
+                content=json.dumps({"query": query, "variables": variables}),
+                headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
             )
             check(response)
-            codes = [
-                (e.get("extensions") or {}).get("code")
-                for e in (response.json().get("errors") or [])
-                if isinstance(response.json(), dict)
-            ]
-            assert "RATE_LIMITED" not in codes, (query, variables)
+            assert "RATE_LIMITED" not in response.text, (query, variables)
     assert len(examples) == 200

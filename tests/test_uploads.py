@@ -228,7 +228,7 @@ async def test_uppy_routes_do_a_full_multipart_upload(uploader: Uploader) -> Non
         json={
             "filename": "holiday.webm",
             "type": "video/webm",
-            "metadata": {"name": "holiday.webm", "type": "video/webm"},
+            "metadata": {"name": "holiday.webm", "type": "video/webm", "size": len(data)},
         },
     )
     assert created.status_code == 200, created.text
@@ -261,7 +261,11 @@ async def test_uppy_routes_do_a_full_multipart_upload(uploader: Uploader) -> Non
     assert await read_object(uploader.services, key) == data
 
     another = (
-        await c.post("/s3/multipart", headers=auth, json={"filename": "x.mp4", "type": "video/mp4"})
+        await c.post(
+            "/s3/multipart",
+            headers=auth,
+            json={"filename": "x.mp4", "type": "video/mp4", "metadata": {"size": MIB}},
+        )
     ).json()
     aborted = await c.delete(
         f"/s3/multipart/{another['uploadId']}", params={"key": another["key"]}, headers=auth
@@ -381,7 +385,11 @@ async def test_rest_routes_refuse_bad_calls(uploader: Uploader) -> None:
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "BAD_USER_INPUT"
     assert (await c.post("/s3/multipart", headers=auth, content=b"{oops")).status_code == 400
     created = (
-        await c.post("/s3/multipart", headers=auth, json={"filename": "a.mp4", "type": "video/mp4"})
+        await c.post(
+            "/s3/multipart",
+            headers=auth,
+            json={"filename": "a.mp4", "type": "video/mp4", "metadata": {"size": 6 * MIB}},
+        )
     ).json()
     wrong_key = await c.get(
         f"/s3/multipart/{created['uploadId']}/1", params={"key": "uploads/x/source"}, headers=auth
@@ -392,7 +400,7 @@ async def test_rest_routes_refuse_bad_calls(uploader: Uploader) -> None:
     )
     assert zero.status_code == 400
     over = await c.get(
-        f"/s3/multipart/{created['uploadId']}/10001", params={"key": created["key"]}, headers=auth
+        f"/s3/multipart/{created['uploadId']}/3", params={"key": created["key"]}, headers=auth
     )
     assert over.status_code == 400
     unknown = await c.get(
@@ -579,7 +587,13 @@ async def test_uploads_take_their_visibility_from_uppy_metadata_and_graphql(
     uploader: Uploader,
 ) -> None:
     auth = {"authorization": f"Bearer {uploader.token}"}
-    meta = {"name": "a.mp4", "type": "video/mp4", "title": "Mine", "visibility": "PRIVATE"}
+    meta = {
+        "name": "a.mp4",
+        "type": "video/mp4",
+        "title": "Mine",
+        "visibility": "PRIVATE",
+        "size": MIB,
+    }
     created = await uploader.client.post(
         "/s3/multipart",
         headers=auth,

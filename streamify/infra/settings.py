@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     media_min_step_seconds: float = 120
 
     upload_max_bytes: int = 20 * 1024**3
+    # Per user: bytes in uploads not yet complete (each counted at its declared size, which
+    # its part URLs are bound to), and all source bytes stored (None: no limit).
+    upload_quota_pending_bytes: int = Field(default=20 * 1024**3, ge=1)
+    storage_quota_bytes: int | None = Field(default=None, ge=1)
     upload_default_part_bytes: int = 8 * 1024**2
     upload_ttl_seconds: int = 24 * 3600
     upload_presign_ttl_seconds: int = 3600

@@ -17,11 +17,13 @@ from streamify.domain import (
     Conflict,
     Forbidden,
     NotFound,
+    QuotaExceeded,
     Unavailable,
     UploadStatus,
     VideoStatus,
     Visibility,
 )
+from streamify.infra.db import Connection
 from streamify.infra.settings import Settings
 from streamify.infra.sql import uploads as sql
 from streamify.infra.sql.uploads import Upload
@@ -101,6 +103,13 @@ async def create_upload(
     title = (title or PurePosixPath(name).stem or name).strip()[:MAX_TITLE]
     if len(description) > 5000:
         raise BadUserInput("description must be at most 5000 characters.")
+    if size_bytes is None:
+        # A part URL is bound to its exact length only when the total is known: without it,
+        # each URL would take up to 5 GiB, 10,000 of them per upload.
+        raise BadUserInput(
+            "Declare the file's size (sizeBytes, or Uppy's metadata.size): every part URL is"
+            " bound to its exact length, so an upload cannot grow past it."
+        )
     settings = ctx.settings
     part_size, part_count = plan_parts(
         size_bytes,
@@ -132,6 +141,7 @@ async def create_upload(
     )
     try:
         async with ctx.writes.transaction(memo=ctx.loaders) as tx:
+            await within_quota(tx.conn, settings, viewer.user_id, adding=size_bytes)
             await tx.insert_with_upload(
                 upload,
                 bucket=ctx.storage.raw_bucket,
@@ -144,6 +154,26 @@ async def create_upload(
             await ctx.storage.abort(key, s3_upload_id)
         raise
     return upload
+
+
+async def within_quota(
+    conn: Connection, settings: Settings, owner_id: UUID, *, adding: int
+) -> None:
+    """Raise QuotaExceeded when `adding` more bytes would take the owner past a quota."""
+    pending, stored = await sql.lock_owner_usage(conn, owner_id)
+    limit = settings.upload_quota_pending_bytes
+    if pending + adding > limit:
+        raise QuotaExceeded(
+            f"Uploads in progress may add up to {limit} bytes; {pending} are pending and this"
+            f" one is {adding}. Finish or cancel one first.",
+            limit="STREAMIFY_UPLOAD_QUOTA_PENDING_BYTES",
+        )
+    total = settings.storage_quota_bytes
+    if total is not None and stored + pending + adding > total:
+        raise QuotaExceeded(
+            f"You may store {total} bytes of sources; {stored} are stored and {pending} pending.",
+            limit="STREAMIFY_STORAGE_QUOTA_BYTES",
+        )
 
 
 async def owned_upload(ctx: Context, raw_id: str | UUID) -> Upload:
@@ -174,6 +204,16 @@ async def sign_parts(
 ) -> list[SignedPart]:
     upload = await owned_upload(ctx, raw_id)
     _require_pending(upload)
+    if upload.size_bytes is None:
+        # Made before sizes were required: its URLs could carry any length. Start again.
+        raise Conflict("This upload declared no size; cancel it and upload again.")
+    pending, _ = await sql.owner_usage(ctx.db.pool, upload.owner_id)
+    if pending > ctx.settings.upload_quota_pending_bytes:  # the quota was lowered meanwhile
+        raise QuotaExceeded(
+            f"Uploads in progress add up to {pending} bytes, past the quota; finish or cancel"
+            " some first.",
+            limit="STREAMIFY_UPLOAD_QUOTA_PENDING_BYTES",
+        )
     if not part_numbers:
         raise BadUserInput("partNumbers must name at least one part.")
     if len(part_numbers) > MAX_SIGNED_PER_CALL:
@@ -249,6 +289,20 @@ def _checked_parts(
     return ordered, total
 
 
+async def _still_within_quota(
+    conn: Connection, settings: Settings, upload: Upload, total: int
+) -> None:
+    """At completion: what S3 holds (its listed parts, equal to the declared size) fits the
+    quota of stored sources, with this upload counted once."""
+    pending, stored = await sql.lock_owner_usage(conn, upload.owner_id)
+    limit = settings.storage_quota_bytes
+    if limit is not None and stored + total + pending - (upload.size_bytes or 0) > limit:
+        raise QuotaExceeded(
+            f"You may store {limit} bytes of sources; this upload would take you past it.",
+            limit="STREAMIFY_STORAGE_QUOTA_BYTES",
+        )
+
+
 @rate_limited()
 async def complete_upload(
     ctx: Context, raw_id: str | UUID, parts: Sequence[tuple[int, str]]
@@ -265,6 +319,7 @@ async def complete_upload(
         async with storage_call():
             stored = await ctx.storage.list_parts(locked.s3_key, locked.s3_upload_id)
         ordered, total = _checked_parts(parts, stored, locked, ctx.settings.upload_max_bytes)
+        await _still_within_quota(tx.conn, ctx.settings, locked, total)
         try:
             async with storage_call():
                 await ctx.storage.complete(locked.s3_key, locked.s3_upload_id, ordered)

@@ -96,6 +96,26 @@ async def insert_upload_with_video(
     return version
 
 
+async def owner_usage(conn: Connection | asyncpg.Pool, owner_id: UUID) -> tuple[int, int]:
+    """(bytes in the owner's pending uploads, source bytes of their completed ones)."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(size_bytes) FILTER (WHERE status = 'PENDING'), 0) AS pending,
+                  coalesce(sum(completed_size_bytes) FILTER (WHERE status = 'COMPLETED'), 0)
+                      AS stored
+             FROM uploads WHERE owner_id = $1""",
+        owner_id,
+    )
+    assert row is not None
+    return int(row["pending"]), int(row["stored"])
+
+
+async def lock_owner_usage(conn: Connection, owner_id: UUID) -> tuple[int, int]:
+    """owner_usage, with the owner's uploads locked against a concurrent create until the
+    transaction ends, so two creates cannot both fit into the same room."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))", owner_id)
+    return await owner_usage(conn, owner_id)
+
+
 async def uploads_by_ids(conn: asyncpg.Pool, ids: list[UUID]) -> list[Upload]:
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM uploads WHERE id = ANY($1::uuid[])", ids)
     return [upload_from_row(r) for r in rows]

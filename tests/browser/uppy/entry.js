@@ -46,6 +46,8 @@ window.runUpload = async function runUpload({ email, password, size, api, token 
     companionEndpoint: api || window.location.origin,
     shouldUseMultipart: true,
   })
+  // The API binds every part URL to its exact length, so it needs the file's size.
+  uppy.on('file-added', (file) => uppy.setFileMeta(file.id, { size: file.size }))
   uppy.addFile({
     name: 'holiday.mp4',
     type: 'video/mp4',

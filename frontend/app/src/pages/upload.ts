@@ -13,7 +13,15 @@ import { request } from '../graphql'
 import { navigate, type Page } from '../router'
 import { requireViewer } from './guard'
 
-type Meta = { title?: string; description?: string; visibility?: string; name: string; type: string }
+type Meta = {
+  title?: string
+  description?: string
+  visibility?: string
+  // The file's size: the API binds every part URL to its exact length.
+  size?: number
+  name: string
+  type: string
+}
 type File = UppyFile<Meta, Record<string, never>>
 
 function stem(name: string): string {
@@ -69,6 +77,7 @@ export const uploadPage: Page = {
             title: (single && title.value.trim()) || stem(file.name ?? 'video'),
             description: description.value,
             visibility: visibility.value,
+            size: file.size ?? undefined,
           }
         }
         return files
