@@ -16,6 +16,10 @@ REGISTER_SCRIPT = """
 local document_key, index_key, sizes_key, total_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local digest, document = ARGV[1], ARGV[2]
 local ttl, now, cap, prefix = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+-- Scores are registration times in ms, made strictly increasing: documents registered in one
+-- millisecond still leave oldest first (equal scores would go in digest order).
+local newest = redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')[2]
+if newest and tonumber(newest) >= now then now = tonumber(newest) + 1 end
 if redis.call('EXISTS', document_key) == 1 then
   redis.call('EXPIRE', document_key, ttl)
   redis.call('ZADD', index_key, now, digest)
