@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +16,7 @@ from streamify.devtools.seaweed import forward_to_hook
 from streamify.infra.settings import Settings
 from streamify.names import source_key
 from streamify.services import Services, open_services
-from tests.helpers import insert_user
+from tests.pipelines.prefect import uploaded_video
 from tests.servers import SessionS3, serve_app, with_state
 from tests.test_uploads import Recorder
 
@@ -26,17 +26,11 @@ async def test_an_object_created_before_the_forwarder_started_becomes_an_event(
     settings: Settings,
     local_s3: SessionS3,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
-    owner = await insert_user(services.db.pool)
-    video = uuid.uuid4()
-    await services.db.pool.execute(
-        "INSERT INTO videos (id, owner_id, title, status) VALUES ($1, $2, 'Early', 'UPLOADED')",
-        video,
-        owner,
-    )
-    await services.storage.client.put_object(
-        Bucket=settings.s3_raw_bucket, Key=source_key(video), Body=b"\x00" * 2048
-    )
+    source = tmp_path / "early.mp4"
+    source.write_bytes(b"\x00" * 2048)
+    video = await uploaded_video(services, source)  # its object exists before any forwarder
     recorder = Recorder()
     async with (
         open_services(settings, start_processing=recorder) as api,
