@@ -112,7 +112,9 @@ async def owner_usage(conn: Connection | asyncpg.Pool, owner_id: UUID) -> tuple[
 async def lock_owner_usage(conn: Connection, owner_id: UUID) -> tuple[int, int]:
     """owner_usage, with the owner's uploads locked against a concurrent create until the
     transaction ends, so two creates cannot both fit into the same room."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))", owner_id)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))", owner_id
+    )
     return await owner_usage(conn, owner_id)
 
 

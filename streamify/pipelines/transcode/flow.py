@@ -52,6 +52,14 @@ from streamify.writes.videos import LeaseLost, VideoWrites
 log = logging.getLogger(__name__)
 
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
+# Uploads in flight at once when publishing: one round trip per file otherwise dominates.
+PUBLISH_CONCURRENCY = 16
+
+
+def cache_of(path: Path) -> str:
+    return SEGMENT_CACHE if path.suffix in (".ts", ".jpg") else PLAYLIST_CACHE
+
+
 PLAYLIST_CACHE = "public, max-age=10"
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -291,7 +299,7 @@ async def master(
     """Measure each variant and write the master playlist."""
     info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
     hls = Path(workdir) / "hls"
-    variants = [await media.measure_variant(hls, rung, info.fps) for rung in rungs]
+    variants = await asyncio.gather(*(media.measure_variant(hls, rung, info.fps) for rung in rungs))
     (hls / "master.m3u8").write_text(media.master_playlist(variants))
     return [
         {
@@ -312,28 +320,38 @@ async def publish(video_id: str, run: str, workdir: str) -> int:
     signed space unless the video is PUBLIC (`finish` moves them if that changes meanwhile).
     A video deleted by now, or held by another run, is not published at all."""
     root = Path(workdir)
-    uploaded = 0
     async with clients() as c:
         state = await still_held(c, video_id, run)
         if state.status is not VideoStatus.PROCESSING:
             raise MediaError(f"The video is {state.status.value}; this run no longer owns it.")
         signed = state.visibility is not Visibility.PUBLIC
         await report(c, UUID(video_id), "publish")
-        for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key)):
-            for path in sorted(folder.rglob("*")):
-                if not path.is_file() or path.suffix not in CONTENT_TYPES:
-                    continue
-                key = key_of(video_id, path.relative_to(folder).as_posix(), signed=signed)
-                cache = SEGMENT_CACHE if path.suffix in (".ts", ".jpg") else PLAYLIST_CACHE
+        files = [
+            (path, key_of(video_id, path.relative_to(folder).as_posix(), signed=signed))
+            for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key))
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.suffix in CONTENT_TYPES
+        ]
+        gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def put(path: Path, key: str) -> None:
+            async with gate:
                 await c.storage.client.put_object(
                     Bucket=c.storage.media_bucket,
                     Key=key,
-                    Body=path.read_bytes(),
+                    Body=await asyncio.to_thread(path.read_bytes),
                     ContentType=CONTENT_TYPES[path.suffix],
-                    CacheControl=cache,
+                    CacheControl=cache_of(path),
                 )
-                uploaded += 1
-    return uploaded
+
+        # Concurrently, in waves a player can never overtake: the files playlists name, then
+        # the variants' playlists, then the master that names them.
+        def wave(path: Path) -> int:
+            return 2 if path.name == "master.m3u8" else 1 if path.suffix == ".m3u8" else 0
+
+        for current in (0, 1, 2):
+            await asyncio.gather(*(put(p, k) for p, k in files if wave(p) == current))
+    return len(files)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
@@ -450,6 +468,27 @@ async def hand_back(video_id: str, run: str, reason: str) -> None:
         log.warning("could not hand video %s back for a retry", video_id)
 
 
+class Steps:
+    """The step under way (a failure on our side names it) and the wall time each took (the
+    run's closing log line says where the time went)."""
+
+    def __init__(self) -> None:
+        self.current = "start"
+        self.took: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, step: str) -> AsyncIterator[None]:
+        self.current = step
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.took[step] = self.took.get(step, 0.0) + time.perf_counter() - started
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.took.items())
+
+
 @flow(name=TRANSCODE_FLOW, log_prints=False)
 async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN."""
@@ -458,32 +497,37 @@ async def transcode_video(video_id: str) -> str:
     # The lease: this flow run's id (one of its own when run outside Prefect's bookkeeping).
     run = str(flow_run.id or uuid4())
     heartbeat = asyncio.create_task(keep_alive(UUID(video_id)))
-    step = "start"  # the step under way, for the reason a failure on our side is given
+    steps = Steps()
     try:
-        await begin(video_id, run)
-        step = "download"
-        source_path = await fetch_source(video_id, workdir)
-        step = "probe"
-        source = await probe_source(video_id, source_path)
-        ladder = plan(source)
-        step = "encode"
-        encoding = await encode(video_id, source_path, workdir, source, ladder, run=run)
-        step = "thumbnail"
-        await thumbnails(video_id, source_path, workdir, source)
-        variants = await master(workdir, source, ladder)
-        step = "publish"
-        await publish(video_id, run, workdir)
-        step = "finish"
-        await finish(video_id, run, source, variants)
+        async with steps("start"):
+            await begin(video_id, run)
+        async with steps("download"):
+            source_path = await fetch_source(video_id, workdir)
+        async with steps("probe"):
+            source = await probe_source(video_id, source_path)
+            ladder = plan(source)
+        async with steps("encode"):
+            encoding = await encode(video_id, source_path, workdir, source, ladder, run=run)
+        async with steps("thumbnail"):
+            # ffmpeg reads the source for the poster and storyboard while the renditions are
+            # measured: one waits on the disk and ffprobe, the other on a core.
+            _, variants = await asyncio.gather(
+                thumbnails(video_id, source_path, workdir, source), master(workdir, source, ladder)
+            )
+        async with steps("publish"):
+            await publish(video_id, run, workdir)
+        async with steps("finish"):
+            await finish(video_id, run, source, variants)
         await _stop(heartbeat)
         await _release(video_id)
         total = time.perf_counter() - started
         get_run_logger().info(
-            "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s",
+            "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s (%s)",
             video_id,
             total,
             encoding,
             total - encoding,
+            steps.summary(),
         )
     except VideoGone:
         await _stop(heartbeat)
@@ -500,7 +544,7 @@ async def transcode_video(video_id: str) -> str:
         raise
     except Exception as exc:
         await _stop(heartbeat)  # before handing back: nothing may refresh it afterwards
-        why = f"the {step} step failed on our side ({type(exc).__name__})."
+        why = f"the {steps.current} step failed on our side ({type(exc).__name__})."
         await hand_back(video_id, run, why[0].upper() + why[1:])
         raise
     finally:
