@@ -110,3 +110,24 @@ def test_storyboard_tiles_carry_the_signature_before_their_fragment() -> None:
     assert "storyboard.jpg?q=1#xywh=0,0,160,90" in out
     assert "storyboard.jpg?q=1#xywh=160,0,160,90" in out
     assert "00:00:01.000 --> 00:00:02.000" in out
+
+
+def test_a_signature_from_an_older_access_generation_is_revoked() -> None:
+    """The policy carries the video's access generation as DateGreaterThan (seconds after
+    1970, so CloudFront's own date check passes it); a newer generation revokes it."""
+    playback = playback_from(Settings())
+    now = time.time()
+    params = _params(playback.signer.sign(RESOURCE, int(now) + 60, not_before=3).query)
+    check = playback.verifier.refusal
+    assert check(MASTER, params, now, issued_since=3) is None
+    assert check(MASTER, params, now) is None  # CloudFront's check: a date long past
+    assert check(MASTER, params, now, issued_since=4) == (
+        "revoked: handed out before the video's access changed"
+    )
+    # botocore's CloudFront policy, with the same DateGreaterThan, signs the same document.
+    signer = playback.signer._signer
+    policy = signer.build_policy(
+        RESOURCE, date_less_than=_utc(int(now) + 60), date_greater_than=_utc(3)
+    )
+    reference = signer.generate_presigned_url(MASTER, policy=policy)
+    assert _params(urlsplit(reference).query)["Policy"] == params["Policy"]

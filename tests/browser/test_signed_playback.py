@@ -127,7 +127,11 @@ async def test_a_private_video_plays_and_seeks_only_through_its_signed_url(
     # A URL that plays now and fails once it has expired (signed here with an 8-second life).
     resource = f"{stack.cdn}/{media_prefix(video_id, signed=True)}*"
     expires_at = int(time.time()) + 8
-    short = stack.services.playback.signer.sign(resource, expires_at)
+    # Signed for the video's current access generation, as the API signs (older is revoked).
+    generation = await stack.services.db.pool.fetchval(
+        "SELECT access_generation FROM videos WHERE id = $1", video_id
+    )
+    short = stack.services.playback.signer.sign(resource, expires_at, not_before=generation)
     short_url = f"{unsigned}?{short.query}"
     assert (await _play(browser, short_url, seconds=0.5))["currentTime"] >= 0.5
     await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.5)

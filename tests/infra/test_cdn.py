@@ -148,7 +148,11 @@ async def test_private_media_play_only_with_their_signature(stack: Stack) -> Non
         # A signature past its expiry.
         playback = stack.services.playback
         resource = f"{stack.cdn}/{media_prefix(video_id, signed=True)}*"
-        expired = playback.signer.sign(resource, int(time.time()) - 1).query
+        generation = await stack.services.db.pool.fetchval(
+            "SELECT access_generation FROM videos WHERE id = $1", video_id
+        )
+        # Refused for its expiry alone: signed for the video's current access generation.
+        expired = playback.signer.sign(resource, int(time.time()) - 1, not_before=generation).query
         assert (await http.get(f"{segment}?{expired}")).status_code == 403
         assert (await http.get(f"{_unsigned(urls['master'])}?{expired}")).status_code == 403
         # The API's own playlist route checks the same.
