@@ -58,7 +58,7 @@ async def test_a_database_outage_is_named_and_cached_reads_go_on(
         assert error["message"] == "The database did not answer; try again in a few seconds."
         rest = await client.post(
             "/s3/multipart",
-            json={"filename": "a.mp4", "type": "video/mp4"},
+            json={"filename": "a.mp4", "type": "video/mp4", "metadata": {"size": 1024}},
             headers={"authorization": f"Bearer {token}"},
         )
         assert rest.status_code == 503 and rest.headers["retry-after"] == "5"
