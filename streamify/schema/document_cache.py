@@ -7,7 +7,6 @@ a fixed cost per AST node, measured with tracemalloc (about 320 bytes; 512 leave
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -22,9 +21,11 @@ V = TypeVar("V")
 
 
 def digest(*parts: str | None) -> bytes:
-    """A fixed-size key for text parts: a digest of an unambiguous encoding (JSON), so no
-    separator the parts could contain makes two different pairs collide."""
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).digest()
+    """A fixed-size key for text parts: a digest of an unambiguous encoding (each part's length
+    before it; None apart from ""), so no separator the parts could contain makes two different
+    tuples collide. On the request path: a JSON encoding cost four times as much."""
+    encoded = [b"-" if part is None else b"%d:%s" % (len(b := part.encode()), b) for part in parts]
+    return hashlib.sha256(b"".join(encoded)).digest()
 
 
 def node_count(document: Node) -> int:

@@ -142,7 +142,7 @@ class ResponseCache:
             maxsize=half, getsizeof=response_size
         )
         # The same entries by the request's raw query string and media type, for repeat URLs.
-        self.by_url: LRUCache[bytes, CachedResponse] = LRUCache(
+        self.by_url: LRUCache[tuple[bytes, str], CachedResponse] = LRUCache(
             maxsize=half, getsizeof=response_size
         )
 
@@ -154,10 +154,10 @@ class ResponseCache:
         return digest(query, operation_name, canonical, media_type)
 
     @staticmethod
-    def url_key(query_string: bytes, media_type: str) -> bytes:
-        return hashlib.sha256(media_type.encode() + b"\n" + query_string).digest()
+    def url_key(query_string: bytes, media_type: str) -> tuple[bytes, str]:
+        return hashlib.sha256(query_string).digest(), media_type
 
-    def remember(self, key: bytes, url_key: bytes, response: CachedResponse) -> None:
+    def remember(self, key: bytes, url_key: tuple[bytes, str], response: CachedResponse) -> None:
         if response_size(response) <= self.responses.maxsize:
             self.responses[key] = response
             self.by_url[url_key] = response
