@@ -1,4 +1,4 @@
-"""`streamify dev | serve | migrate | seed | worker | schema`."""
+"""`streamify dev | serve | migrate | seed | worker | encoder | schema`."""
 
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: int | None) -> None:
     from streamify.devtools.cdn import local_cdn
     from streamify.devtools.local import (
+        encoder_process,
         first_free_port,
         local_prefect_server,
         local_services,
@@ -205,6 +206,9 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             settings = settings.model_copy(update={"prefect_api_url": api_url})
             typer.echo(f"Prefect UI at {api_url.removesuffix('/api')}")
         stack.enter_context(worker_process(settings, state / "worker.log"))
+        # Two encoders: a video's chunks spread over both, as they would over two machines.
+        for n in (1, 2):
+            stack.enter_context(encoder_process(settings, state / f"encoder-{n}.log"))
         if local_s3 is not None:
             # Upload events reach the API by the webhook, as production's MinIO sends them.
             hook = f"http://127.0.0.1:{bind_port}/hooks/s3"
@@ -251,7 +255,26 @@ def worker() -> None:
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME
     from streamify.pipelines.transcode.flow import transcode_video
 
-    transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=1)
+    # A run mostly waits on its chunks (the encoders' work); its own ffmpeg work is the audio,
+    # the poster and copy-only stitching.
+    transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=settings.worker_flow_runs)
+
+
+@cli.command()
+def encoder() -> None:
+    """Encode chunks: a Prefect task worker for the transcoding flow's chunk runs. Run one or
+    more on every machine that should encode; each takes STREAMIFY_ENCODER_CONCURRENCY chunks
+    at once, and one machine never more than its cores (STREAMIFY_ENCODER_HOST_SLOTS)."""
+    import asyncio
+    import os
+
+    _setup_logging()
+    settings = _settings()
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    from streamify.pipelines.transcode.chunk_task import serve_encoder
+
+    asyncio.run(serve_encoder(settings))
 
 
 @cli.command()

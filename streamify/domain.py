@@ -78,6 +78,15 @@ class Video:
     # Bumped by every change of who may see it: signed URLs of an older one no longer play.
     access_generation: int = 1
 
+    @property
+    def playable(self) -> bool:
+        """Its stream is published (the lowest rung at least): while PROCESSING the rest of
+        the ladder may still be on its way; READY has every rung."""
+        return self.manifest_path is not None and self.status in (
+            VideoStatus.PROCESSING,
+            VideoStatus.READY,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Rendition:

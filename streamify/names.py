@@ -34,6 +34,16 @@ def video_id_of_source(key: str) -> UUID | None:
     return UUID(match.group(1)) if match else None
 
 
+def chunks_prefix(video_id: UUID | str) -> str:
+    """Encoders' outputs, one object per chunk and rung, until the rungs are stitched."""
+    return f"{upload_prefix(video_id)}chunks/"
+
+
+def chunk_key(video_id: UUID | str, rung: str, index: int) -> str:
+    # Deterministic: a chunk encoded twice (a resubmitted or duplicated task) overwrites itself.
+    return f"{chunks_prefix(video_id)}{rung}/{index:05d}.mp4"
+
+
 def media_prefix(video_id: UUID | str, *, signed: bool = False) -> str:
     return f"{SIGNED_PREFIX if signed else VIDEOS_PREFIX}{video_id}/"
 
@@ -86,6 +96,15 @@ STORYBOARD_INDEX = "storyboard.vtt"
 TRANSCODE_FLOW = "transcode-video"
 TRANSCODE_DEPLOYMENT_NAME = "transcode"
 TRANSCODE_DEPLOYMENT = f"{TRANSCODE_FLOW}/{TRANSCODE_DEPLOYMENT_NAME}"
+# The background task encoders serve, and where its parameters and results live (a block).
+ENCODE_CHUNK_TASK = "encode-chunk"
+WORK_STORAGE_BLOCK = "s3-bucket/streamify-work"
+WORK_STORAGE_FOLDER = "prefect"
+
+
+def encoder_host_limit(host: str) -> str:
+    """The global concurrency limit of one machine's encoders: at most its cores at once."""
+    return f"streamify-encoders-{host}"
 
 
 # -- Redis ----------------------------------------------------------------------------------

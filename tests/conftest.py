@@ -4,8 +4,10 @@ when none answers), a database of the session's own, and a Redis key prefix per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,7 +17,13 @@ import httpx
 import pytest
 
 from streamify.app import create_app
-from streamify.devtools.local import free_port, local_services, service_env, worker_process
+from streamify.devtools.local import (
+    encoder_process,
+    free_port,
+    local_services,
+    service_env,
+    worker_process,
+)
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
@@ -172,8 +180,34 @@ async def prefect_url(prefect_server: None) -> str:
     return str(url)
 
 
+@pytest.fixture(scope="session")
+def encoders(
+    prefect_server: None, local_s3: SessionS3, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two `streamify encoder` processes for the session: they need only the S3 buckets and
+    the Prefect API, which the session shares."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = str(PREFECT_API_URL.value())
+    settings = Settings(
+        s3_endpoint_url=local_s3.server.endpoint,
+        s3_raw_bucket=local_s3.raw_bucket,
+        s3_media_bucket=local_s3.media_bucket,
+        prefect_api_url=url,
+    )
+    logs = tmp_path_factory.mktemp("encoders")
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(encoder_process(settings, logs / f"encoder-{n}.log"))
+            for n in (1, 2)
+        ]
+        yield procs
+
+
 @pytest.fixture
-def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def worker_env(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, encoders: list[subprocess.Popen[bytes]]
+) -> Settings:
     """Tasks read their settings from the environment, as on a real worker."""
     for name, value in service_env(settings).items():
         monkeypatch.setenv(name, value)
@@ -181,7 +215,12 @@ def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-async def worker(settings: Settings, prefect_url: str, tmp_path: Path) -> AsyncIterator[None]:
+async def worker(
+    settings: Settings,
+    prefect_url: str,
+    tmp_path: Path,
+    encoders: list[subprocess.Popen[bytes]],
+) -> AsyncIterator[None]:
     log = tmp_path / "worker.log"
     with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:
         await wait_for_deployment(prefect_url, proc, log)

@@ -157,7 +157,7 @@ async def count_statements(db: Database) -> AsyncIterator[Counted]:
 
 
 VIDEO_FIELDS = """
-  id title description tags visibility status duration createdAt updatedAt
+  id title description tags visibility status playable duration createdAt updatedAt
   owner { id displayName }
   renditions { height width bitrate codecs }
   manifest { url }

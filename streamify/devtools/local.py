@@ -300,6 +300,22 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
         yield proc
 
 
+@contextlib.contextmanager
+def encoder_process(
+    settings: Settings, log_path: Path, *, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`streamify encoder` with these settings, logging to log_path."""
+    with logged_server(
+        [sys.executable, "-m", "streamify", "encoder"],
+        log_path=log_path,
+        env={**os.environ, **service_env(settings), **(extra_env or {})},
+        ready=lambda: True,
+        what="an encoder",
+        timeout=1,
+    ) as proc:
+        yield proc
+
+
 def _http_ok(url: str) -> bool:
     import httpx
 

@@ -179,6 +179,22 @@ class Settings(BaseSettings):
     # Each ffmpeg step may take this many times the source's duration (at least the minimum).
     media_step_seconds_per_source_second: float = 4.0
     media_min_step_seconds: float = 120
+    # Chunked encoding (streamify encoder). A chunk running longer than factor x the time its
+    # group's chunks took so far (or, before any finished, the step limit), and at least the
+    # minimum, is given up as lost with its encoder and submitted again.
+    transcode_chunk_deadline_factor: float = Field(default=3.0, gt=1)
+    transcode_chunk_min_deadline_seconds: float = Field(default=30.0, gt=0)
+    # A chunk no encoder has started after this long hands the video back for a later run.
+    transcode_encoder_wait_seconds: float = Field(default=900.0, gt=0)
+    # Transcoding runs one `streamify worker` process holds at once (each mostly waits on its
+    # chunks).
+    worker_flow_runs: int = Field(default=4, ge=1)
+    # Per encoder process: chunks at once, and ffmpeg threads each (0: ffmpeg decides).
+    encoder_concurrency: int = Field(default=1, ge=1)
+    encoder_threads: int = Field(default=0, ge=0)
+    # Chunks at once on one machine, over all its encoders (a Prefect global concurrency
+    # limit per host); None: its CPU count.
+    encoder_host_slots: int | None = Field(default=None, ge=1)
 
     upload_max_bytes: int = 20 * 1024**3
     # Per user: bytes in uploads not yet complete (each counted at its declared size, which

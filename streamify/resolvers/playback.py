@@ -58,9 +58,14 @@ def _storyboard_paths(thumbnail_path: str) -> tuple[str, str]:
 def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> MediaUrls:
     """The video's playback URLs for whoever may see it (callers check `can_view` first)."""
     paths = [
-        video.manifest_path if video.status is VideoStatus.READY else None,
+        video.manifest_path if video.playable else None,
         video.thumbnail_path,
-        *(_storyboard_paths(video.thumbnail_path) if video.thumbnail_path else (None, None)),
+        # The storyboard is published last, just before READY.
+        *(
+            _storyboard_paths(video.thumbnail_path)
+            if video.thumbnail_path and video.status is VideoStatus.READY
+            else (None, None)
+        ),
     ]
     if not any(paths):
         return NO_MEDIA
@@ -107,7 +112,7 @@ async def authorize_media(  # noqa: PLR0911 (one answer per check)
     video = await ctx.loaders.video_by_id.load(video_id)
     if video is None:
         return MediaAccess(404, "no such video")
-    if video.status is not VideoStatus.READY:
+    if not video.playable:
         return MediaAccess(404, "not published")
     if not signed:
         if needs_signature(video.visibility):

@@ -43,11 +43,12 @@ MAX_TAG = 40
 
 
 def can_view(ctx: Context, video: Video, *, by_id: bool) -> bool:
-    """Owners see their videos in every state. Others see only finished (READY) ones: PUBLIC
-    anywhere, UNLISTED only by id, PRIVATE never."""
+    """Owners see their videos in every state. Others see only playable ones (READY, or
+    PROCESSING with its first rungs published): PUBLIC anywhere, UNLISTED only by id, PRIVATE
+    never. (Listings of others hold READY videos only: see `video_page`.)"""
     if ctx.viewer is not None and ctx.viewer.user_id == video.owner_id:
         return True
-    if video.status is not VideoStatus.READY:
+    if not video.playable:
         return False
     if video.visibility is Visibility.PUBLIC:
         return True

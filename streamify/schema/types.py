@@ -72,6 +72,10 @@ class VideoType:
     duration: float | None = strawberry.field(description="Seconds; null until processed.")
     created_at: datetime
     updated_at: datetime
+    playable: bool = strawberry.field(
+        description="Its stream plays: true from the moment its lowest rung is published "
+        "(while PROCESSING, further rungs join the manifest as they finish) and when READY."
+    )
     manifest: ManifestType | None
     thumbnail_url: str | None = strawberry.field(description="The poster (signed like manifest).")
     storyboard: StoryboardType | None
@@ -96,6 +100,7 @@ class VideoType:
             duration=video.duration_seconds,
             created_at=video.created_at,
             updated_at=video.updated_at,
+            playable=video.playable,
             manifest=ManifestType(url=urls.manifest, expires_at=expires)
             if urls.manifest is not None
             else None,

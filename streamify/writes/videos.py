@@ -226,9 +226,12 @@ class VideoTransaction:
         duration_seconds: float,
         master_path: str,
         thumbnail_path: str,
+        ready: bool = True,
     ) -> int:
-        """Renditions and manifest rows, the duration, and READY — all or nothing, and only
-        while the video is PROCESSING (a deleted or finished video is left alone)."""
+        """The renditions published so far, the manifest row and the duration — all or nothing,
+        and only while the video is PROCESSING (a deleted or finished video is left alone). With
+        a manifest the video is playable; `ready` also makes it READY (every rung, thumbnails
+        and storyboard are published)."""
         current = await video_sql.lock_status(self.conn, video_id)
         if current is None:
             raise NotFound("No such video.")
@@ -238,9 +241,11 @@ class VideoTransaction:
         await video_sql.upsert_manifest(
             self.conn, video_id, master_path=master_path, thumbnail_path=thumbnail_path
         )
-        await video_sql.set_duration(self.conn, video_id, duration_seconds)
-        version = await self.transition(video_id, VideoStatus.READY)
-        assert version is not None  # no `expect`: a refused transition raises
+        version = await video_sql.set_duration(self.conn, video_id, duration_seconds)
+        if ready:
+            transitioned = await self.transition(video_id, VideoStatus.READY)
+            assert transitioned is not None  # no `expect`: a refused transition raises
+            version = transitioned
         self._record(video_id, version, renditions=True)
         return version
 

@@ -20,7 +20,8 @@ from starlette.routing import Route
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.names import media_prefix
-from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode import encoding, media
+from streamify.pipelines.transcode.flow import CONTENT_TYPES
 from tests.helpers import gql, insert_video
 from tests.servers import CdnStack, serve_app
 
@@ -37,19 +38,16 @@ async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     hls = tmp_path / "hls"
-
-    async def ignore(_: float) -> None:
-        return None
-
-    await media.encode(clip, hls, info, ladder, on_progress=ignore)
-    variants = [await media.measure_variant(hls, rung, info.fps) for rung in ladder]
-    (hls / "master.m3u8").write_text(media.master_playlist(variants))
+    await encoding.encode_locally(clip, hls, info, ladder)
+    audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
+    variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
+    (hls / "master.m3u8").write_text(media.master_playlist(variants, audio))
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility="PRIVATE")
     storage = stack.services.storage
     folder = media_prefix(video_id, signed=True) + "hls/"
     for path in sorted(hls.rglob("*")):
-        if path.is_file():
-            kind = "application/vnd.apple.mpegurl" if path.suffix == ".m3u8" else "video/mp2t"
+        if path.is_file() and path.suffix in CONTENT_TYPES:
+            kind = CONTENT_TYPES[path.suffix]
             await storage.client.put_object(
                 Bucket=storage.media_bucket,
                 Key=folder + path.relative_to(hls).as_posix(),

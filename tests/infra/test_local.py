@@ -193,7 +193,7 @@ async def _private_upload_plays_signed_only_and_goes_with_its_deletion(
         master = (await anonymous.get(master_url)).text
         variant = next(line for line in master.splitlines() if line and not line.startswith("#"))
         playlist = (await anonymous.get(urljoin(master_url, variant))).text
-        segment = next(line for line in playlist.splitlines() if ".ts" in line)
+        segment = next(line for line in playlist.splitlines() if ".m4s" in line)
         segment_url = urljoin(urljoin(master_url, variant), segment).split("?")[0]
         refused = [
             master_url.split("?")[0],

@@ -1,5 +1,5 @@
-"""The media core with the real ffmpeg: probe, ladder, one-run encode, measured master
-playlist, poster and storyboard."""
+"""The media core with the real ffmpeg: probe, ladder, chunked encode stitched into CMAF,
+measured master playlist with its audio rendition, poster and storyboard."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode import encoding, media
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
 from tests.helpers import ffprobe_json
 
@@ -75,23 +75,20 @@ async def test_probe_reads_sources_and_refuses_what_is_not_video(tmp_path: Path)
         assert raised.value.args[0].startswith("The uploaded")
 
 
-async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path: Path) -> None:
-    clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=6)
+async def test_chunks_make_an_aligned_cmaf_ladder_with_a_measured_master(tmp_path: Path) -> None:
+    clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=14)
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     assert [r.name for r in ladder] == ["360p", "240p"]
     hls = tmp_path / "hls"
-    seen: list[float] = []
+    await encoding.encode_locally(clip, hls, info, ladder)
 
-    async def progress(fraction: float) -> None:
-        seen.append(fraction)
-
-    await media.encode(clip, hls, info, ladder, on_progress=progress)
-    assert seen and seen == sorted(seen) and seen[-1] > 0.9
-
-    variants = [await media.measure_variant(hls, rung, info.fps) for rung in ladder]
-    master = media.master_playlist(variants)
+    audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
+    assert audio.codecs == "mp4a.40.2"
+    variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
+    master = media.master_playlist(variants, audio)
     assert master.startswith("#EXTM3U")
+    assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
     stream_infs = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]
     assert len(stream_infs) == 2
     for variant, line in zip(
@@ -100,11 +97,12 @@ async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path
         assert f"BANDWIDTH={variant.peak_bandwidth}," in line
         assert f"AVERAGE-BANDWIDTH={variant.average_bandwidth}" in line
         assert f"RESOLUTION={variant.rung.width}x{variant.rung.height}" in line
-        assert "FRAME-RATE=30.000" in line
-        assert variant.peak_bandwidth >= variant.average_bandwidth > 0
+        assert "FRAME-RATE=30.000" in line and 'AUDIO="audio"' in line
+        assert variant.peak_bandwidth >= variant.average_bandwidth > audio.rates.average
         playlist = hls / variant.playlist
         text = playlist.read_text()
         assert "#EXT-X-ENDLIST" in text and "#EXT-X-PLAYLIST-TYPE:VOD" in text
+        assert '#EXT-X-MAP:URI="init.mp4"' in text
         probed = ffprobe_json(playlist, "-show_format", "-show_streams")
         duration = float(probed["format"]["duration"])
         assert abs(duration - info.duration) <= 0.2
@@ -114,7 +112,7 @@ async def test_one_run_encodes_an_aligned_ladder_with_a_measured_master(tmp_path
         assert variant.codecs.startswith("avc1.64") and variant.codecs.endswith(",mp4a.40.2")
         assert int(variant.codecs[9:11], 16) == video["level"]
         for name, seconds in media.segment_durations(playlist)[:-1]:
-            assert 3.9 <= seconds <= 6.1, (name, seconds)
+            assert seconds == pytest.approx(media.SEGMENT_SECONDS, abs=0.01), name
 
     # Keyframes at the same instants in every rendition, every 2 s.
     def keyframes(rung: Rung) -> list[float]:
@@ -141,9 +139,11 @@ async def test_sources_without_audio_and_portrait_sources(tmp_path: Path) -> Non
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     assert (ladder[0].width, ladder[0].height) == (360, 640)
-    await media.encode(clip, tmp_path / "hls", info, ladder)
+    await encoding.encode_locally(clip, tmp_path / "hls", info, ladder)
+    assert not (tmp_path / "hls" / encoding.AUDIO_FOLDER).exists()
     variant = await media.measure_variant(tmp_path / "hls", ladder[0], info.fps)
     assert variant.codecs.startswith("avc1.") and "mp4a" not in variant.codecs
+    assert "#EXT-X-MEDIA" not in media.master_playlist([variant])
 
 
 async def test_poster_and_storyboard(tmp_path: Path) -> None:
@@ -168,6 +168,16 @@ async def test_a_crashing_encoder_is_a_readable_error(tmp_path: Path) -> None:
     broken = SourceInfo(info.duration, info.width, info.height, info.fps, has_audio=True)
     with pytest.raises(MediaError) as raised:
         await asyncio.wait_for(
-            media.encode(clip, tmp_path / "hls", broken, media.plan_ladder(info)), 60
+            encoding.encode_locally(clip, tmp_path / "hls", broken, media.plan_ladder(info)), 60
         )
     assert "ffmpeg failed" in str(raised.value)
+
+
+async def test_a_failure_reading_a_url_never_repeats_the_url(tmp_path: Path) -> None:
+    """ffmpeg names its input in its errors; a presigned URL must not reach a reason or log."""
+    url = "http://127.0.0.1:9/bucket/source?X-Amz-Signature=secret"
+    with pytest.raises(MediaError) as raised:
+        await encoding.encode_audio(url, tmp_path / "audio", timeout_seconds=30)
+    said = str(raised.value)
+    assert said.startswith("ffmpeg failed") and "<source>" in said
+    assert "secret" not in said and "127.0.0.1" not in said

@@ -37,26 +37,55 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     services: Services,
     client: httpx.AsyncClient,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=10)
+    """Chunks on the session's two encoders; playable with its lowest rung first (the master
+    names only it, the API gives a manifest, the video is still PROCESSING), then READY with
+    every rung as CMAF with one audio rendition."""
+    from streamify.pipelines.transcode import flow
+
+    source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=26)
     video_id = await uploaded_video(services, source)
     seen: list[ProcessingEvent] = []
     subscribed = asyncio.Event()
     listener = asyncio.create_task(collect_events(services, video_id, seen, subscribed))
     await subscribed.wait()
 
+    at_playable: dict[str, Any] = {}
+    reported = flow.report
+
+    async def snapshot(c: Any, vid: Any, step: str, **kw: Any) -> None:
+        await reported(c, vid, step, **kw)
+        if step == "playable":
+            at_playable["video"] = (await gql(client, VIDEO_QUERY, {"id": str(video_id)}))["data"][
+                "video"
+            ]
+            at_playable["master"] = await services.storage.read_media(
+                f"videos/{video_id}/hls/master.m3u8"
+            )
+
+    monkeypatch.setattr(flow, "report", snapshot)
     assert await transcode_video(str(video_id)) == str(video_id)
     await asyncio.wait_for(listener, 10)
 
     steps = [e.step for e in seen]
     assert steps[0] == "start" and steps[-1] == "done" and seen[-1].status is VideoStatus.READY
-    assert steps.index("probe") < steps.index("encode") < steps.index("publish")
+    assert steps.index("probe") < steps.index("encode") < steps.index("playable")
+    assert steps.index("playable") < len(steps) - 1 - steps[::-1].index("ladder")
     progress = [e.progress or 0.0 for e in seen if e.step == "encode"]
     assert progress == sorted(progress) and progress[-1] == 1.0
 
+    early = at_playable["video"]
+    assert early["status"] == "PROCESSING" and early["playable"] is True
+    assert early["manifest"]["url"].endswith(f"/videos/{video_id}/hls/master.m3u8")
+    assert [r["height"] for r in early["renditions"]] == [240]
+    early_master = at_playable["master"].decode()
+    assert early_master.count("#EXT-X-STREAM-INF") == 1 and "240p/index.m3u8" in early_master
+
     body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
     video = body["data"]["video"]
-    assert video["status"] == "READY" and abs(video["duration"] - 10) < 0.2
+    assert video["status"] == "READY" and video["playable"] is True
+    assert abs(video["duration"] - 26) < 0.2
     assert video["manifest"]["url"].endswith(f"/videos/{video_id}/hls/master.m3u8")
     assert [r["height"] for r in video["renditions"]] == [720, 480, 360, 240]
 
@@ -70,8 +99,8 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
         if obj["Key"].endswith(".m3u8"):
             assert head["ContentType"] == "application/vnd.apple.mpegurl"
             assert head["CacheControl"] == "public, max-age=10"
-        elif obj["Key"].endswith(".ts"):
-            assert head["ContentType"] == "video/mp2t"
+        elif obj["Key"].endswith(".m4s"):
+            assert head["ContentType"] == "video/iso.segment"
             assert head["CacheControl"] == "public, max-age=31536000, immutable"
         got = await storage.client.get_object(Bucket=storage.media_bucket, Key=obj["Key"])
         target = published / obj["Key"]
@@ -81,6 +110,8 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     hls = published / "videos" / str(video_id) / "hls"
     lines = (hls / "master.m3u8").read_text().splitlines()
     assert lines[0] == "#EXTM3U"
+    [audio_line] = [line for line in lines if line.startswith("#EXT-X-MEDIA:TYPE=AUDIO")]
+    assert 'URI="audio/index.m3u8"' in audio_line and 'GROUP-ID="audio"' in audio_line
     variants = [
         (info, uri)
         for info, uri in itertools.pairwise(lines)
@@ -88,14 +119,23 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     ]
     assert len(variants) == 4
     for info, uri in variants:
+        assert 'AUDIO="audio"' in info
+        playlist = (hls / uri).read_text()
+        assert '#EXT-X-MAP:URI="init.mp4"' in playlist and "#EXT-X-DISCONTINUITY" not in playlist
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist and "#EXT-X-ENDLIST" in playlist
         probed = ffprobe_json(hls / uri, "-show_format", "-show_streams")
-        assert abs(float(probed["format"]["duration"]) - 10) <= 0.2
+        assert abs(float(probed["format"]["duration"]) - 26) <= 0.2
         video_stream = next(s for s in probed["streams"] if s["codec_type"] == "video")
         codecs = info.split('CODECS="')[1].split('"')[0]
         assert codecs == f"avc1.6400{video_stream['level']:02X},mp4a.40.2"
         assert f"RESOLUTION={video_stream['width']}x{video_stream['height']}" in info
     vtt = published / "videos" / str(video_id) / "thumbs" / "storyboard.vtt"
     assert vtt.read_text().startswith("WEBVTT")
+    # The encoders' chunk outputs are gone once stitched and published.
+    leftovers = await storage.client.list_objects_v2(
+        Bucket=storage.raw_bucket, Prefix=f"uploads/{video_id}/chunks/"
+    )
+    assert leftovers.get("KeyCount", 0) == 0
 
     # Idempotent: a second run gives the same objects and rows, never duplicates.
     await transcode_video(str(video_id))

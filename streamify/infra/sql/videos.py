@@ -217,8 +217,14 @@ async def note_failure(conn: Connection, video_id: UUID, reason: str) -> int:
     return version
 
 
-async def set_duration(conn: Connection, video_id: UUID, seconds: float) -> None:
-    await conn.execute("UPDATE videos SET duration_seconds = $2 WHERE id = $1", video_id, seconds)
+async def set_duration(conn: Connection, video_id: UUID, seconds: float) -> int:
+    """Write the duration; returns the new version."""
+    version: int = await conn.fetchval(
+        "UPDATE videos SET duration_seconds = $2 WHERE id = $1 RETURNING version",
+        video_id,
+        seconds,
+    )
+    return version
 
 
 async def replace_renditions(

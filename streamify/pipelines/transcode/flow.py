@@ -1,11 +1,14 @@
-"""The transcoding DAG on Prefect: probe -> plan ladder -> encode -> thumbnails -> master
-playlist -> publish -> finish. Tasks take ids and primitives, open their own clients, and are
-idempotent: a second run overwrites the same objects and rows. A source that cannot become a
-stream ends the video in FAILED with a reason the uploader can read.
+"""The transcoding flow on Prefect: probe -> plan the ladder -> chunks on the encoders (the
+lowest rung's first) with the audio and poster made here -> the lowest rung stitched and
+published: playable -> storyboard -> every further rung stitched and published, the master
+rewritten each time -> READY. Steps are idempotent: a second run overwrites the same objects
+and rows. A source that cannot become a stream ends the video in FAILED with a reason the
+uploader can read.
 
 `streamify worker` serves the `transcode-video/transcode` deployment; the API starts runs of it
-from S3 events (start_processing). Every change of the video's state goes through
-`streamify.writes.videos`, which also invalidates caches and tells subscribers."""
+from S3 events (start_processing); `streamify encoder` processes run its chunks. Every change
+of the video's state goes through `streamify.writes.videos`, which also invalidates caches and
+tells subscribers."""
 
 from __future__ import annotations
 
@@ -21,8 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from prefect import Task, flow, get_run_logger, task
-from prefect.client.schemas.objects import State, TaskRun
+from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
@@ -33,52 +35,54 @@ from streamify.infra.events import ProcessingEvent, ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS, create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as video_sql
-from streamify.infra.storage import Storage, open_storage
+from streamify.infra.storage import Storage, delete_prefix, open_storage
 from streamify.names import (
     STORYBOARD_INDEX,
     STORYBOARD_SPRITE,
     TRANSCODE_FLOW,
     RedisNames,
+    chunk_key,
+    chunks_prefix,
     hls_key,
     master_key,
+    media_prefix,
     poster_key,
     source_key,
-    thumbs_key,
 )
-from streamify.pipelines.transcode import media
-from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
+from streamify.pipelines.transcode import encoding, media
+from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns
+from streamify.pipelines.transcode.encoding import AUDIO_FOLDER, Chunk
+from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo, Variant
+from streamify.pipelines.transcode.retry import retry_unless_media_error
+from streamify.pipelines.transcode.work_storage import use_work_storage
 from streamify.writes.videos import LeaseLost, VideoWrites
 
 log = logging.getLogger(__name__)
 
+# Segments, init segments and images never change under their name; playlists do (the master
+# gains rungs while the video is playable but not yet READY).
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
-# Uploads in flight at once when publishing: one round trip per file otherwise dominates.
-PUBLISH_CONCURRENCY = 16
-
-
-def cache_of(path: Path) -> str:
-    return SEGMENT_CACHE if path.suffix in (".ts", ".jpg") else PLAYLIST_CACHE
-
-
 PLAYLIST_CACHE = "public, max-age=10"
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".vtt": "text/vtt",
 }
+# Uploads in flight at once when publishing: one round trip per file otherwise dominates.
+PUBLISH_CONCURRENCY = 16
+# How long ffmpeg may keep reading the source through one presigned URL.
+SOURCE_URL_SECONDS = 6 * 3600
+_retry_unless_media_error = retry_unless_media_error  # the name the tests know
 
 
-# The work folder holds the source, every rendition and the thumbnails at once.
-WORKSPACE_FACTOR = 4
+def cache_of(path: Path) -> str:
+    return SEGMENT_CACHE if path.suffix in (".m4s", ".mp4", ".jpg") else PLAYLIST_CACHE
 
 
 class VideoGone(MediaError):
     """The video was deleted while its run went on: nothing of it may be published."""
-
-
-class NotEnoughSpace(Exception):
-    """This worker's disk cannot hold the work now: a transient failure, retried."""
 
 
 def limits(settings: Settings) -> media.Limits:
@@ -152,22 +156,7 @@ async def video_write(c: Clients) -> AsyncIterator[Any]:
         raise MediaError(exc.message) from None
 
 
-async def _retry_unless_media_error(
-    task: Task[..., Any], task_run: TaskRun, state: State[Any]
-) -> bool:
-    """Retry transient failures only: a source that is not a video stays not a video, and a
-    run that lost its video stays without it. (Async: an async task's `state.result()` is a
-    coroutine that raises nothing until awaited, which made every failure look transient.)"""
-    failure = state.data
-    if not isinstance(failure, BaseException):
-        try:
-            await state.aresult(raise_on_failure=True)
-        except Exception as exc:  # the failure, as the state holds it
-            failure = exc
-    return not isinstance(failure, MediaError | LeaseLost)
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_unless_media_error)
 async def begin(video_id: str, run: str) -> None:
     """Mark the video PROCESSING, held by this run (a run that held it before loses it)."""
     async with clients() as c:
@@ -188,38 +177,16 @@ async def still_held(c: Clients, video_id: str, run: str) -> video_sql.HeldState
     return state
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def fetch_source(video_id: str, workdir: str) -> str:
-    """Download the uploaded source to the work folder, when the folder's disk has room for
-    it and what is made of it (else the task is retried, perhaps on another worker)."""
-    target = Path(workdir) / "source"
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_unless_media_error)
+async def probe_source(video_id: str) -> dict[str, object]:
+    """Read what the source is, through a presigned URL (only its header is read); refuse
+    what is not a video, or is beyond the limits."""
     async with clients() as c:
-        await report(c, UUID(video_id), "download")
         size = await c.storage.object_size(c.storage.raw_bucket, source_key(video_id))
         if size is None:
             raise MediaError("The uploaded file is gone.")
-        free = shutil.disk_usage(workdir).free
-        if free < size * WORKSPACE_FACTOR:
-            raise NotEnoughSpace(
-                f"{free} bytes free in {workdir}; a {size}-byte source needs"
-                f" {size * WORKSPACE_FACTOR}."
-            )
-        got = await c.storage.client.get_object(
-            Bucket=c.storage.raw_bucket, Key=source_key(video_id)
-        )
-        async with got["Body"] as body:
-            with target.open("wb") as out:
-                while chunk := await body.read(8 * 1024 * 1024):
-                    out.write(chunk)
-    return str(target)
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def probe_source(video_id: str, source_path: str) -> dict[str, object]:
-    """Read what the source is; refuse what is not a video, or is beyond the limits."""
-    info = await media.probe(Path(source_path))
-    media.check_limits(info, limits(Settings()))
-    async with clients() as c:
+        info = await media.probe(await source_url(c, video_id), size=size)
+        media.check_limits(info, limits(c.settings))
         await report(
             c,
             UUID(video_id),
@@ -229,163 +196,136 @@ async def probe_source(video_id: str, source_path: str) -> dict[str, object]:
     return asdict(info)
 
 
+async def source_url(c: Clients, video_id: str) -> str:
+    return await c.storage.client.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": c.storage.raw_bucket, "Key": source_key(video_id)},
+        ExpiresIn=SOURCE_URL_SECONDS,
+    )
+
+
 @task
 def plan(source: dict[str, object]) -> list[dict[str, object]]:
     """The ladder for this source (no upscaling)."""
     return [asdict(r) for r in media.plan_ladder(SourceInfo(**source))]  # type: ignore[arg-type]
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def encode(
-    video_id: str,
-    source_path: str,
-    workdir: str,
-    source: dict[str, object],
-    ladder: list[dict[str, object]],
-    *,
-    run: str,
-) -> float:
-    """Encode every rendition in one ffmpeg run, reporting its progress."""
-    info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
-    hls = Path(workdir) / "hls"
-    shutil.rmtree(hls, ignore_errors=True)
-    async with clients() as c:
-        await still_held(c, video_id, run)  # the longest step: not for a video lost already
-        last, last_at = -1.0, 0.0
-        beat = c.settings.processing_heartbeat_seconds / 2
+def chunk_jobs(info: SourceInfo, ladder: list[Rung]) -> list[ChunkJob]:
+    """The lowest rung's chunks first, alone: it makes the video playable. Then the rest of
+    the ladder, each chunk decoded once for all of its rungs."""
+    chunks = encoding.plan_chunks(info)
+    lowest, rest = ladder[-1], tuple(ladder[:-1])
+    jobs = [ChunkJob(0, chunk, (lowest,)) for chunk in chunks]
+    if rest:
+        jobs += [ChunkJob(1, chunk, rest) for chunk in chunks]
+    return jobs
 
-        async def progress(fraction: float) -> None:
-            nonlocal last, last_at
-            if fraction - last >= 0.05 or fraction >= 1.0 or time.monotonic() - last_at > beat:
-                last, last_at = fraction, time.monotonic()
-                await report(c, UUID(video_id), "encode", progress=round(fraction, 3))
 
-        started = time.perf_counter()
-        await media.encode(
-            Path(source_path),
-            hls,
-            info,
-            rungs,
-            on_progress=progress,
-            timeout_seconds=limits(c.settings).step_seconds(info.duration),
+async def fetch_rung(
+    c: Clients, video_id: str, rung: Rung, chunks: list[Chunk], folder: Path
+) -> list[Path]:
+    """Download a rung's chunks, all at once, from their keys."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+
+    async def one(chunk: Chunk) -> Path:
+        target = folder / f"{chunk.index:05d}.mp4"
+        got = await c.storage.client.get_object(
+            Bucket=c.storage.raw_bucket, Key=chunk_key(video_id, rung.name, chunk.index)
         )
-        return time.perf_counter() - started
+        async with got["Body"] as body:
+            await asyncio.to_thread(target.write_bytes, await body.read())
+        return target
+
+    return list(await asyncio.gather(*(one(chunk) for chunk in chunks)))
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def thumbnails(
-    video_id: str, source_path: str, workdir: str, source: dict[str, object]
-) -> None:
-    """Poster, storyboard sprite and its WebVTT index."""
-    info = SourceInfo(**source)  # type: ignore[arg-type]
-    folder = Path(workdir) / "thumbs"
-    folder.mkdir(exist_ok=True)
-    seconds = limits(Settings()).step_seconds(info.duration)
-    await media.poster(Path(source_path), folder / "poster.jpg", info, timeout_seconds=seconds)
-    await media.storyboard(
-        Path(source_path),
-        folder / STORYBOARD_SPRITE,
-        folder / STORYBOARD_INDEX,
-        info,
-        sprite_url=STORYBOARD_SPRITE,
-        timeout_seconds=seconds,
-    )
+async def publish_files(c: Clients, video_id: str, run: str, files: list[tuple[Path, str]]) -> bool:
+    """Upload files (path, key relative to the video's folder: hls/... or thumbs/...) into
+    the space its visibility says now; whether that is the signed one. Concurrently, in waves
+    a player can never overtake: the files playlists name, then the variant playlists, then
+    the master that names them. A video deleted by now, or held by another run, gets none."""
+    state = await still_held(c, video_id, run)
+    if state.status is not VideoStatus.PROCESSING:
+        raise MediaError(f"The video is {state.status.value}; this run no longer owns it.")
+    signed = state.visibility is not Visibility.PUBLIC
+    gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def put(path: Path, relative: str) -> None:
+        async with gate:
+            await c.storage.client.put_object(
+                Bucket=c.storage.media_bucket,
+                Key=media_prefix(video_id, signed=signed) + relative,
+                Body=await asyncio.to_thread(path.read_bytes),
+                ContentType=CONTENT_TYPES[path.suffix],
+                CacheControl=cache_of(path),
+            )
+
+    def wave(path: Path) -> int:
+        return 2 if path.name == "master.m3u8" else 1 if path.suffix == ".m3u8" else 0
+
+    for current in (0, 1, 2):
+        await asyncio.gather(*(put(p, k) for p, k in files if wave(p) == current))
+    return signed
 
 
-@task
-async def master(
-    workdir: str, source: dict[str, object], ladder: list[dict[str, object]]
-) -> list[dict[str, object]]:
-    """Measure each variant and write the master playlist."""
-    info, rungs = SourceInfo(**source), [Rung(**r) for r in ladder]  # type: ignore[arg-type]
-    hls = Path(workdir) / "hls"
-    variants = await asyncio.gather(*(media.measure_variant(hls, rung, info.fps) for rung in rungs))
-    (hls / "master.m3u8").write_text(media.master_playlist(variants))
+def rendition_files(hls: Path, folder: str) -> list[tuple[Path, str]]:
     return [
-        {
-            "name": v.rung.name,
-            "width": v.rung.width,
-            "height": v.rung.height,
-            "bandwidth": v.peak_bandwidth,
-            "codecs": v.codecs,
-            "playlist": v.playlist,
-        }
-        for v in variants
+        (path, f"hls/{folder}/{path.name}")
+        for path in sorted((hls / folder).iterdir())
+        if path.suffix in CONTENT_TYPES
     ]
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def publish(video_id: str, run: str, workdir: str) -> int:
-    """Upload the stream and thumbnails under the video's folder in the media bucket: in the
-    signed space unless the video is PUBLIC (`finish` moves them if that changes meanwhile).
-    A video deleted by now, or held by another run, is not published at all."""
-    root = Path(workdir)
-    async with clients() as c:
-        state = await still_held(c, video_id, run)
-        if state.status is not VideoStatus.PROCESSING:
-            raise MediaError(f"The video is {state.status.value}; this run no longer owns it.")
-        signed = state.visibility is not Visibility.PUBLIC
-        await report(c, UUID(video_id), "publish")
-        files = [
-            (path, key_of(video_id, path.relative_to(folder).as_posix(), signed=signed))
-            for folder, key_of in ((root / "hls", hls_key), (root / "thumbs", thumbs_key))
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.suffix in CONTENT_TYPES
-        ]
-        gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
-
-        async def put(path: Path, key: str) -> None:
-            async with gate:
-                await c.storage.client.put_object(
-                    Bucket=c.storage.media_bucket,
-                    Key=key,
-                    Body=await asyncio.to_thread(path.read_bytes),
-                    ContentType=CONTENT_TYPES[path.suffix],
-                    CacheControl=cache_of(path),
-                )
-
-        # Concurrently, in waves a player can never overtake: the files playlists name, then
-        # the variants' playlists, then the master that names them.
-        def wave(path: Path) -> int:
-            return 2 if path.name == "master.m3u8" else 1 if path.suffix == ".m3u8" else 0
-
-        for current in (0, 1, 2):
-            await asyncio.gather(*(put(p, k) for p, k in files if wave(p) == current))
-    return len(files)
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_unless_media_error)
-async def finish(
-    video_id: str, run: str, source: dict[str, object], variants: list[dict[str, object]]
+async def record_ladder(
+    c: Clients,
+    video_id: str,
+    run: str,
+    variants: list[Variant],
+    info: SourceInfo,
+    *,
+    published_signed: bool,
+    ready: bool,
 ) -> None:
-    """Renditions and manifest rows, duration, READY; then drop every cached copy."""
+    """The rungs published so far, the manifest and the duration: the video is playable from
+    now on, and READY when `ready`. Under the row lock a visibility change waits; one made
+    since the files were published is caught up here (copied into the space the visibility
+    says), so the objects sit where the visibility says. Only the run holding the video gets
+    here."""
     vid = UUID(video_id)
     renditions = [
         Rendition(
-            height=int(v["height"]),  # type: ignore[call-overload]
-            width=int(v["width"]),  # type: ignore[call-overload]
-            bitrate=int(v["bandwidth"]),  # type: ignore[call-overload]
-            codecs=str(v["codecs"]),
-            playlist_path=hls_key(video_id, str(v["playlist"])),
+            height=v.rung.height,
+            width=v.rung.width,
+            bitrate=v.peak_bandwidth,
+            codecs=v.codecs,
+            playlist_path=hls_key(video_id, v.playlist),
         )
         for v in variants
     ]
-    async with clients() as c:
-        async with video_write(c) as tx:
-            # Under the row lock a visibility change waits; one made since `publish` chose the
-            # space is caught up here, so the objects sit where the visibility says. Only the
-            # run holding the video gets here: exactly one run finishes it.
-            held = await tx.hold_lease(vid, run)
-            signed = held.visibility is not Visibility.PUBLIC
+    async with video_write(c) as tx:
+        held = await tx.hold_lease(vid, run)
+        signed = held.visibility is not Visibility.PUBLIC
+        if ready or signed != published_signed:
             await c.storage.copy_media(vid, to_signed=signed)
-            await tx.publish_stream(
-                vid,
-                renditions,
-                duration_seconds=float(source["duration"]),  # type: ignore[arg-type]
-                master_path=master_key(vid),
-                thumbnail_path=poster_key(vid),
-            )
+        await tx.publish_stream(
+            vid,
+            renditions,
+            duration_seconds=info.duration,
+            master_path=master_key(vid),
+            thumbnail_path=poster_key(vid),
+            ready=ready,
+        )
+    if ready or signed != published_signed:
         await c.storage.delete_media(vid, signed=not signed)
+
+
+async def remove_chunks(video_id: str) -> None:
+    """The encoders' outputs are stitched and published (or will never be): they go."""
+    try:
+        async with clients() as c:
+            await delete_prefix(c.storage.client, c.storage.raw_bucket, chunks_prefix(video_id))
+    except Exception:
+        log.warning("chunk outputs of video %s stay until it is deleted", video_id)
 
 
 async def _release(video_id: str) -> None:
@@ -475,6 +415,8 @@ class Steps:
     def __init__(self) -> None:
         self.current = "start"
         self.took: dict[str, float] = {}
+        self.began = time.perf_counter()
+        self.ended: dict[str, float] = {}
 
     @contextlib.asynccontextmanager
     async def __call__(self, step: str) -> AsyncIterator[None]:
@@ -483,16 +425,190 @@ class Steps:
         try:
             yield
         finally:
-            self.took[step] = self.took.get(step, 0.0) + time.perf_counter() - started
+            now = time.perf_counter()
+            self.took[step] = self.took.get(step, 0.0) + now - started
+            self.ended[step] = now - self.began
+
+    def until(self, step: str) -> float:
+        """Seconds from the first step to the end of this one."""
+        return self.ended.get(step, float("nan"))
 
     def summary(self) -> str:
         return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.took.items())
 
 
+class Ladder:
+    """One run's making of the stream: chunks on the encoders, audio and poster here, the
+    lowest rung published first (playable), then each further rung, then READY."""
+
+    def __init__(
+        self,
+        c: Clients,
+        *,
+        video_id: str,
+        run: str,
+        workdir: Path,
+        info: SourceInfo,
+        ladder: list[Rung],
+    ) -> None:
+        self.c, self.video_id, self.run, self.info = c, video_id, run, info
+        self.ladder = ladder
+        self.hls = workdir / "hls"
+        self.thumbs = workdir / "thumbs"
+        self.downloads = workdir / "chunks"
+        self.chunks = encoding.plan_chunks(info)
+        self.jobs = chunk_jobs(info, ladder)
+        self.timeout = limits(c.settings).step_seconds(info.duration)
+        self.done: dict[int, int] = {0: 0, 1: 0}
+        self.totals = {g: sum(1 for j in self.jobs if j.group == g) for g in (0, 1)}
+        self.lowest_done = asyncio.Event()
+        self.variants: list[Variant] = []
+        self.audio: media.AudioRendition | None = None
+        self.encode_seconds = 0.0
+
+    async def chunk_done(self, job: ChunkJob) -> None:
+        self.done[job.group] += 1
+        if job.group == 0:
+            await report(
+                self.c,
+                UUID(self.video_id),
+                "encode",
+                progress=round(self.done[0] / self.totals[0], 3),
+            )
+            if self.done[0] == self.totals[0]:
+                self.lowest_done.set()
+        else:
+            await report(
+                self.c,
+                UUID(self.video_id),
+                "ladder",
+                progress=round(self.done[1] / self.totals[1], 3),
+            )
+
+    async def make_audio(self, url: str) -> None:
+        if self.info.has_audio:
+            await encoding.encode_audio(url, self.hls / AUDIO_FOLDER, timeout_seconds=self.timeout)
+            self.audio = await media.measure_audio(self.hls, AUDIO_FOLDER)
+
+    async def make_poster(self, url: str) -> None:
+        await asyncio.to_thread(self.thumbs.mkdir, parents=True, exist_ok=True)
+        await media.poster(url, self.thumbs / "poster.jpg", self.info, timeout_seconds=self.timeout)
+
+    async def make_storyboard(self) -> None:
+        lowest = self.ladder[-1]
+        await media.storyboard(
+            self.hls / lowest.name / "index.m3u8",
+            self.thumbs / STORYBOARD_SPRITE,
+            self.thumbs / STORYBOARD_INDEX,
+            self.info,
+            sprite_url=STORYBOARD_SPRITE,
+            timeout_seconds=self.timeout,
+        )
+
+    async def stitch(self, rung: Rung) -> Variant:
+        files = await fetch_rung(
+            self.c, self.video_id, rung, self.chunks, self.downloads / rung.name
+        )
+        await encoding.stitch(files, self.hls / rung.name, timeout_seconds=self.timeout)
+        return await media.measure_variant(self.hls, rung, self.info.fps, self.audio)
+
+    async def publish(
+        self, variant: Variant, extra: list[tuple[Path, str]], *, ready: bool = False
+    ) -> None:
+        """One more rung (and what comes with it): its files, then the master naming every
+        rung published so far, then the rows."""
+        self.variants.append(variant)
+        master = self.hls / "master.m3u8"
+        text = media.master_playlist(self.variants, self.audio)
+        await asyncio.to_thread(master.write_text, text)
+        files = [*rendition_files(self.hls, variant.rung.name), *extra, (master, "hls/master.m3u8")]
+        signed = await publish_files(self.c, self.video_id, self.run, files)
+        await record_ladder(
+            self.c,
+            self.video_id,
+            self.run,
+            self.variants,
+            self.info,
+            published_signed=signed,
+            ready=ready,
+        )
+
+    async def make(self, steps: Steps) -> None:
+        url = await source_url(self.c, self.video_id)
+        runs = ChunkRuns(
+            self.video_id,
+            self.info,
+            self.c.settings,
+            timeout_seconds=self.timeout,
+            on_done=self.chunk_done,
+        )
+        started = time.perf_counter()
+        encoder = asyncio.create_task(runs.run_all(self.jobs))
+        try:
+            async with steps("encode"):
+                audio = asyncio.create_task(self.make_audio(url))
+                poster = asyncio.create_task(self.make_poster(url))
+                await first_of(encoder, self.lowest_done)
+                await asyncio.gather(audio, poster)
+            async with steps("playable"):
+                lowest = await self.stitch(self.ladder[-1])
+                extra = [(self.thumbs / "poster.jpg", "thumbs/poster.jpg")]
+                if self.audio is not None:
+                    extra += rendition_files(self.hls, AUDIO_FOLDER)
+                await self.publish(lowest, extra, ready=len(self.ladder) == 1)
+                await report(self.c, UUID(self.video_id), "playable", message=lowest.rung.name)
+            async with steps("storyboard"):
+                await self.make_storyboard()
+            async with steps("ladder"):
+                await encoder
+            self.encode_seconds = time.perf_counter() - started
+            async with steps("publish"):
+                rest = self.ladder[-2::-1]  # ascending
+                stitched = await asyncio.gather(*(self.stitch(rung) for rung in rest))
+                board = [
+                    (self.thumbs / STORYBOARD_SPRITE, f"thumbs/{STORYBOARD_SPRITE}"),
+                    (self.thumbs / STORYBOARD_INDEX, f"thumbs/{STORYBOARD_INDEX}"),
+                ]
+                for i, variant in enumerate(stitched):
+                    last = i == len(stitched) - 1
+                    await self.publish(variant, board if last else [], ready=last)
+                if not stitched:
+                    signed = await publish_files(self.c, self.video_id, self.run, board)
+                    await record_ladder(
+                        self.c,
+                        self.video_id,
+                        self.run,
+                        self.variants,
+                        self.info,
+                        published_signed=signed,
+                        ready=True,
+                    )
+            if runs.resubmitted:
+                log.info("video %s: %d chunk runs submitted again", self.video_id, runs.resubmitted)
+        finally:
+            if not encoder.done():
+                encoder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await encoder
+
+
+async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:
+    """Until `reached` is set; the work's failure, if it fails first."""
+    waiting = asyncio.create_task(reached.wait())
+    try:
+        await asyncio.wait({work, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if work.done() and not reached.is_set():
+        work.result()  # raises its failure
+        raise RuntimeError("the chunks finished without the lowest rung")
+
+
 @flow(name=TRANSCODE_FLOW, log_prints=False)
 async def transcode_video(video_id: str) -> str:
-    """Turn an uploaded source into an adaptive HLS stream on the CDN."""
-    workdir = tempfile.mkdtemp(prefix=f"streamify-{video_id}-")
+    """Turn an uploaded source into an adaptive HLS stream on the CDN: playable as soon as its
+    lowest rung is, READY when every rung, the thumbnails and the storyboard are."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"streamify-{video_id}-"))
     started = time.perf_counter()
     # The lease: this flow run's id (one of its own when run outside Prefect's bookkeeping).
     run = str(flow_run.id or uuid4())
@@ -501,37 +617,35 @@ async def transcode_video(video_id: str) -> str:
     try:
         async with steps("start"):
             await begin(video_id, run)
-        async with steps("download"):
-            source_path = await fetch_source(video_id, workdir)
+            async with clients() as c:
+                await use_work_storage(c.settings)
         async with steps("probe"):
-            source = await probe_source(video_id, source_path)
-            ladder = plan(source)
-        async with steps("encode"):
-            encoding = await encode(video_id, source_path, workdir, source, ladder, run=run)
-        async with steps("thumbnail"):
-            # ffmpeg reads the source for the poster and storyboard while the renditions are
-            # measured: one waits on the disk and ffprobe, the other on a core.
-            _, variants = await asyncio.gather(
-                thumbnails(video_id, source_path, workdir, source), master(workdir, source, ladder)
+            source = await probe_source(video_id)
+            ladder = [Rung(**r) for r in plan(source)]  # type: ignore[arg-type]
+        info = SourceInfo(**source)  # type: ignore[arg-type]
+        async with clients() as c:
+            making = Ladder(
+                c, video_id=video_id, run=run, workdir=workdir, info=info, ladder=ladder
             )
-        async with steps("publish"):
-            await publish(video_id, run, workdir)
-        async with steps("finish"):
-            await finish(video_id, run, source, variants)
+            await making.make(steps)
         await _stop(heartbeat)
         await _release(video_id)
+        await remove_chunks(video_id)
         total = time.perf_counter() - started
         get_run_logger().info(
-            "video %s ready in %.1f s: ffmpeg encode %.1f s, everything else %.1f s (%s)",
+            "video %s ready in %.1f s (playable at %.1f s): chunk encoding %.1f s,"
+            " everything else %.1f s (%s)",
             video_id,
             total,
-            encoding,
-            total - encoding,
+            steps.until("playable"),
+            making.encode_seconds,
+            total - making.encode_seconds,
             steps.summary(),
         )
     except VideoGone:
         await _stop(heartbeat)
         await remove_published(video_id)
+        await remove_chunks(video_id)
         raise
     except LeaseLost:
         # Another run took the video over: it is that run's to finish; this one stops here,
@@ -541,6 +655,7 @@ async def transcode_video(video_id: str) -> str:
     except MediaError as exc:
         await _stop(heartbeat)
         await fail(video_id, run, str(exc))
+        await remove_chunks(video_id)
         raise
     except Exception as exc:
         await _stop(heartbeat)  # before handing back: nothing may refresh it afterwards

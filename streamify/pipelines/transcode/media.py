@@ -1,6 +1,6 @@
 """The media work of transcoding, as plain functions over files: probe a source, plan the
-ladder, encode every rendition in one ffmpeg run (decode once, split, scale), build the HLS
-master playlist from what was actually encoded, and make the poster and storyboard.
+ladder, measure what was encoded and build the HLS master playlist from it, and make the
+poster and storyboard. Encoding itself (chunks, stitching, audio) is in `encoding`.
 
 The Prefect flow wraps these in tasks; nothing here knows about Prefect, S3 or the database.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,6 +44,24 @@ ALLOWED_FORMATS = (
     "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,mpeg,mpegvideo,ogg,asf,mxf,h264,hevc"
 )
 SAFE_INPUT = ("-protocol_whitelist", "file,pipe", "-format_whitelist", ALLOWED_FORMATS)
+# A source read from our own bucket through a presigned URL (encoders seek into it rather than
+# download it all): the same demuxers, and HTTP(S) for the top-level input only, since no
+# allowed demuxer opens other resources.
+URL_INPUT = (
+    "-protocol_whitelist",
+    "file,pipe,http,https,tcp,tls,crypto",
+    "-format_whitelist",
+    ALLOWED_FORMATS,
+)
+# A playlist this process wrote (never an upload): local files only.
+OUR_PLAYLIST = ("-protocol_whitelist", "file")
+URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def input_options(source: str) -> tuple[str, ...]:
+    return URL_INPUT if "://" in source else SAFE_INPUT
+
+
 PROBE_SECONDS = 60
 
 
@@ -183,7 +202,9 @@ async def _finish(
     code = await proc.wait()
     if code != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise MediaError(f"{Path(args[0]).name} failed ({code}): {' / '.join(tail)}")
+        # A presigned URL in ffmpeg's words must not reach a log or a failure reason.
+        said = URL.sub("<source>", " / ".join(tail))
+        raise MediaError(f"{Path(args[0]).name} failed ({code}): {said}")
     return "\n".join(lines)
 
 
@@ -199,9 +220,12 @@ def _fps(rate: str | None) -> float:
     return value
 
 
-async def probe(path: Path) -> SourceInfo:
-    """What the source is; MediaError when it is empty, corrupt or has no video."""
-    if await asyncio.to_thread(_size_or_zero, path) == 0:
+async def probe(path: Path | str, *, size: int | None = None) -> SourceInfo:
+    """What the source is (a file, or a URL of one whose size is given); MediaError when it is
+    empty, corrupt or has no video."""
+    if size is None:
+        size = await asyncio.to_thread(_size_or_zero, Path(path))
+    if size == 0:
         raise MediaError("The uploaded file is empty.")
     try:
         out = await run(
@@ -209,7 +233,7 @@ async def probe(path: Path) -> SourceInfo:
                 ffprobe_binary(),
                 "-v",
                 "error",
-                *SAFE_INPUT,
+                *input_options(str(path)),
                 "-print_format",
                 "json",
                 "-show_streams",
@@ -285,114 +309,6 @@ def plan_ladder(source: SourceInfo) -> list[Rung]:
     return rungs
 
 
-def encode_command(
-    source_path: Path, out_dir: Path, source: SourceInfo, ladder: list[Rung]
-) -> list[str]:
-    """One ffmpeg run: decode once, split, scale per rung, H.264 with keyframes every 2 s at
-    the same instants in every rendition (no scene-cut keyframes), AAC, 4 s HLS segments."""
-    n = len(ladder)
-    fps = f"{source.fps:.3f}".rstrip("0").rstrip(".")
-    graph = f"[0:v:0]fps={fps},split={n}" + "".join(f"[s{i}]" for i in range(n)) + ";"
-    graph += ";".join(
-        f"[s{i}]scale={r.width}:{r.height}:force_original_aspect_ratio=disable,setsar=1[v{i}]"
-        for i, r in enumerate(ladder)
-    )
-    gop = max(1, round(source.fps * GOP_SECONDS))
-    args = [
-        ffmpeg_binary(),
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        *SAFE_INPUT,
-        "-i",
-        str(source_path),
-        "-filter_complex",
-        graph,
-    ]
-    for i, rung in enumerate(ladder):
-        args += ["-map", f"[v{i}]"]
-        if source.has_audio:
-            args += ["-map", "0:a:0"]
-        args += [
-            f"-c:v:{i}",
-            "libx264",
-            f"-preset:v:{i}",
-            "veryfast",
-            f"-profile:v:{i}",
-            "high",
-            f"-b:v:{i}",
-            str(rung.video_bitrate),
-            f"-maxrate:v:{i}",
-            str(rung.peak_bitrate),
-            f"-bufsize:v:{i}",
-            str(rung.video_bitrate * 2),
-        ]
-    args += [
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        str(gop),
-        "-keyint_min",
-        str(gop),
-        "-sc_threshold",
-        "0",
-        "-force_key_frames",
-        f"expr:gte(t,n_forced*{GOP_SECONDS})",
-    ]
-    if source.has_audio:
-        args += ["-c:a", "aac", "-b:a", str(AUDIO_BITRATE), "-ac", "2"]
-    stream_map = " ".join(
-        f"v:{i},a:{i},name:{r.name}" if source.has_audio else f"v:{i},name:{r.name}"
-        for i, r in enumerate(ladder)
-    )
-    args += [
-        "-f",
-        "hls",
-        "-hls_time",
-        str(SEGMENT_SECONDS),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_flags",
-        "independent_segments",
-        "-hls_segment_type",
-        "mpegts",
-        "-hls_segment_filename",
-        str(out_dir / "%v" / "seg_%05d.ts"),
-        "-var_stream_map",
-        stream_map,
-        "-progress",
-        "pipe:1",
-        "-nostats",
-        str(out_dir / "%v" / "index.m3u8"),
-    ]
-    return args
-
-
-async def encode(
-    source_path: Path,
-    out_dir: Path,
-    source: SourceInfo,
-    ladder: list[Rung],
-    *,
-    on_progress: Callable[[float], Awaitable[None]] | None = None,
-    timeout_seconds: float | None = None,
-) -> None:
-    """Encode the ladder into out_dir/<rung>/index.m3u8; progress is reported as 0..1."""
-    for rung in ladder:
-        (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
-
-    async def progress(line: str) -> None:
-        key, _, value = line.partition("=")
-        if on_progress is not None and key == "out_time_us" and value.strip().isdigit():
-            await on_progress(min(1.0, int(value) / 1e6 / source.duration))
-
-    await run(
-        encode_command(source_path, out_dir, source, ladder),
-        on_line=progress,
-        timeout_seconds=timeout_seconds,
-    )
-
-
 def segment_durations(playlist: Path) -> list[tuple[str, float]]:
     """(segment file, duration) of a VOD media playlist."""
     found: list[tuple[str, float]] = []
@@ -406,10 +322,11 @@ def segment_durations(playlist: Path) -> list[tuple[str, float]]:
     return found
 
 
-async def codecs_of(segment: Path) -> str:
-    """The RFC 6381 CODECS string of what the segment really contains."""
+async def codecs_of(rendition: Path) -> str:
+    """The RFC 6381 CODECS string of what a rendition really contains (its playlist, read as
+    a player would: the init segment and the first media segment)."""
     out = await run(
-        [ffprobe_binary(), "-v", "error", "-print_format", "json", "-show_streams", str(segment)]
+        [ffprobe_binary(), "-v", "error", "-print_format", "json", "-show_streams", str(rendition)]
     )
     parts: list[str] = []
     for stream in json.loads(out).get("streams", []):
@@ -421,43 +338,91 @@ async def codecs_of(segment: Path) -> str:
     return ",".join(parts)
 
 
-async def measure_variant(hls_dir: Path, rung: Rung, fps: float) -> Variant:
-    playlist = hls_dir / rung.name / "index.m3u8"
+@dataclass(frozen=True, slots=True)
+class Rates:
+    peak: int
+    average: int
+    duration: float
+
+
+def measure_rates(playlist: Path) -> Rates:
+    """Peak and average bits per second over a rendition's segments."""
     segments = segment_durations(playlist)
     if not segments:
-        raise MediaError(f"The {rung.name} rendition came out empty.")
+        raise MediaError(f"The {playlist.parent.name} rendition came out empty.")
     rates, total_bits, total_seconds = [], 0, 0.0
     for name, seconds in segments:
-        bits = (hls_dir / rung.name / name).stat().st_size * 8
+        bits = (playlist.parent / name).stat().st_size * 8
         total_bits += bits
         total_seconds += seconds
         rates.append(bits / max(seconds, 0.001))
-    return Variant(
-        rung=rung,
-        playlist=f"{rung.name}/index.m3u8",
-        peak_bandwidth=math.ceil(max(rates)),
-        average_bandwidth=math.ceil(total_bits / max(total_seconds, 0.001)),
-        codecs=await codecs_of(hls_dir / rung.name / segments[0][0]),
-        fps=fps,
+    return Rates(
+        peak=math.ceil(max(rates)),
+        average=math.ceil(total_bits / max(total_seconds, 0.001)),
         duration=total_seconds,
     )
 
 
-def master_playlist(variants: list[Variant]) -> str:
-    """The multivariant playlist, highest rendition first."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+@dataclass(frozen=True, slots=True)
+class AudioRendition:
+    """The one audio rendition every video rung plays with."""
+
+    playlist: str  # relative to the HLS folder
+    rates: Rates
+    codecs: str
+
+
+async def measure_audio(hls_dir: Path, folder: str) -> AudioRendition:
+    playlist = hls_dir / folder / "index.m3u8"
+    rates = await asyncio.to_thread(measure_rates, playlist)
+    return AudioRendition(f"{folder}/index.m3u8", rates, await codecs_of(playlist))
+
+
+async def measure_variant(
+    hls_dir: Path, rung: Rung, fps: float, audio: AudioRendition | None = None
+) -> Variant:
+    """A video rung as the master names it: its bandwidth with the audio it plays with."""
+    playlist = hls_dir / rung.name / "index.m3u8"
+    video = await asyncio.to_thread(measure_rates, playlist)
+    codecs = await codecs_of(playlist)
+    if audio is not None:
+        codecs = f"{codecs},{audio.codecs}"
+    return Variant(
+        rung=rung,
+        playlist=f"{rung.name}/index.m3u8",
+        peak_bandwidth=video.peak + (audio.rates.peak if audio else 0),
+        average_bandwidth=video.average + (audio.rates.average if audio else 0),
+        codecs=codecs,
+        fps=fps,
+        duration=video.duration,
+    )
+
+
+AUDIO_GROUP = "audio"
+
+
+def master_playlist(variants: list[Variant], audio: AudioRendition | None = None) -> str:
+    """The multivariant playlist, highest rendition first; the audio, when there is any, is
+    one rendition group every variant refers to."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",DEFAULT=YES,'
+            f'AUTOSELECT=YES,CHANNELS="2",URI="{audio.playlist}"'
+        )
     for v in sorted(variants, key=lambda v: v.peak_bandwidth, reverse=True):
+        group = f',AUDIO="{AUDIO_GROUP}"' if audio is not None else ""
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={v.peak_bandwidth},"
             f'AVERAGE-BANDWIDTH={v.average_bandwidth},CODECS="{v.codecs}",'
-            f"RESOLUTION={v.rung.width}x{v.rung.height},FRAME-RATE={v.fps:.3f}"
+            f"RESOLUTION={v.rung.width}x{v.rung.height},FRAME-RATE={v.fps:.3f}{group}"
         )
         lines.append(v.playlist)
     return "\n".join(lines) + "\n"
 
 
 async def poster(
-    source_path: Path, out: Path, source: SourceInfo, *, timeout_seconds: float | None = None
+    source_path: Path | str, out: Path, source: SourceInfo, *, timeout_seconds: float | None = None
 ) -> None:
     at = min(1.0, source.duration / 2)
     await run(
@@ -468,7 +433,7 @@ async def poster(
             "-y",
             "-ss",
             f"{at:.3f}",
-            *SAFE_INPUT,
+            *input_options(str(source_path)),
             "-i",
             str(source_path),
             "-frames:v",
@@ -492,7 +457,7 @@ def storyboard_plan(duration: float, *, max_tiles: int = 100) -> tuple[float, in
 
 
 async def storyboard(
-    source_path: Path,
+    source_path: Path,  # a file, or the HLS playlist of a rendition we encoded
     sprite: Path,
     vtt: Path,
     source: SourceInfo,
@@ -510,7 +475,7 @@ async def storyboard(
             "-hide_banner",
             "-nostdin",
             "-y",
-            *SAFE_INPUT,
+            *(SAFE_INPUT if source_path.suffix != ".m3u8" else OUR_PLAYLIST),
             "-i",
             str(source_path),
             "-vf",

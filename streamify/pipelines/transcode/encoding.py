@@ -1,0 +1,277 @@
+"""Split, encode, stitch: the ladder made of chunks that any encoder can take.
+
+A source is cut into chunks on segment boundaries (`plan_chunks`); each chunk of one group of
+rungs is one ffmpeg run (`chunk_command`) that seeks into the source, decodes the chunk once
+and writes one video-only MP4 per rung, keyframes at the same instants in every rung. A rung's
+chunks are joined with a copy-only remux into CMAF (fragmented MP4) HLS segments (`stitch`);
+audio is encoded once for the whole source as a rendition of its own (`encode_audio`), never
+per chunk, so it carries no encoder priming at the joins.
+
+Plain functions over files and URLs: nothing here knows about Prefect, S3 or the database."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamify.pipelines.transcode.media import (
+    AUDIO_BITRATE,
+    GOP_SECONDS,
+    SEGMENT_SECONDS,
+    MediaError,
+    Rung,
+    SourceInfo,
+    ffmpeg_binary,
+    input_options,
+    run,
+)
+
+# 12 s = 3 segments. A chunk's fixed cost (process start, seeking back to the source's
+# keyframe, x264's lookahead filling up, the task's pickup) measured about 0.5 s; against
+# 2.6 s of work for the lowest rung's 12 s of a 1080p source that is tolerable, and 12 s
+# chunks still give 5 pieces of a minute to spread over encoders (docs/media.md).
+CHUNK_SECONDS = 3 * SEGMENT_SECONDS
+# A remainder shorter than this joins the chunk before it rather than run on its own.
+MIN_TAIL_SECONDS = SEGMENT_SECONDS
+INIT_SEGMENT = "init.mp4"
+SEGMENT_PATTERN = "seg_%05d.m4s"
+AUDIO_FOLDER = "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Frames [first_frame, first_frame + frames) of the source at the ladder's frame rate;
+    frames 0 means "to the end" (the last chunk)."""
+
+    index: int
+    start: float
+    frames: int
+
+    def seconds(self, fps: float, duration: float) -> float:
+        return self.frames / fps if self.frames else max(0.0, duration - self.start)
+
+
+def plan_chunks(info: SourceInfo, *, chunk_seconds: float = CHUNK_SECONDS) -> list[Chunk]:
+    """Chunks of whole segments. Each starts on a segment boundary, where every rung has a
+    keyframe, so stitched rungs need no re-encode and no discontinuity."""
+    per_chunk = max(1, round(chunk_seconds / SEGMENT_SECONDS)) * SEGMENT_SECONDS
+    count = max(1, math.ceil(info.duration / per_chunk))
+    if count > 1 and info.duration - (count - 1) * per_chunk < MIN_TAIL_SECONDS:
+        count -= 1
+    frames = round(per_chunk * info.fps)
+    return [
+        Chunk(index=i, start=i * per_chunk, frames=0 if i == count - 1 else frames)
+        for i in range(count)
+    ]
+
+
+def _fps_text(fps: float) -> str:
+    return f"{fps:.3f}".rstrip("0").rstrip(".")
+
+
+def chunk_command(
+    source: str,
+    outputs: Sequence[tuple[Rung, Path]],
+    info: SourceInfo,
+    chunk: Chunk,
+    *,
+    threads: int = 0,
+) -> list[str]:
+    """One ffmpeg run for one chunk of a group of rungs: seek (exactly: decode from the
+    keyframe before and drop what precedes), decode once, split, scale, H.264 with keyframes
+    every GOP_SECONDS from the chunk's start (a segment boundary), video only."""
+    n = len(outputs)
+    graph = f"[0:v:0]fps={_fps_text(info.fps)},split={n}" + "".join(f"[s{i}]" for i in range(n))
+    graph += ";" + ";".join(
+        f"[s{i}]scale={r.width}:{r.height}:force_original_aspect_ratio=disable,setsar=1[v{i}]"
+        for i, (r, _) in enumerate(outputs)
+    )
+    gop = max(1, round(info.fps * GOP_SECONDS))
+    args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    if threads:
+        args += ["-threads", str(threads)]
+    if chunk.start > 0:
+        args += ["-ss", f"{chunk.start:.3f}"]
+    args += [*input_options(source), "-i", source, "-filter_complex", graph]
+    if threads:
+        args += ["-filter_complex_threads", str(threads)]
+    for i, (rung, path) in enumerate(outputs):
+        args += ["-map", f"[v{i}]"]
+        if chunk.frames:
+            args += ["-frames:v", str(chunk.frames)]
+        args += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-b:v",
+            str(rung.video_bitrate),
+            "-maxrate",
+            str(rung.peak_bitrate),
+            "-bufsize",
+            str(rung.video_bitrate * 2),
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            str(gop),
+            "-keyint_min",
+            str(gop),
+            "-sc_threshold",
+            "0",
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{GOP_SECONDS})",
+        ]
+        if threads:
+            args += ["-threads", str(threads)]
+        args += ["-an", "-f", "mp4", str(path)]
+    return args
+
+
+async def encode_chunk(
+    source: str,
+    outputs: Sequence[tuple[Rung, Path]],
+    info: SourceInfo,
+    chunk: Chunk,
+    *,
+    threads: int = 0,
+    timeout_seconds: float | None = None,
+) -> None:
+    for _, path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    await run(
+        chunk_command(source, outputs, info, chunk, threads=threads),
+        timeout_seconds=timeout_seconds,
+    )
+    for rung, path in outputs:
+        if not path.exists() or path.stat().st_size == 0:
+            raise MediaError(f"The {rung.name} rendition came out empty.")
+
+
+def _hls_output(folder: Path) -> list[str]:
+    return [
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT_SECONDS),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_fmp4_init_filename",
+        INIT_SEGMENT,
+        "-hls_segment_filename",
+        str(folder / SEGMENT_PATTERN),
+        str(folder / "index.m3u8"),
+    ]
+
+
+def _concat_listing(folder: Path, chunk_files: Sequence[Path]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = folder.parent / f"{folder.name}.concat.txt"
+    listing.write_text("".join(f"file '{path.resolve()}'\n" for path in chunk_files))
+    return listing
+
+
+async def stitch(
+    chunk_files: Sequence[Path], folder: Path, *, timeout_seconds: float | None = None
+) -> Path:
+    """Join a rung's chunks, in order, into one CMAF HLS rendition in `folder` (copy only:
+    the concat demuxer lays each chunk after the one before, so timestamps run on)."""
+    listing = await asyncio.to_thread(_concat_listing, folder, chunk_files)
+    try:
+        await run(
+            [
+                ffmpeg_binary(),
+                "-hide_banner",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                # Keep x264's decode-before-present delay as an edit list rather than shift the
+                # video's presentation two frames behind the audio rendition.
+                "-avoid_negative_ts",
+                "disabled",
+                *_hls_output(folder),
+            ],
+            timeout_seconds=timeout_seconds,
+        )
+    finally:
+        listing.unlink(missing_ok=True)
+    return folder / "index.m3u8"
+
+
+async def encode_audio(source: str, folder: Path, *, timeout_seconds: float | None = None) -> Path:
+    """The audio rendition, once for the whole source: AAC stereo in CMAF segments."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await run(
+        [
+            ffmpeg_binary(),
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            *input_options(source),
+            "-i",
+            source,
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-c:a",
+            "aac",
+            "-b:a",
+            str(AUDIO_BITRATE),
+            "-ac",
+            "2",
+            *_hls_output(folder),
+        ],
+        timeout_seconds=timeout_seconds,
+    )
+    return folder / "index.m3u8"
+
+
+def chunk_file(folder: Path, rung: Rung, chunk: Chunk) -> Path:
+    return folder / rung.name / f"{chunk.index:05d}.mp4"
+
+
+async def encode_locally(
+    source: Path, out_dir: Path, info: SourceInfo, ladder: Sequence[Rung], *, parallel: int = 2
+) -> None:
+    """The whole ladder on this machine, chunk by chunk (what the flow spreads over encoders):
+    for tests and benchmarks of the media work alone."""
+    chunks = plan_chunks(info)
+    work = out_dir / "chunks"
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(chunk: Chunk) -> None:
+        async with gate:
+            outputs = [(rung, chunk_file(work, rung, chunk)) for rung in ladder]
+            await encode_chunk(str(source), outputs, info, chunk)
+
+    jobs = [one(chunk) for chunk in chunks]
+    if info.has_audio:
+        jobs.append(_audio_in(source, out_dir))
+    await asyncio.gather(*jobs)
+    for rung in ladder:
+        await stitch([chunk_file(work, rung, c) for c in chunks], out_dir / rung.name)
+
+
+async def _audio_in(source: Path, out_dir: Path) -> None:
+    await encode_audio(str(source), out_dir / AUDIO_FOLDER)
