@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,7 +17,6 @@ import pytest
 
 from streamify.app import create_app
 from streamify.devtools.local import (
-    encoder_process,
     free_port,
     local_services,
     service_env,
@@ -33,6 +31,7 @@ from tests.helpers import FakeClock, insert_user, token_for
 from tests.pipelines.prefect import wait_for_deployment
 from tests.servers import (
     CdnStack,
+    Encoders,
     SessionS3,
     remove_keys,
     serve_app,
@@ -183,30 +182,27 @@ async def prefect_url(prefect_server: None) -> str:
 @pytest.fixture(scope="session")
 def encoders(
     prefect_server: None, local_s3: SessionS3, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[subprocess.Popen[bytes]]]:
+) -> Iterator[Encoders]:
     """Two `streamify encoder` processes for the session: they need only the S3 buckets and
     the Prefect API, which the session shares."""
     from prefect.settings import PREFECT_API_URL
 
-    url = str(PREFECT_API_URL.value())
     settings = Settings(
         s3_endpoint_url=local_s3.server.endpoint,
         s3_raw_bucket=local_s3.raw_bucket,
         s3_media_bucket=local_s3.media_bucket,
-        prefect_api_url=url,
+        prefect_api_url=str(PREFECT_API_URL.value()),
     )
-    logs = tmp_path_factory.mktemp("encoders")
     with contextlib.ExitStack() as stack:
-        procs = [
-            stack.enter_context(encoder_process(settings, logs / f"encoder-{n}.log"))
-            for n in (1, 2)
-        ]
-        yield procs
+        pool = Encoders(settings, tmp_path_factory.mktemp("encoders"), stack)
+        pool.start()
+        pool.start()
+        yield pool
 
 
 @pytest.fixture
 def worker_env(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, encoders: list[subprocess.Popen[bytes]]
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, encoders: Encoders
 ) -> Settings:
     """Tasks read their settings from the environment, as on a real worker."""
     for name, value in service_env(settings).items():
@@ -219,7 +215,7 @@ async def worker(
     settings: Settings,
     prefect_url: str,
     tmp_path: Path,
-    encoders: list[subprocess.Popen[bytes]],
+    encoders: Encoders,
 ) -> AsyncIterator[None]:
     log = tmp_path / "worker.log"
     with worker_process(settings.model_copy(update={"prefect_api_url": prefect_url}), log) as proc:

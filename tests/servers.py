@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,7 +20,7 @@ import httpx
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamify.devtools.local import free_port, service_env, stop_process
+from streamify.devtools.local import encoder_process, free_port, service_env, stop_process
 from streamify.devtools.seaweed import LocalS3
 from streamify.infra.db import drop_database
 from streamify.infra.settings import Settings
@@ -207,3 +208,23 @@ class TcpProxy:
 
     async def restore(self) -> None:
         await self.start()
+
+
+class Encoders:
+    """The session's `streamify encoder` processes; a fault test may kill one and start
+    another in its place."""
+
+    def __init__(self, settings: Settings, logs: Path, stack: contextlib.ExitStack) -> None:
+        self.settings = settings
+        self.logs = logs
+        self.stack = stack
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.logs / f"encoder-{len(self.procs) + 1}.log"
+        proc = self.stack.enter_context(encoder_process(self.settings, log))
+        self.procs.append(proc)
+        return proc
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]

@@ -4,6 +4,7 @@ complete stream, or nothing), its runs in Prefect, its heartbeat; and the table 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,12 @@ async def outcome(services: Services, video_id: uuid.UUID) -> Outcome:
     )
 
 
+def _uris(playlist: str) -> list[str]:
+    """Every URI a playlist names: its URI lines and its URI="…" attributes."""
+    found = re.findall(r'URI="([^"]+)"', playlist)
+    return found + [line for line in playlist.splitlines() if line and not line.startswith("#")]
+
+
 async def assert_one_complete_stream(services: Services, video_id: uuid.UUID) -> int:
     """Every file the master playlist leads to is there, and nothing else but the thumbnails;
     returns how many objects the stream has."""
@@ -48,16 +55,12 @@ async def assert_one_complete_stream(services: Services, video_id: uuid.UUID) ->
     keys = set(await list_keys(storage.client, storage.media_bucket, root))
     master = (await storage.read_media(f"{root}hls/master.m3u8") or b"").decode()
     expected = {f"{root}hls/master.m3u8"}
-    for variant in (line for line in master.splitlines() if line and not line.startswith("#")):
-        playlist_key = f"{root}hls/{variant}"
+    for playlist_uri in _uris(master):  # variant and audio playlists
+        playlist_key = f"{root}hls/{playlist_uri}"
         expected.add(playlist_key)
         folder = playlist_key.rsplit("/", 1)[0]
         playlist = (await storage.read_media(playlist_key) or b"").decode()
-        expected |= {
-            f"{folder}/{line}"
-            for line in playlist.splitlines()
-            if line and not line.startswith("#")
-        }
+        expected |= {f"{folder}/{uri}" for uri in _uris(playlist)}  # segments, init segment
     thumbs = {f"{root}thumbs/{name}" for name in ("poster.jpg", "storyboard.jpg", "storyboard.vtt")}
     assert len(expected) > 3, master
     assert keys == expected | thumbs, sorted(keys ^ (expected | thumbs))

@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import State, StateType, TaskRun
 from prefect.context import EngineContext, TaskRunContext
 from prefect.futures import PrefectDistributedFuture
 from prefect.states import Crashed
@@ -36,14 +37,19 @@ POLL_SECONDS = 1.0
 MAX_FAILED_RUNS = 3
 
 
-def _delay_detached(kwargs: dict[str, Any]) -> PrefectDistributedFuture[Any]:
+def video_tag(video_id: str) -> str:
+    """The tag of a video's chunk runs (what the Prefect UI and the tests filter by)."""
+    return f"video:{video_id}"
+
+
+def _delay_detached(kwargs: dict[str, Any], tag: str) -> PrefectDistributedFuture[Any]:
     """Delay a chunk run without the flow run's context. Prefect would pickle that context
     (the flow object, and by value its function's globals) into every chunk's parameters: heavy,
     and it fails on anything unpicklable a module holds. Runs in to_thread's copy of the
     context, so the flow's own context is untouched."""
     EngineContext.__var__.set(None)  # type: ignore[arg-type]
     TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
-    return encode_chunk.apply_async(kwargs=kwargs)
+    return encode_chunk.with_options(tags={tag}).apply_async(kwargs=kwargs)
 
 
 class NoEncoder(Exception):
@@ -94,10 +100,33 @@ class ChunkRuns:
         self.on_done = on_done
         self.observed = Observed()
         self.resubmitted = 0
+        self.jobs: list[ChunkJob] = []
+        # Submissions in order, and when (parent's clock) each was first seen started: a run
+        # still waiting while a later one has started was handed to an encoder that holds it.
+        self.order: dict[UUID, int] = {}
+        self.started: dict[int, float] = {}
+
+    def work(self, group: int) -> float:
+        """Pixels a chunk of the group decodes and encodes per frame: how chunk times of one
+        group predict another's."""
+        rungs = next(job.rungs for job in self.jobs if job.group == group)
+        return self.info.width * self.info.height + sum(r.width * r.height for r in rungs)
+
+    def expected(self, group: int) -> float:
+        """A chunk's expected run time: the longest of its group so far, else the longest of
+        another group scaled by their work, else (nothing finished yet) the step limit."""
+        longest = self.observed.longest(group)
+        if longest is not None:
+            return longest
+        guesses = [
+            seconds * self.work(group) / self.work(other)
+            for other in self.observed.seconds
+            if (seconds := self.observed.longest(other)) is not None
+        ]
+        return max(guesses) if guesses else self.timeout_seconds
 
     def deadline(self, group: int) -> float:
-        longest = self.observed.longest(group)
-        expected = self.timeout_seconds if longest is None else longest
+        expected = self.expected(group)
         return max(
             self.settings.transcode_chunk_min_deadline_seconds,
             self.settings.transcode_chunk_deadline_factor * expected,
@@ -112,11 +141,13 @@ class ChunkRuns:
             "timeout_seconds": self.timeout_seconds,
         }
         # apply_async blocks on its API calls: off the event loop, which runs the others.
-        future = await asyncio.to_thread(_delay_detached, kwargs)
+        future = await asyncio.to_thread(_delay_detached, kwargs, video_tag(self.video_id))
+        self.order[future.task_run_id] = len(self.order)
         return cast(PrefectDistributedFuture[dict[str, float]], future)
 
     async def run_all(self, jobs: list[ChunkJob]) -> None:
         """Delay every job in order, then wait for all; the first failure cancels the rest."""
+        self.jobs = jobs
         futures = [await self.submit(job) for job in jobs]
         async with asyncio.TaskGroup() as group:
             for job, future in zip(jobs, futures, strict=True):
@@ -131,45 +162,63 @@ class ChunkRuns:
             while True:
                 await future.wait_async(timeout=POLL_SECONDS)
                 task_run = await client.read_task_run(future.task_run_id)
-                state = task_run.state
-                if state is None:
+                if task_run.state is None:
                     continue
-                if state.type is StateType.COMPLETED:
+                kind = task_run.state.type
+                if kind in (StateType.RUNNING, StateType.COMPLETED):
+                    self.started.setdefault(self.order[future.task_run_id], time.monotonic())
+                if kind is StateType.COMPLETED:
                     if task_run.start_time and task_run.end_time:
                         ran = (task_run.end_time - task_run.start_time).total_seconds()
                         self.observed.add(job.group, ran)
                     await self.on_done(job)
                     return
-                if state.type is StateType.FAILED:
-                    try:
-                        await state.aresult(raise_on_failure=True)
-                    except MediaError:
-                        raise
-                    except Exception as exc:
-                        failures += 1
-                        log.warning(
-                            "chunk %d of video %s failed (%s)",
-                            job.chunk.index,
-                            self.video_id,
-                            type(exc).__name__,
-                        )
-                        if failures >= MAX_FAILED_RUNS:
-                            raise ChunkFailed(str(exc)) from exc
-                    future, submitted = await self.submit(job), time.monotonic()
-                    continue
-                if state.type in (StateType.CRASHED, StateType.CANCELLED):
-                    future, submitted = await self.submit(job), time.monotonic()
-                    continue
-                if state.type is StateType.RUNNING and task_run.start_time is not None:
-                    running = (datetime.now(UTC) - task_run.start_time).total_seconds()
-                    limit = self.deadline(job.group)
-                    if running > limit:
-                        await self._give_up(client, future, job, limit)
-                        future, submitted = await self.submit(job), time.monotonic()
-                    continue
-                waited = time.monotonic() - submitted
-                if waited > self.settings.transcode_encoder_wait_seconds:
-                    raise NoEncoder(f"No encoder took the work within {waited:.0f} s.")
+                if kind is StateType.FAILED:
+                    failures += 1
+                    await self._failed(job, task_run.state, failures)
+                elif kind not in (StateType.CRASHED, StateType.CANCELLED):
+                    limit = self._overdue(job, task_run, submitted)
+                    if limit is None:
+                        continue
+                    await self._give_up(client, future, job, limit)
+                future, submitted = await self.submit(job), time.monotonic()
+
+    async def _failed(self, job: ChunkJob, state: State[Any], failures: int) -> None:
+        """A media error fails the video; anything else is tried again a few times."""
+        try:
+            await state.aresult(raise_on_failure=True)
+        except MediaError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "chunk %d of video %s failed (%s)",
+                job.chunk.index,
+                self.video_id,
+                type(exc).__name__,
+            )
+            if failures >= MAX_FAILED_RUNS:
+                raise ChunkFailed(str(exc)) from exc
+
+    def _overdue(self, job: ChunkJob, task_run: TaskRun, submitted: float) -> float | None:
+        """The deadline a run still unfinished has passed, or None while it is in time."""
+        if task_run.state is not None and task_run.state.type is StateType.RUNNING:
+            if task_run.start_time is None:
+                return None
+            running = (datetime.now(UTC) - task_run.start_time).total_seconds()
+            limit = self.deadline(job.group)
+            return limit if running > limit else None
+        # Waiting. A run submitted after it has started: an encoder took this one (a task
+        # worker takes the next run while it still runs one) and has not started it since.
+        # It may be busy for a chunk's time; after that it is dead or stuck.
+        seq = self.order[task_run.id]
+        overtaken = [t for later, t in self.started.items() if later > seq]
+        limit = 2 * self.deadline(job.group)
+        if overtaken and time.monotonic() - min(overtaken) > limit:
+            return limit
+        waited = time.monotonic() - submitted
+        if waited > self.settings.transcode_encoder_wait_seconds:
+            raise NoEncoder(f"No encoder took the work within {waited:.0f} s.")
+        return None
 
     async def _give_up(
         self, client: Any, future: PrefectDistributedFuture[Any], job: ChunkJob, limit: float
@@ -177,7 +226,7 @@ class ChunkRuns:
         """The run's encoder is presumed dead: the run is marked so, and counted."""
         self.resubmitted += 1
         log.warning(
-            "chunk %d of video %s ran past its %.0f s deadline: submitted again",
+            "chunk %d of video %s not done within its %.0f s deadline: submitted again",
             job.chunk.index,
             self.video_id,
             limit,
