@@ -252,6 +252,9 @@ def worker() -> None:
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    # Prefect's runner asks for scheduled runs every 10 s by default: up to 10 s of an
+    # upload's wait before anything starts.
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(settings.worker_poll_seconds))
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME
     from streamify.pipelines.transcode.flow import transcode_video
 

@@ -201,9 +201,7 @@ def encoders(
 
 
 @pytest.fixture
-def worker_env(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, encoders: Encoders
-) -> Settings:
+def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, encoders: Encoders) -> Settings:
     """Tasks read their settings from the environment, as on a real worker."""
     for name, value in service_env(settings).items():
         monkeypatch.setenv(name, value)

@@ -189,6 +189,8 @@ class Settings(BaseSettings):
     # Transcoding runs one `streamify worker` process holds at once (each mostly waits on its
     # chunks).
     worker_flow_runs: int = Field(default=4, ge=1)
+    # How often `streamify worker` asks Prefect for runs to start (whole seconds).
+    worker_poll_seconds: int = Field(default=1, ge=1)
     # Per encoder process: chunks at once, and ffmpeg threads each (0: ffmpeg decides).
     encoder_concurrency: int = Field(default=1, ge=1)
     encoder_threads: int = Field(default=0, ge=0)

@@ -138,6 +138,7 @@ class ChunkRuns:
             "chunk": asdict(job.chunk),
             "rungs": [asdict(r) for r in job.rungs],
             "source": asdict(self.info),
+            "fast": job.group == 0,
             "timeout_seconds": self.timeout_seconds,
         }
         # apply_async blocks on its API calls: off the event loop, which runs the others.

@@ -77,6 +77,8 @@ async def encode_chunk(
     rungs: list[dict[str, Any]],
     source: dict[str, Any],
     timeout_seconds: float,
+    *,
+    fast: bool = False,
 ) -> dict[str, float]:
     """Encode one chunk of these rungs to their chunk keys; the seconds ffmpeg took."""
     settings = Settings()
@@ -99,6 +101,7 @@ async def encode_chunk(
                     info,
                     part,
                     threads=settings.encoder_threads,
+                    fast=fast,
                     timeout_seconds=timeout_seconds,
                 )
                 took = time.perf_counter() - started

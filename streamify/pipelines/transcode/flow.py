@@ -213,12 +213,11 @@ def plan(source: dict[str, object]) -> list[dict[str, object]]:
 def chunk_jobs(info: SourceInfo, ladder: list[Rung]) -> list[ChunkJob]:
     """The lowest rung's chunks first, alone: it makes the video playable. Then the rest of
     the ladder, each chunk decoded once for all of its rungs."""
-    chunks = encoding.plan_chunks(info)
-    lowest, rest = ladder[-1], tuple(ladder[:-1])
-    jobs = [ChunkJob(0, chunk, (lowest,)) for chunk in chunks]
-    if rest:
-        jobs += [ChunkJob(1, chunk, rest) for chunk in chunks]
-    return jobs
+    return [
+        ChunkJob(group, chunk, rungs)
+        for group, (rungs, lowest) in enumerate(encoding.rung_groups(ladder))
+        for chunk in encoding.plan_chunks(info, chunk_seconds=encoding.chunk_seconds(lowest=lowest))
+    ]
 
 
 async def fetch_rung(
@@ -456,7 +455,6 @@ class Ladder:
         self.hls = workdir / "hls"
         self.thumbs = workdir / "thumbs"
         self.downloads = workdir / "chunks"
-        self.chunks = encoding.plan_chunks(info)
         self.jobs = chunk_jobs(info, ladder)
         self.timeout = limits(c.settings).step_seconds(info.duration)
         self.done: dict[int, int] = {0: 0, 1: 0}
@@ -507,7 +505,11 @@ class Ladder:
 
     async def stitch(self, rung: Rung) -> Variant:
         files = await fetch_rung(
-            self.c, self.video_id, rung, self.chunks, self.downloads / rung.name
+            self.c,
+            self.video_id,
+            rung,
+            [job.chunk for job in self.jobs if rung in job.rungs],
+            self.downloads / rung.name,
         )
         await encoding.stitch(files, self.hls / rung.name, timeout_seconds=self.timeout)
         return await media.measure_variant(self.hls, rung, self.info.fps, self.audio)

@@ -11,7 +11,7 @@ const PAGE_SIZE = 24
 
 function card(video: VideoCardFragment, mine: boolean): HTMLElement {
   const ready = video.status === 'READY'
-  const href = ready ? `/videos/${video.id}` : `/videos/${video.id}/processing`
+  const href = video.playable ? `/videos/${video.id}` : `/videos/${video.id}/processing`
   const poster = video.thumbnailUrl
     ? h('img', { src: video.thumbnailUrl, alt: '', loading: 'lazy', width: 320, height: 180 })
     : h('div', { class: 'poster-placeholder', 'aria-hidden': 'true' }, video.status === 'FAILED' ? '!' : '…')

@@ -1,5 +1,6 @@
 // A video's processing, live: the videoProcessing subscription drives the step list and the
-// progress bar until READY (a link to watch) or FAILED (its reason, and a retry).
+// progress bar until READY (a link to watch) or FAILED (its reason, and a retry). From the
+// moment its lowest quality is published (the PLAYABLE step) it offers "Watch now".
 import { RetryProcessing, VideoProcessing, Watch, type VideoProcessingSubscription } from '../../generated/operations'
 import { alertBox, announce, h } from '../dom'
 import { statusWord } from '../format'
@@ -12,10 +13,10 @@ type Event = VideoProcessingSubscription['videoProcessing']
 const STEPS: [step: string, label: string, endsAt: number][] = [
   ['uploaded', 'Uploaded', 0.05],
   ['start', 'Started', 0.07],
-  ['download', 'Fetching the upload', 0.1],
-  ['probe', 'Reading the video', 0.13],
-  ['encode', 'Encoding every quality', 0.9],
-  ['publish', 'Publishing', 0.97],
+  ['probe', 'Reading the video', 0.1],
+  ['encode', 'Encoding the first quality', 0.35],
+  ['playable', 'Playable', 0.4],
+  ['ladder', 'Encoding every quality', 0.97],
   ['done', 'Ready', 1],
 ]
 const ORDER = new Map(STEPS.map(([step], i) => [step, i]))
@@ -65,6 +66,15 @@ export const processingPage: Page = {
       })
       bar.value = Math.max(bar.value, progressOf(event, reached))
       detail.textContent = event.message ?? ''
+      if (processing && reached >= (ORDER.get('playable') ?? Infinity)) watchNow()
+    }
+
+    let offered = false
+    function watchNow(): void {
+      if (offered) return
+      offered = true
+      outcome.replaceChildren(h('p', { class: 'success' }, 'You can watch it now; higher qualities are on their way. ', h('a', { href: `/videos/${videoId}`, id: 'watch-now' }, 'Watch now')))
+      announce('Your video is playable')
     }
 
     function ready(): void {
@@ -92,6 +102,8 @@ export const processingPage: Page = {
         retry,
       )
     }
+
+    if (video.playable && video.status === 'PROCESSING') watchNow()
 
     let stop: (() => void) | undefined
     function start(): void {
@@ -131,7 +143,7 @@ function progressOf(event: Event, reached: number): number {
   if (step === undefined) return 0
   if (reached === 0) return step[2] // the upload is done
   const begins = STEPS[reached - 1]?.[2] ?? 0
-  const within = step[0] === 'encode' && event.progress != null ? event.progress : 0
+  const within = (step[0] === 'encode' || step[0] === 'ladder') && event.progress != null ? event.progress : 0
   return begins + (step[2] - begins) * Math.min(1, Math.max(0, within))
 }
 

@@ -113,7 +113,7 @@ export const watchPage: Page = {
       return
     }
     const mine = viewer()?.id === video.owner?.id
-    if (video.status !== 'READY' || !video.manifest) {
+    if (!video.playable || !video.manifest) {
       main.append(details(video), h('p', {}, `This video is not playable yet: ${statusWord(video.status).toLowerCase()}. `, mine ? h('a', { href: `/videos/${video.id}/processing` }, 'Follow its processing') : null))
       return
     }
@@ -122,6 +122,10 @@ export const watchPage: Page = {
     const player: Player | null = source ? createPlayer(source) : null
     let playing = source?.manifestUrl
     let about = details(video)
+    if (video.status === 'PROCESSING') {
+      // Playable before READY: the first qualities play; the rest join the manifest as they finish.
+      main.append(h('p', { class: 'hint', id: 'still-processing' }, 'Still processing: higher qualities are on their way.'))
+    }
     const layout = h('div', { class: 'watch' }, h('div', { class: 'stage' }, player?.element ?? null, about))
     main.append(layout)
 
