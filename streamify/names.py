@@ -102,6 +102,11 @@ WORK_STORAGE_BLOCK = "s3-bucket/streamify-work"
 WORK_STORAGE_FOLDER = "prefect"
 
 
+def user_transcode_limit(user_id: UUID | str) -> str:
+    """The global concurrency limit of one user's videos encoding at once."""
+    return f"streamify-transcodes-user-{user_id}"
+
+
 def encoder_host_limit(host: str) -> str:
     """The global concurrency limit of one machine's encoders: at most its cores at once."""
     return f"streamify-encoders-{host}"

@@ -40,7 +40,10 @@ async def insert_video(
     visibility: str = "PUBLIC",
     status: str = "READY",
     renditions: tuple[int, ...] = (720, 480),
+    published: bool | None = None,
 ) -> uuid.UUID:
+    """A video row; `published` (default: when READY) gives it renditions and a manifest, as
+    a run that made it playable does."""
     video_id = uuid.uuid4()
     await pool.execute(
         "INSERT INTO videos (id, owner_id, title, visibility, status, duration_seconds)"
@@ -51,6 +54,8 @@ async def insert_video(
         visibility,
         status,
     )
+    if not (status == "READY" if published is None else published):
+        return video_id
     for height in renditions:
         await pool.execute(
             "INSERT INTO renditions (video_id, height, width, bitrate, codecs, playlist_path)"

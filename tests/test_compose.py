@@ -15,13 +15,16 @@ COMPOSE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 def test_compose_services_and_settings_match_the_code() -> None:
     spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert {"postgres", "redis", "minio", "prefect-server", "api", "worker", "cdn"} <= set(services)
+    expected = {"postgres", "redis", "minio", "prefect-server", "api", "worker", "encoder", "cdn"}
+    assert expected <= set(services)
     known = {f"STREAMIFY_{name.upper()}" for name in Settings.model_fields}
     for name, service in services.items():
         for key in service.get("environment") or {}:
             if key.startswith("STREAMIFY_"):
                 assert key in known, f"{name}: {key} is not a setting"
     assert services["worker"]["command"] == ["streamify", "worker"]
+    assert services["encoder"]["command"] == ["streamify", "encoder"]
+    assert services["encoder"]["environment"] == services["worker"]["environment"]
     assert services["api"]["environment"]["STREAMIFY_PREFECT_API_URL"].endswith(":4200/api")
     webhook = services["minio"]["environment"]["MINIO_NOTIFY_WEBHOOK_ENDPOINT_PRIMARY"]
     assert webhook.endswith("/hooks/s3")

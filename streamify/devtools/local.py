@@ -302,11 +302,17 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
 
 @contextlib.contextmanager
 def encoder_process(
-    settings: Settings, log_path: Path, *, extra_env: dict[str, str] | None = None
+    settings: Settings,
+    log_path: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    cpu: int | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`streamify encoder` with these settings, logging to log_path."""
+    """`streamify encoder` with these settings, logging to log_path; pinned to one core
+    (`taskset`) when `cpu` is given."""
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     with logged_server(
-        [sys.executable, "-m", "streamify", "encoder"],
+        [*pin, sys.executable, "-m", "streamify", "encoder"],
         log_path=log_path,
         env={**os.environ, **service_env(settings), **(extra_env or {})},
         ready=lambda: True,

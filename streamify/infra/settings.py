@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     worker_flow_runs: int = Field(default=4, ge=1)
     # How often `streamify worker` asks Prefect for runs to start (whole seconds).
     worker_poll_seconds: int = Field(default=1, ge=1)
+    # Fair transcoding: one user's videos encoding at once (the rest wait, PROCESSING, step
+    # "queued"), a Prefect global concurrency limit per user.
+    transcode_user_concurrency: int = Field(default=2, ge=1)
+    # Chunks of one video submitted and not yet done: 0 is twice the encoders Prefect knows of
+    # (each runs one and holds the next), so a video uses every encoder, while another
+    # user's chunks queue behind a bounded number of them.
+    transcode_chunks_in_flight: int = Field(default=0, ge=0)
     # Per encoder process: chunks at once, and ffmpeg threads each (0: ffmpeg decides).
     encoder_concurrency: int = Field(default=1, ge=1)
     encoder_threads: int = Field(default=0, ge=0)

@@ -226,9 +226,10 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
         await expect(page.locator("#processing-progress")).to_be_visible()
         # Mid-encode the status line speaks as the step list does, and "Uploaded" is done.
         status_line = page.locator("#processing-status")
-        await expect(status_line).to_have_text("Processing: Encoding every quality", timeout=60_000)
+        # Playable before READY: "Watch now" while the rest of the ladder encodes.
+        await expect(main).to_have_attribute("data-playable-offered", "true", timeout=120_000)
         await expect(page.locator('.steps li[data-step="uploaded"]')).to_have_class("done")
-        await shoot(page, "03-processing-encoding")
+        await shoot(page, "03-processing-playable")
         await expect(main).to_have_attribute("data-status", "READY", timeout=180_000)
         await expect(status_line).to_have_text("Ready")
         assert await page.locator("#processing-progress").evaluate("el => el.value") == 1

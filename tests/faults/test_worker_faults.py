@@ -32,6 +32,8 @@ from tests.pipelines.prefect import uploaded_video, wait_for_deployment
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    # The flow's chunks run on the session's encoders.
+    pytest.mark.usefixtures("encoders"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.timeout(300),
     pytest.mark.slow,

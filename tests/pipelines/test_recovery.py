@@ -54,6 +54,8 @@ async def insert_idle_video(
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    # The flow's chunks run on the session's encoders.
+    pytest.mark.usefixtures("encoders"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.timeout(300),
 ]
@@ -142,9 +144,7 @@ async def test_a_run_that_fails_on_our_side_hands_the_video_back_for_a_retry(
     )
     # Still PROCESSING; why this run failed is kept for the reason it may end with.
     assert row is not None and row["status"] == "PROCESSING"
-    assert (
-        row["failure_reason"] == "The download step failed on our side (EndpointConnectionError)."
-    )
+    assert row["failure_reason"] == "The probe step failed on our side (EndpointConnectionError)."
     assert not await services.events.is_alive(video_id)  # the sweep need not wait for it
 
 

@@ -191,6 +191,11 @@ async def state_now(conn: asyncpg.Pool, video_id: UUID) -> HeldState | None:
     )
 
 
+async def owner_of(conn: asyncpg.Pool, video_id: UUID) -> UUID | None:
+    owner: UUID | None = await conn.fetchval("SELECT owner_id FROM videos WHERE id = $1", video_id)
+    return owner
+
+
 async def set_processing_run(conn: Connection, video_id: UUID, run: str) -> None:
     await conn.execute("UPDATE videos SET processing_run = $2 WHERE id = $1", video_id, run)
 

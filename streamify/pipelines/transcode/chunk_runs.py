@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
+from prefect import Task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, StateType, TaskRun
 from prefect.context import EngineContext, TaskRunContext
@@ -28,6 +29,7 @@ from streamify.infra.settings import Settings
 from streamify.pipelines.transcode.chunk_task import encode_chunk
 from streamify.pipelines.transcode.encoding import Chunk
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
+from streamify.pipelines.transcode.work_storage import work_storage
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ POLL_SECONDS = 1.0
 # Runs of one chunk that may fail on our side (storage, an encoder's disk) before the video
 # is handed back; a lost run (deadline) does not count.
 MAX_FAILED_RUNS = 3
+# Chunks of one video in flight at least, whatever the count of encoders says.
+MIN_IN_FLIGHT = 4
 
 
 def video_tag(video_id: str) -> str:
@@ -42,14 +46,29 @@ def video_tag(video_id: str) -> str:
     return f"video:{video_id}"
 
 
-def _delay_detached(kwargs: dict[str, Any], tag: str) -> PrefectDistributedFuture[Any]:
+def _delay_detached(task: Task[..., Any], kwargs: dict[str, Any]) -> PrefectDistributedFuture[Any]:
     """Delay a chunk run without the flow run's context. Prefect would pickle that context
     (the flow object, and by value its function's globals) into every chunk's parameters: heavy,
     and it fails on anything unpicklable a module holds. Runs in to_thread's copy of the
     context, so the flow's own context is untouched."""
     EngineContext.__var__.set(None)  # type: ignore[arg-type]
     TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
-    return encode_chunk.with_options(tags={tag}).apply_async(kwargs=kwargs)
+    return task.apply_async(kwargs=kwargs)
+
+
+async def live_encoders() -> int:
+    """Task workers serving the chunk task, as Prefect's server last saw them."""
+    try:
+        async with get_client() as client:
+            found = await client._client.post(
+                "/task_workers/filter",
+                json={"task_worker_filter": {"task_keys": [encode_chunk.task_key]}},
+            )
+            found.raise_for_status()
+            return len(found.json())
+    except Exception:
+        log.warning("could not count the encoders; assuming none")
+        return 0
 
 
 class NoEncoder(Exception):
@@ -142,17 +161,39 @@ class ChunkRuns:
             "timeout_seconds": self.timeout_seconds,
         }
         # apply_async blocks on its API calls: off the event loop, which runs the others.
-        future = await asyncio.to_thread(_delay_detached, kwargs, video_tag(self.video_id))
+        storage = await work_storage(self.settings)
+        task = encode_chunk.with_options(tags={video_tag(self.video_id)}, result_storage=storage)
+        future = await asyncio.to_thread(_delay_detached, task, kwargs)
         self.order[future.task_run_id] = len(self.order)
         return cast(PrefectDistributedFuture[dict[str, float]], future)
 
     async def run_all(self, jobs: list[ChunkJob]) -> None:
-        """Delay every job in order, then wait for all; the first failure cancels the rest."""
+        """Delay the jobs in order, at most `in_flight` at a time, and see each through; the
+        first failure cancels the rest. The window keeps one video from filling Prefect's
+        queue (first in, first out) ahead of everyone else's."""
         self.jobs = jobs
-        futures = [await self.submit(job) for job in jobs]
+        window = asyncio.Semaphore(await self.in_flight())
         async with asyncio.TaskGroup() as group:
-            for job, future in zip(jobs, futures, strict=True):
-                group.create_task(self.see_through(job, future))
+            for job in jobs:
+                await window.acquire()
+                future = await self.submit(job)
+                group.create_task(self._through(job, future, window))
+
+    async def _through(
+        self,
+        job: ChunkJob,
+        future: PrefectDistributedFuture[dict[str, float]],
+        window: asyncio.Semaphore,
+    ) -> None:
+        try:
+            await self.see_through(job, future)
+        finally:
+            window.release()
+
+    async def in_flight(self) -> int:
+        if self.settings.transcode_chunks_in_flight:
+            return self.settings.transcode_chunks_in_flight
+        return max(MIN_IN_FLIGHT, 2 * await live_encoders())
 
     async def see_through(
         self, job: ChunkJob, future: PrefectDistributedFuture[dict[str, float]]
@@ -185,20 +226,16 @@ class ChunkRuns:
                 future, submitted = await self.submit(job), time.monotonic()
 
     async def _failed(self, job: ChunkJob, state: State[Any], failures: int) -> None:
-        """A media error fails the video; anything else is tried again a few times."""
-        try:
-            await state.aresult(raise_on_failure=True)
-        except MediaError:
-            raise
-        except Exception as exc:
-            log.warning(
-                "chunk %d of video %s failed (%s)",
-                job.chunk.index,
-                self.video_id,
-                type(exc).__name__,
-            )
-            if failures >= MAX_FAILED_RUNS:
-                raise ChunkFailed(str(exc)) from exc
+        """A media error fails the video; anything else is tried again a few times. Read from
+        the state's message, which names the exception ("... MediaError: reason"): the stored
+        exception is in the encoder's copy of the work storage, not ours."""
+        said = state.message or ""
+        marker = f"{MediaError.__name__}: "
+        if marker in said:
+            raise MediaError(said.split(marker, 1)[1])
+        log.warning("chunk %d of video %s failed: %s", job.chunk.index, self.video_id, said)
+        if failures >= MAX_FAILED_RUNS:
+            raise ChunkFailed(said)
 
     def _overdue(self, job: ChunkJob, task_run: TaskRun, submitted: float) -> float | None:
         """The deadline a run still unfinished has passed, or None while it is in time."""

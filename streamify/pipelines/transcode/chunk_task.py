@@ -26,7 +26,6 @@ from streamify.infra.settings import Settings
 from streamify.infra.storage import open_storage
 from streamify.names import (
     ENCODE_CHUNK_TASK,
-    WORK_STORAGE_BLOCK,
     chunk_key,
     encoder_host_limit,
     source_key,
@@ -35,7 +34,7 @@ from streamify.pipelines.transcode import encoding
 from streamify.pipelines.transcode.encoding import Chunk
 from streamify.pipelines.transcode.media import Rung, SourceInfo
 from streamify.pipelines.transcode.retry import retry_unless_media_error
-from streamify.pipelines.transcode.work_storage import use_work_storage
+from streamify.pipelines.transcode.work_storage import work_storage
 
 # How long ffmpeg may keep reading the source through one presigned URL.
 SOURCE_URL_SECONDS = 6 * 3600
@@ -65,7 +64,7 @@ async def host_slot() -> AsyncIterator[None]:
 
 @task(
     name=ENCODE_CHUNK_TASK,
-    result_storage=WORK_STORAGE_BLOCK,
+    # Stored through each process's own copy of the work storage block (with_options).
     persist_result=True,
     retries=2,
     retry_delay_seconds=[1, 5],
@@ -114,14 +113,19 @@ async def encode_chunk(
                     ContentType="video/mp4",
                 )
 
+            # A video deleted meanwhile (its source goes with it) gets no chunk objects back.
+            if await storage.object_size(storage.raw_bucket, source_key(video_id)) is None:
+                return {"seconds": took, "kept": 0}
             await asyncio.gather(*(put(rung, path) for rung, path in outputs))
-    return {"seconds": took}
+    return {"seconds": took, "kept": 1}
 
 
 async def serve_encoder(settings: Settings) -> None:
     """Run as one encoder: a Prefect task worker for `encode_chunk`, forever."""
     from prefect.task_worker import serve
 
-    await use_work_storage(settings)
+    storage = await work_storage(settings)
     await register_host(settings)
-    await serve(encode_chunk, limit=settings.encoder_concurrency)  # type: ignore[misc]
+    await serve(  # type: ignore[misc]
+        encode_chunk.with_options(result_storage=storage), limit=settings.encoder_concurrency
+    )

@@ -25,6 +25,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from prefect import flow, get_run_logger, task
+from prefect.client.orchestration import get_client
+from prefect.concurrency.asyncio import concurrency
 from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
@@ -48,13 +50,13 @@ from streamify.names import (
     media_prefix,
     poster_key,
     source_key,
+    user_transcode_limit,
 )
 from streamify.pipelines.transcode import encoding, media
 from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns
 from streamify.pipelines.transcode.encoding import AUDIO_FOLDER, Chunk
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo, Variant
 from streamify.pipelines.transcode.retry import retry_unless_media_error
-from streamify.pipelines.transcode.work_storage import use_work_storage
 from streamify.writes.videos import LeaseLost, VideoWrites
 
 log = logging.getLogger(__name__)
@@ -546,6 +548,7 @@ class Ladder:
         )
         started = time.perf_counter()
         encoder = asyncio.create_task(runs.run_all(self.jobs))
+        await report(self.c, UUID(self.video_id), "encode", progress=0.0)
         try:
             async with steps("encode"):
                 audio = asyncio.create_task(self.make_audio(url))
@@ -594,6 +597,31 @@ class Ladder:
                     await encoder
 
 
+@contextlib.asynccontextmanager
+async def users_turn(c: Clients, video_id: str) -> AsyncIterator[None]:
+    """Hold one of the owner's transcoding slots (a Prefect global concurrency limit per
+    user, STREAMIFY_TRANSCODE_USER_CONCURRENCY): a user who queues many videos gets that many
+    encoding at once, and everyone else's start beside them. Waiting, the video is PROCESSING
+    (its heartbeat goes on) at the step "queued"."""
+    owner = await video_sql.owner_of(c.writes.db.pool, UUID(video_id))
+    if owner is None:
+        raise VideoGone("The video was deleted.")
+    name = user_transcode_limit(owner)
+    limit = c.settings.transcode_user_concurrency
+    async with get_client() as client:
+        await client.upsert_global_concurrency_limit_by_name(name, limit)
+        taken = (await client.read_global_concurrency_limit_by_name(name)).active_slots
+    if taken >= limit:  # only what the owner is told: the slot below is what waits
+        await report(
+            c,
+            UUID(video_id),
+            "queued",
+            message=f"Waiting: {limit} of your videos are being processed.",
+        )
+    async with concurrency(name, occupy=1):
+        yield
+
+
 async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:
     """Until `reached` is set; the work's failure, if it fails first."""
     waiting = asyncio.create_task(reached.wait())
@@ -619,8 +647,6 @@ async def transcode_video(video_id: str) -> str:
     try:
         async with steps("start"):
             await begin(video_id, run)
-            async with clients() as c:
-                await use_work_storage(c.settings)
         async with steps("probe"):
             source = await probe_source(video_id)
             ladder = [Rung(**r) for r in plan(source)]  # type: ignore[arg-type]
@@ -629,7 +655,10 @@ async def transcode_video(video_id: str) -> str:
             making = Ladder(
                 c, video_id=video_id, run=run, workdir=workdir, info=info, ladder=ladder
             )
-            await making.make(steps)
+            async with contextlib.AsyncExitStack() as turn:
+                async with steps("queued"):
+                    await turn.enter_async_context(users_turn(c, video_id))
+                await making.make(steps)
         await _stop(heartbeat)
         await _release(video_id)
         await remove_chunks(video_id)

@@ -1,8 +1,8 @@
 // A stock hls.js player: plays a master playlist URL and reports what it played. With
-// `seekTo`, once `seconds` have played it seeks there and plays on past it.
+// `seekTo`, once `seconds` have played it seeks there and plays on `playFor` seconds past it.
 import Hls from 'hls.js'
 
-window.playHls = function playHls(url, { seconds = 1.5, seekTo = null, timeoutMs = 60000 } = {}) {
+window.playHls = function playHls(url, { seconds = 1.5, seekTo = null, playFor = 0.5, timeoutMs = 60000 } = {}) {
   return new Promise((resolve, reject) => {
     const video = document.createElement('video')
     video.muted = true
@@ -27,7 +27,7 @@ window.playHls = function playHls(url, { seconds = 1.5, seekTo = null, timeoutMs
             return
           }
           video.currentTime = seekTo
-        } else if (played !== null && seekTo !== null && video.currentTime >= seekTo + 0.5) {
+        } else if (played !== null && seekTo !== null && video.currentTime >= seekTo + playFor) {
           clearTimeout(timer)
           resolve({ currentTime: played, levels: data.levels.length, afterSeek: video.currentTime })
         }

@@ -73,6 +73,7 @@ export const processingPage: Page = {
     function watchNow(): void {
       if (offered) return
       offered = true
+      main.dataset.playableOffered = 'true'
       outcome.replaceChildren(h('p', { class: 'success' }, 'You can watch it now; higher qualities are on their way. ', h('a', { href: `/videos/${videoId}`, id: 'watch-now' }, 'Watch now')))
       announce('Your video is playable')
     }

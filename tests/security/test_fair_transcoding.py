@@ -1,0 +1,85 @@
+"""#17 item 4, the attack: one user uploads many videos at once and everyone else's wait behind
+them. With the fix, a user has at most STREAMIFY_TRANSCODE_USER_CONCURRENCY (2) videos
+encoding at once (a Prefect global concurrency limit per user; the rest wait at the step
+"queued"), and each video keeps a bounded number of chunks in Prefect's first-in-first-out
+queue, so another user's video starts at once and is playable before the first user's
+queued ones are."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamify.devtools.clips import synthetic_clip
+from streamify.infra.settings import Settings
+from streamify.pipelines.transcode.flow import transcode_video
+from streamify.services import Services
+from tests.helpers import followed, insert_user
+from tests.pipelines.prefect import uploaded_video
+from tests.servers import Encoders
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.timeout(300),
+    pytest.mark.slow,
+]
+
+
+async def _uploaded_by(services: Services, owner: uuid.UUID, source: Path) -> uuid.UUID:
+    video_id = await uploaded_video(services, source)
+    await services.db.pool.execute("UPDATE videos SET owner_id = $2 WHERE id = $1", video_id, owner)
+    return video_id
+
+
+async def test_one_user_queueing_five_videos_does_not_hold_back_another(
+    prefect_server: None,
+    worker_env: Settings,
+    encoders: Encoders,
+    services: Services,
+    tmp_path: Path,
+) -> None:
+    source = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=20)
+    flooder, other = await insert_user(services.db.pool), await insert_user(services.db.pool)
+    floods = [await _uploaded_by(services, flooder, source) for _ in range(5)]
+    mine = await _uploaded_by(services, other, source)
+    began = time.monotonic()
+    seen: dict[uuid.UUID, dict[str, float]] = {v: {} for v in [*floods, mine]}
+
+    async def watch(video_id: uuid.UUID) -> None:
+        async with followed(services, video_id) as live:
+            async for event in live:
+                seen[video_id].setdefault(event.step, time.monotonic() - began)
+                if event.final:
+                    return
+
+    watchers = [asyncio.create_task(watch(v)) for v in seen]
+    await asyncio.sleep(0.5)  # subscribed
+    runs = [asyncio.create_task(transcode_video(str(v))) for v in floods]
+    # The flood is under way (two of its videos encoding, the rest queued) when the other
+    # user's upload completes.
+    async with asyncio.timeout(120):
+        while sum("queued" in seen[v] for v in floods) < 3:
+            await asyncio.sleep(0.1)
+    started_mine = time.monotonic() - began
+    runs.append(asyncio.create_task(transcode_video(str(mine))))
+    await asyncio.wait_for(asyncio.gather(*runs), 280)
+    await asyncio.wait_for(asyncio.gather(*watchers), 20)
+
+    assert all("done" in seen[v] for v in seen), seen
+    queued = [v for v in floods if "queued" in seen[v]]
+    # Exactly the flooder's videos beyond two waited; the other user's never did.
+    assert len(queued) == 3 and "queued" not in seen[mine]
+    # At most two of the flooder's videos encoding (from "encode" to READY) at any moment.
+    spans = [(seen[v]["encode"], seen[v]["done"]) for v in floods]
+    for start, _ in spans:
+        assert sum(s <= start < e for s, e in spans) <= 2, spans
+    # The other user's video began encoding at once, and did not wait behind the flooder's
+    # backlog: it was playable before at least two of the three queued videos (the first of
+    # them may get its turn as the other user's upload arrives, and was probed already).
+    assert seen[mine]["encode"] - started_mine < 5, (started_mine, seen[mine])
+    assert sum(seen[mine]["playable"] < seen[v]["playable"] for v in queued) >= 2, seen
