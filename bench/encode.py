@@ -1,4 +1,4 @@
-"""Encode-step benchmark on one machine: Streamify's ladder as the encoders make it (12 s
+"""Encode-step benchmark on one machine: Streamify's ladder as the encoders make it (8 s
 chunks, two at a time, stitched into CMAF, audio once) against one hand-written ffmpeg command
 producing the same ladder in one run (decode once, split, scale), on the same source.
 

@@ -130,15 +130,15 @@ async def one_configuration(
 
 def model(measured: dict[str, Any], seconds: int) -> dict[str, Any]:
     """A 10-minute source on 16 one-core encoders, from the one-encoder run's chunk times:
-    the lowest rung's chunks (8 s) go first, all 16 at a time; the rest (12 s chunks) follow."""
-    from streamify.pipelines.transcode import encoding
+    the lowest rung's 8 s chunks go first, 16 at a time; the rest of the ladder's follow."""
+    from streamify.pipelines.transcode import encoding, media
 
     times = measured["chunk_seconds"]
-    lowest_count = math.ceil(seconds / encoding.LOWEST_CHUNK_SECONDS)
+    lowest_count = len(encoding.plan_chunks(media.SourceInfo(seconds, 1920, 1080, 30, True)))
     lowest, rest = times[:lowest_count], times[lowest_count:]
     t_lowest, t_rest = statistics.median(lowest), statistics.median(rest)
     source_seconds, encoders = 600, 16
-    n_lowest = math.ceil(source_seconds / encoding.LOWEST_CHUNK_SECONDS)
+    n_lowest = math.ceil(source_seconds / encoding.CHUNK_SECONDS)
     n_rest = math.ceil(source_seconds / encoding.CHUNK_SECONDS)
     playable = math.ceil(n_lowest / encoders) * t_lowest
     work = n_lowest * t_lowest + n_rest * t_rest

@@ -31,8 +31,10 @@ def _packets(playlist: Path, stream: str) -> list[dict[str, str]]:
 def test_chunks_are_whole_segments_and_a_short_tail_joins_the_last() -> None:
     info = media.SourceInfo(duration=61.0, width=1920, height=1080, fps=30, has_audio=True)
     chunks = encoding.plan_chunks(info)
-    assert [c.start for c in chunks] == [0, 12, 24, 36, 48]  # the 1 s tail joins 48..61
-    assert [c.frames for c in chunks] == [360, 360, 360, 360, 0]
+    assert [c.start for c in chunks] == [0, 8, 16, 24, 32, 40, 48, 56]  # the last is 5 s
+    assert [c.frames for c in chunks] == [240] * 7 + [0]
+    tail = media.SourceInfo(duration=58.0, width=1920, height=1080, fps=30, has_audio=True)
+    assert [c.start for c in encoding.plan_chunks(tail)][-1] == 48  # 2 s join 48..58
     short = media.SourceInfo(duration=5.0, width=640, height=360, fps=25, has_audio=False)
     assert encoding.plan_chunks(short) == [encoding.Chunk(0, 0, 0)]
 
@@ -42,7 +44,7 @@ async def test_a_stitched_rung_runs_on_across_every_chunk_join(tmp_path: Path) -
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     chunks = encoding.plan_chunks(info)
-    assert len(chunks) == 3  # two joins, at 12 s and 24 s
+    assert len(chunks) == 4  # three joins, at 8, 16 and 24 s
     hls = tmp_path / "hls"
     await encoding.encode_locally(clip, hls, info, ladder)
     frame = 1 / info.fps

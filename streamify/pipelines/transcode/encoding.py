@@ -29,13 +29,12 @@ from streamify.pipelines.transcode.media import (
     run,
 )
 
-# 12 s = 3 segments for the ladder's upper rungs: their chunks cost seconds of CPU each, so a
-# chunk's fixed cost (process start, the seek back to the source's keyframe, the task's pickup:
-# about 0.4 s) is noise. The lowest rung alone decides when a video is playable: 8 s chunks
-# (2 segments) spread its minute over more encoders sooner, at about 1.9 s of CPU each for a
-# 1080p source (docs/media.md has the measurements).
-CHUNK_SECONDS = 3 * SEGMENT_SECONDS
-LOWEST_CHUNK_SECONDS = 2 * SEGMENT_SECONDS
+# 8 s = 2 segments. A chunk's fixed cost (process start, the seek back to the source's
+# keyframe, the task's pickup) is about 0.4 s: a fifth of the lowest rung's 8 s of a 1080p
+# source (1.9 s of CPU), noise beside the upper rungs' (about 12 s). Shorter chunks are more
+# pieces to spread: 12 s ones left a minute in 5 pieces, whose last round ran on one of two
+# encoders (docs/media.md has the measurements).
+CHUNK_SECONDS = 2 * SEGMENT_SECONDS
 # A remainder shorter than this joins the chunk before it rather than run on its own.
 MIN_TAIL_SECONDS = SEGMENT_SECONDS
 INIT_SEGMENT = "init.mp4"
@@ -268,10 +267,6 @@ def rung_groups(ladder: Sequence[Rung]) -> list[tuple[tuple[Rung, ...], bool]]:
     return groups
 
 
-def chunk_seconds(*, lowest: bool) -> float:
-    return LOWEST_CHUNK_SECONDS if lowest else CHUNK_SECONDS
-
-
 def chunk_file(folder: Path, rung: Rung, chunk: Chunk) -> Path:
     return folder / rung.name / f"{chunk.index:05d}.mp4"
 
@@ -291,15 +286,13 @@ async def encode_locally(
             await encode_chunk(str(source), outputs, info, chunk, fast=fast)
 
     jobs = [
-        one(rungs, chunk, fast=lowest)
-        for rungs, lowest in groups
-        for chunk in plan_chunks(info, chunk_seconds=chunk_seconds(lowest=lowest))
+        one(rungs, chunk, fast=lowest) for rungs, lowest in groups for chunk in plan_chunks(info)
     ]
     if info.has_audio:
         jobs.append(_audio_in(source, out_dir))
     await asyncio.gather(*jobs)
-    for rungs, lowest in groups:
-        chunks = plan_chunks(info, chunk_seconds=chunk_seconds(lowest=lowest))
+    chunks = plan_chunks(info)
+    for rungs, _ in groups:
         for rung in rungs:
             await stitch([chunk_file(work, rung, c) for c in chunks], out_dir / rung.name)
 

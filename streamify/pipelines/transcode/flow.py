@@ -217,8 +217,8 @@ def chunk_jobs(info: SourceInfo, ladder: list[Rung]) -> list[ChunkJob]:
     the ladder, each chunk decoded once for all of its rungs."""
     return [
         ChunkJob(group, chunk, rungs)
-        for group, (rungs, lowest) in enumerate(encoding.rung_groups(ladder))
-        for chunk in encoding.plan_chunks(info, chunk_seconds=encoding.chunk_seconds(lowest=lowest))
+        for group, (rungs, _) in enumerate(encoding.rung_groups(ladder))
+        for chunk in encoding.plan_chunks(info)
     ]
 
 
