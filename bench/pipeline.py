@@ -130,9 +130,13 @@ async def run(api: str, seconds: int, state: Path) -> dict[str, Any]:
         raise RuntimeError("the video did not become READY in time")
     worker_log = state / "worker.log"
     said = None
-    if worker_log.exists():
-        found = re.findall(rf"video {video_id} ready in .*", worker_log.read_text())
-        said = found[-1] if found else None
+    for _ in range(50):  # the flow logs its summary just after READY
+        if worker_log.exists():
+            found = re.findall(rf"video {video_id} ready in .*", worker_log.read_text())
+            said = found[-1] if found else None
+        if said is not None:
+            break
+        await asyncio.sleep(0.1)
     return {
         "clip": f"{seconds} s 1920x1080 30 fps, grain, AAC",
         "playable_s": round(playable_at, 1),
