@@ -123,7 +123,7 @@ async def test_object_storage_gone_for_15_seconds_during_publish(
             cut_at.append(time.monotonic())
             restored.append(_restore_after(s3, 15))
 
-        at_step(monkeypatch, "playable", cut)
+        at_step(monkeypatch, "PLAYABLE", cut)
         first = await transcode_video(str(video_id), return_state=True)
         runs: list[asyncio.Task[Any]] = []
         if first.type is not StateType.COMPLETED:

@@ -67,7 +67,7 @@ async def test_an_encoder_killed_mid_chunk_costs_one_chunk_and_its_deadline(
     async def watch() -> None:
         async with followed(services, video_id) as live:
             async for event in live:
-                if event.step == "playable":
+                if event.step == "PLAYABLE":
                     playable.set()
                     return
 

@@ -36,7 +36,7 @@ def _clip(tmp_path: Path) -> Path:
     return synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=4)
 
 
-@pytest.mark.parametrize("step", ["encode", "playable"])
+@pytest.mark.parametrize("step", ["encode", "PLAYABLE"])
 async def test_a_run_that_lost_its_video_writes_nothing_and_one_run_finishes_it(
     step: str,
     prefect_server: None,
@@ -133,7 +133,7 @@ async def test_postgres_connections_dropped_mid_run_still_end_ready(
     )
 
 
-@pytest.mark.parametrize("step", ["encode", "playable"])
+@pytest.mark.parametrize("step", ["encode", "PLAYABLE"])
 async def test_a_video_deleted_while_processing_leaves_no_objects(
     step: str,
     prefect_url: str,

@@ -123,7 +123,7 @@ async def test_upload_to_ready_through_the_notification_path(
         assert seen[-1]["status"] == "READY", seen
         steps = [e["step"] for e in seen]
         assert steps.index("start") < steps.index("probe") < steps.index("encode")
-        assert steps.index("encode") < steps.index("playable") < steps.index("done")
+        assert steps.index("encode") < steps.index("PLAYABLE") < steps.index("done")
         progress = [e["progress"] for e in seen if e["step"] == "encode"]
         assert progress == sorted(progress) and progress[-1] == 1.0
         video = (

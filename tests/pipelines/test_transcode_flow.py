@@ -56,7 +56,7 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
 
     async def snapshot(c: Any, vid: Any, step: str, **kw: Any) -> None:
         await reported(c, vid, step, **kw)
-        if step == "playable":
+        if step == "PLAYABLE":
             at_playable["video"] = (await gql(client, VIDEO_QUERY, {"id": str(video_id)}))["data"][
                 "video"
             ]
@@ -70,8 +70,8 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
 
     steps = [e.step for e in seen]
     assert steps[0] == "start" and steps[-1] == "done" and seen[-1].status is VideoStatus.READY
-    assert steps.index("probe") < steps.index("encode") < steps.index("playable")
-    assert steps.index("playable") < len(steps) - 1 - steps[::-1].index("ladder")
+    assert steps.index("probe") < steps.index("encode") < steps.index("PLAYABLE")
+    assert steps.index("PLAYABLE") < len(steps) - 1 - steps[::-1].index("ladder")
     progress = [e.progress or 0.0 for e in seen if e.step == "encode"]
     assert progress == sorted(progress) and progress[-1] == 1.0
 

@@ -82,4 +82,4 @@ async def test_one_user_queueing_five_videos_does_not_hold_back_another(
     # backlog: it was playable before at least two of the three queued videos (the first of
     # them may get its turn as the other user's upload arrives, and was probed already).
     assert seen[mine]["encode"] - started_mine < 5, (started_mine, seen[mine])
-    assert sum(seen[mine]["playable"] < seen[v]["playable"] for v in queued) >= 2, seen
+    assert sum(seen[mine]["PLAYABLE"] < seen[v]["PLAYABLE"] for v in queued) >= 2, seen

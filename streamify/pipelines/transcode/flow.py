@@ -74,6 +74,10 @@ CONTENT_TYPES = {
 }
 # Uploads in flight at once when publishing: one round trip per file otherwise dominates.
 PUBLISH_CONCURRENCY = 16
+# The processing step a video reaches when its lowest rung is published (the name).
+PLAYABLE = "PLAYABLE"
+# Waiting this long for one of the owner's slots is "queued" (taking a free one is quicker).
+QUEUED_AFTER_SECONDS = 0.5
 # How long ffmpeg may keep reading the source through one presigned URL.
 SOURCE_URL_SECONDS = 6 * 3600
 _retry_unless_media_error = retry_unless_media_error  # the name the tests know
@@ -561,7 +565,7 @@ class Ladder:
                 if self.audio is not None:
                     extra += rendition_files(self.hls, AUDIO_FOLDER)
                 await self.publish(lowest, extra, ready=len(self.ladder) == 1)
-                await report(self.c, UUID(self.video_id), "playable", message=lowest.rung.name)
+                await report(self.c, UUID(self.video_id), PLAYABLE, message=lowest.rung.name)
             async with steps("storyboard"):
                 await self.make_storyboard()
             async with steps("ladder"):
@@ -610,16 +614,23 @@ async def users_turn(c: Clients, video_id: str) -> AsyncIterator[None]:
     limit = c.settings.transcode_user_concurrency
     async with get_client() as client:
         await client.upsert_global_concurrency_limit_by_name(name, limit)
-        taken = (await client.read_global_concurrency_limit_by_name(name)).active_slots
-    if taken >= limit:  # only what the owner is told: the slot below is what waits
+
+    async def tell_owner() -> None:
+        await asyncio.sleep(QUEUED_AFTER_SECONDS)
         await report(
             c,
             UUID(video_id),
             "queued",
             message=f"Waiting: {limit} of your videos are being processed.",
         )
-    async with concurrency(name, occupy=1):
-        yield
+
+    waiting = asyncio.create_task(tell_owner())
+    try:
+        async with concurrency(name, occupy=1):
+            await _stop(waiting)
+            yield
+    finally:
+        await _stop(waiting)
 
 
 async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:

@@ -15,7 +15,7 @@ const STEPS: [step: string, label: string, endsAt: number][] = [
   ['start', 'Started', 0.07],
   ['probe', 'Reading the video', 0.1],
   ['encode', 'Encoding the first quality', 0.35],
-  ['playable', 'Playable', 0.4],
+  ['PLAYABLE', 'Playable', 0.4],
   ['ladder', 'Encoding every quality', 0.97],
   ['done', 'Ready', 1],
 ]
@@ -66,7 +66,7 @@ export const processingPage: Page = {
       })
       bar.value = Math.max(bar.value, progressOf(event, reached))
       detail.textContent = event.message ?? ''
-      if (processing && reached >= (ORDER.get('playable') ?? Infinity)) watchNow()
+      if (processing && reached >= (ORDER.get('PLAYABLE') ?? Infinity)) watchNow()
     }
 
     let offered = false
