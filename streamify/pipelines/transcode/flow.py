@@ -530,6 +530,10 @@ class Ladder:
         text = media.master_playlist(self.variants, self.audio)
         await asyncio.to_thread(master.write_text, text)
         files = [*rendition_files(self.hls, variant.rung.name), *extra, (master, "hls/master.m3u8")]
+        await self.publish_files(files, ready=ready)
+
+    async def publish_files(self, files: list[tuple[Path, str]], *, ready: bool) -> None:
+        """Upload files, then write the rungs published so far (READY when `ready`)."""
         signed = await publish_files(self.c, self.video_id, self.run, files)
         await record_ladder(
             self.c,
@@ -582,16 +586,7 @@ class Ladder:
                     last = i == len(stitched) - 1
                     await self.publish(variant, board if last else [], ready=last)
                 if not stitched:
-                    signed = await publish_files(self.c, self.video_id, self.run, board)
-                    await record_ladder(
-                        self.c,
-                        self.video_id,
-                        self.run,
-                        self.variants,
-                        self.info,
-                        published_signed=signed,
-                        ready=True,
-                    )
+                    await self.publish_files(board, ready=True)
             if runs.resubmitted:
                 log.info("video %s: %d chunk runs submitted again", self.video_id, runs.resubmitted)
         finally:
