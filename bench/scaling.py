@@ -129,19 +129,24 @@ async def one_configuration(
 
 
 def model(measured: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """A 10-minute source on 16 one-core encoders, from the one-encoder run's chunk times:
-    the lowest rung's 8 s chunks go first, 16 at a time; the rest of the ladder's follow."""
+    """A 10-minute source on 16 one-core encoders, from the one-encoder run's chunk times (per
+    second of source): the lowest rung's chunks, shared out over the encoders, go first; the
+    rest of the ladder's 8 s chunks follow."""
     from streamify.pipelines.transcode import encoding, media
 
     times = measured["chunk_seconds"]
-    lowest_count = len(encoding.plan_chunks(media.SourceInfo(seconds, 1920, 1080, 30, True)))
+    clip = media.SourceInfo(seconds, 1920, 1080, 30, True)
+    lowest_count = len(encoding.group_chunks(clip, lowest=True, encoders=1))
     lowest, rest = times[:lowest_count], times[lowest_count:]
-    t_lowest, t_rest = statistics.median(lowest), statistics.median(rest)
+    per_second_lowest = sum(lowest) / seconds
+    t_rest = statistics.median(rest)
     source_seconds, encoders = 600, 16
-    n_lowest = math.ceil(source_seconds / encoding.CHUNK_SECONDS)
-    n_rest = math.ceil(source_seconds / encoding.CHUNK_SECONDS)
-    playable = math.ceil(n_lowest / encoders) * t_lowest
-    work = n_lowest * t_lowest + n_rest * t_rest
+    long = media.SourceInfo(source_seconds, 1920, 1080, 30, True)
+    lowest_chunks = encoding.group_chunks(long, lowest=True, encoders=encoders)
+    t_lowest = encoding.lowest_chunk_seconds(source_seconds, encoders) * per_second_lowest
+    n_rest = len(encoding.plan_chunks(long))
+    playable = math.ceil(len(lowest_chunks) / encoders) * t_lowest
+    work = source_seconds * per_second_lowest + n_rest * t_rest
     # Whole rounds, and the chunks cannot finish before the longest one.
     ready = max(work / encoders, playable + t_rest)
     return {

@@ -222,7 +222,11 @@ class Encoders:
 
     def start(self) -> subprocess.Popen[bytes]:
         log = self.logs / f"encoder-{len(self.procs) + 1}.log"
-        proc = self.stack.enter_context(encoder_process(self.settings, log))
+        # The test harness runs Prefect's server in its ephemeral mode, without the service
+        # that takes back expired leases: a slot a killed encoder held would stay taken all
+        # session, and the encoders left would share what is left.
+        slots = {"STREAMIFY_ENCODER_HOST_SLOTS": "16"}
+        proc = self.stack.enter_context(encoder_process(self.settings, log, extra_env=slots))
         self.procs.append(proc)
         return proc
 

@@ -39,6 +39,20 @@ def test_chunks_are_whole_segments_and_a_short_tail_joins_the_last() -> None:
     assert encoding.plan_chunks(short) == [encoding.Chunk(0, 0, 0)]
 
 
+def test_the_lowest_rung_is_shared_out_over_the_encoders_in_one_round() -> None:
+    minute = media.SourceInfo(duration=60.0, width=1920, height=1080, fps=30, has_audio=True)
+    # Two encoders: one chunk each (32 s and 28 s), not eight 8 s chunks in four rounds.
+    two = encoding.group_chunks(minute, lowest=True, encoders=2)
+    assert [(c.start, c.frames) for c in two] == [(0, 960), (32, 0)]
+    # Many encoders: never shorter than the ladder's chunks.
+    assert len(encoding.group_chunks(minute, lowest=True, encoders=16)) == 8
+    # None counted (Prefect unreachable) or few for a long source: at most 32 s a chunk,
+    # which bounds what a lost run costs.
+    hour = media.SourceInfo(duration=3600.0, width=1920, height=1080, fps=30, has_audio=True)
+    assert len(encoding.group_chunks(hour, lowest=True, encoders=0)) == 113
+    assert encoding.group_chunks(hour, lowest=False, encoders=2) == encoding.plan_chunks(hour)
+
+
 async def test_a_stitched_rung_runs_on_across_every_chunk_join(tmp_path: Path) -> None:
     clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=30)
     info = await media.probe(clip)

@@ -71,6 +71,13 @@ async def live_encoders() -> int:
         return 0
 
 
+async def ready_to_submit(settings: Settings) -> int:
+    """This process's work storage bound and the encoders counted (what planning and the first
+    submission wait for): started beside the flow's first steps, not after them."""
+    _, encoders = await asyncio.gather(work_storage(settings), live_encoders())
+    return encoders
+
+
 class NoEncoder(Exception):
     """No encoder started a chunk in time: transient, the video is handed back."""
 
@@ -167,12 +174,12 @@ class ChunkRuns:
         self.order[future.task_run_id] = len(self.order)
         return cast(PrefectDistributedFuture[dict[str, float]], future)
 
-    async def run_all(self, jobs: list[ChunkJob]) -> None:
+    async def run_all(self, jobs: list[ChunkJob], *, encoders: int) -> None:
         """Delay the jobs in order, at most `in_flight` at a time, and see each through; the
         first failure cancels the rest. The window keeps one video from filling Prefect's
         queue (first in, first out) ahead of everyone else's."""
         self.jobs = jobs
-        window = asyncio.Semaphore(await self.in_flight())
+        window = asyncio.Semaphore(self.in_flight(encoders))
         async with asyncio.TaskGroup() as group:
             for job in jobs:
                 await window.acquire()
@@ -190,10 +197,10 @@ class ChunkRuns:
         finally:
             window.release()
 
-    async def in_flight(self) -> int:
+    def in_flight(self, encoders: int) -> int:
         if self.settings.transcode_chunks_in_flight:
             return self.settings.transcode_chunks_in_flight
-        return max(MIN_IN_FLIGHT, 2 * await live_encoders())
+        return max(MIN_IN_FLIGHT, 2 * encoders)
 
     async def see_through(
         self, job: ChunkJob, future: PrefectDistributedFuture[dict[str, float]]

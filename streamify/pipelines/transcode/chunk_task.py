@@ -122,10 +122,9 @@ async def encode_chunk(
 
 async def serve_encoder(settings: Settings) -> None:
     """Run as one encoder: a Prefect task worker for `encode_chunk`, forever."""
-    from prefect.task_worker import serve
+    from streamify.pipelines.transcode.encoder_worker import RoomFirstWorker, serve
 
     storage = await work_storage(settings)
     await register_host(settings)
-    await serve(  # type: ignore[misc]
-        encode_chunk.with_options(result_storage=storage), limit=settings.encoder_concurrency
-    )
+    task = encode_chunk.with_options(result_storage=storage)
+    await serve(RoomFirstWorker(task, limit=settings.encoder_concurrency))

@@ -53,7 +53,7 @@ from streamify.names import (
     user_transcode_limit,
 )
 from streamify.pipelines.transcode import encoding, media
-from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns
+from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns, ready_to_submit
 from streamify.pipelines.transcode.encoding import AUDIO_FOLDER, Chunk
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo, Variant
 from streamify.pipelines.transcode.retry import retry_unless_media_error
@@ -216,13 +216,13 @@ def plan(source: dict[str, object]) -> list[dict[str, object]]:
     return [asdict(r) for r in media.plan_ladder(SourceInfo(**source))]  # type: ignore[arg-type]
 
 
-def chunk_jobs(info: SourceInfo, ladder: list[Rung]) -> list[ChunkJob]:
-    """The lowest rung's chunks first, alone: it makes the video playable. Then the rest of
-    the ladder, each chunk decoded once for all of its rungs."""
+def chunk_jobs(info: SourceInfo, ladder: list[Rung], *, encoders: int) -> list[ChunkJob]:
+    """The lowest rung's chunks first, alone and one share per encoder: it makes the video
+    playable. Then the rest of the ladder, each chunk decoded once for all of its rungs."""
     return [
         ChunkJob(group, chunk, rungs)
-        for group, (rungs, _) in enumerate(encoding.rung_groups(ladder))
-        for chunk in encoding.plan_chunks(info)
+        for group, (rungs, lowest) in enumerate(encoding.rung_groups(ladder))
+        for chunk in encoding.group_chunks(info, lowest=lowest, encoders=encoders)
     ]
 
 
@@ -461,10 +461,10 @@ class Ladder:
         self.hls = workdir / "hls"
         self.thumbs = workdir / "thumbs"
         self.downloads = workdir / "chunks"
-        self.jobs = chunk_jobs(info, ladder)
+        self.jobs: list[ChunkJob] = []
         self.timeout = limits(c.settings).step_seconds(info.duration)
         self.done: dict[int, int] = {0: 0, 1: 0}
-        self.totals = {g: sum(1 for j in self.jobs if j.group == g) for g in (0, 1)}
+        self.totals: dict[int, int] = {}
         self.lowest_done = asyncio.Event()
         self.variants: list[Variant] = []
         self.audio: media.AudioRendition | None = None
@@ -545,8 +545,14 @@ class Ladder:
             ready=ready,
         )
 
-    async def make(self, steps: Steps) -> None:
+    def plan(self, encoders: int) -> None:
+        self.jobs = chunk_jobs(self.info, self.ladder, encoders=encoders)
+        self.totals = {g: sum(1 for j in self.jobs if j.group == g) for g in (0, 1)}
+
+    async def make(self, steps: Steps, preparing: asyncio.Task[int]) -> None:
         url = await source_url(self.c, self.video_id)
+        encoders = await preparing
+        self.plan(encoders)
         runs = ChunkRuns(
             self.video_id,
             self.info,
@@ -555,7 +561,7 @@ class Ladder:
             on_done=self.chunk_done,
         )
         started = time.perf_counter()
-        encoder = asyncio.create_task(runs.run_all(self.jobs))
+        encoder = asyncio.create_task(runs.run_all(self.jobs, encoders=encoders))
         await report(self.c, UUID(self.video_id), "encode", progress=0.0)
         try:
             async with steps("encode"):
@@ -640,6 +646,19 @@ async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:
         raise RuntimeError("the chunks finished without the lowest rung")
 
 
+def say_where_the_time_went(video_id: str, total: float, steps: Steps, making: Ladder) -> None:
+    get_run_logger().info(
+        "video %s ready in %.1f s (playable at %.1f s): chunk encoding %.1f s,"
+        " everything else %.1f s (%s)",
+        video_id,
+        total,
+        steps.until("playable"),
+        making.encode_seconds,
+        total - making.encode_seconds,
+        steps.summary(),
+    )
+
+
 @flow(name=TRANSCODE_FLOW, log_prints=False)
 async def transcode_video(video_id: str) -> str:
     """Turn an uploaded source into an adaptive HLS stream on the CDN: playable as soon as its
@@ -649,6 +668,7 @@ async def transcode_video(video_id: str) -> str:
     # The lease: this flow run's id (one of its own when run outside Prefect's bookkeeping).
     run = str(flow_run.id or uuid4())
     heartbeat = asyncio.create_task(keep_alive(UUID(video_id)))
+    preparing = asyncio.create_task(ready_to_submit(Settings()))
     steps = Steps()
     try:
         async with steps("start"):
@@ -664,21 +684,11 @@ async def transcode_video(video_id: str) -> str:
             async with contextlib.AsyncExitStack() as turn:
                 async with steps("queued"):
                     await turn.enter_async_context(users_turn(c, video_id))
-                await making.make(steps)
+                await making.make(steps, preparing)
         await _stop(heartbeat)
         await _release(video_id)
         await remove_chunks(video_id)
-        total = time.perf_counter() - started
-        get_run_logger().info(
-            "video %s ready in %.1f s (playable at %.1f s): chunk encoding %.1f s,"
-            " everything else %.1f s (%s)",
-            video_id,
-            total,
-            steps.until("playable"),
-            making.encode_seconds,
-            total - making.encode_seconds,
-            steps.summary(),
-        )
+        say_where_the_time_went(video_id, time.perf_counter() - started, steps, making)
     except VideoGone:
         await _stop(heartbeat)
         await remove_published(video_id)
@@ -701,5 +711,8 @@ async def transcode_video(video_id: str) -> str:
         raise
     finally:
         await _stop(heartbeat)
+        preparing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await preparing  # its failure, if any, was the flow's own
         shutil.rmtree(workdir, ignore_errors=True)
     return video_id
