@@ -252,9 +252,10 @@ class ChunkRuns:
             running = (datetime.now(UTC) - task_run.start_time).total_seconds()
             limit = self.deadline(job.group)
             return limit if running > limit else None
-        # Waiting. A run submitted after it has started: an encoder took this one (a task
-        # worker takes the next run while it still runs one) and has not started it since.
-        # It may be busy for a chunk's time; after that it is dead or stuck.
+        # Waiting. A run submitted after it has started: an encoder took this one and has not
+        # started it since (ours take a run only when they can start it; Prefect's own task
+        # worker takes the next while it still runs one). It may be busy for a chunk's time;
+        # after that it is dead or stuck.
         seq = self.order[task_run.id]
         overtaken = [t for later, t in self.started.items() if later > seq]
         limit = 2 * self.deadline(job.group)
