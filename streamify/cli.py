@@ -257,6 +257,9 @@ def worker() -> None:
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(settings.worker_poll_seconds))
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME
     from streamify.pipelines.transcode.flow import transcode_video
+    from streamify.pipelines.transcode.warm_start import start_flow_runs_warm
+
+    start_flow_runs_warm()
 
     # A run mostly waits on its chunks (the encoders' work); its own ffmpeg work is the audio,
     # the poster and copy-only stitching.

@@ -74,7 +74,14 @@ async def live_encoders() -> int:
 async def ready_to_submit(settings: Settings) -> int:
     """This process's work storage bound and the encoders counted (what planning and the first
     submission wait for): started beside the flow's first steps, not after them."""
-    _, encoders = await asyncio.gather(work_storage(settings), live_encoders())
+
+    async def storage_client() -> None:
+        # Its boto3 client (cached by prefect-aws) costs half a second to make: made now,
+        # not by the first chunk's submission.
+        storage = await work_storage(settings)
+        await asyncio.to_thread(storage.credentials.get_client, "s3")
+
+    _, encoders = await asyncio.gather(storage_client(), live_encoders())
     return encoders
 
 
