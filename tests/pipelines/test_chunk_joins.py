@@ -46,6 +46,11 @@ def test_the_lowest_rung_is_shared_out_over_the_encoders_in_one_round() -> None:
     assert [(c.start, c.frames) for c in two] == [(0, 960), (32, 0)]
     # Many encoders: never shorter than the ladder's chunks.
     assert len(encoding.group_chunks(minute, lowest=True, encoders=16)) == 8
+    # Ten minutes on 16 encoders: two equal rounds of 20 s chunks, not 32 s ones and a
+    # ragged second round.
+    ten = media.SourceInfo(duration=600.0, width=1920, height=1080, fps=30, has_audio=True)
+    assert encoding.lowest_chunk_seconds(ten.duration, 16) == 20
+    assert len(encoding.group_chunks(ten, lowest=True, encoders=16)) == 30
     # None counted (Prefect unreachable) or few for a long source: at most 32 s a chunk,
     # which bounds what a lost run costs.
     hour = media.SourceInfo(duration=3600.0, width=1920, height=1080, fps=30, has_audio=True)

@@ -75,9 +75,12 @@ def plan_chunks(info: SourceInfo, *, chunk_seconds: float = CHUNK_SECONDS) -> li
 
 
 def lowest_chunk_seconds(duration: float, encoders: int) -> float:
-    """The lowest rung's chunk length: the source shared out over the encoders, in whole
-    segments, between CHUNK_SECONDS and LOWEST_CHUNK_MAX_SECONDS."""
-    share = math.ceil(duration / max(1, encoders) / SEGMENT_SECONDS) * SEGMENT_SECONDS
+    """The lowest rung's chunk length: the source shared out over the encoders in as few
+    rounds as chunks of at most LOWEST_CHUNK_MAX_SECONDS allow, each round's chunks equal (in
+    whole segments), never shorter than CHUNK_SECONDS."""
+    workers = max(1, encoders)
+    rounds = max(1, math.ceil(duration / (workers * LOWEST_CHUNK_MAX_SECONDS)))
+    share = math.ceil(duration / (workers * rounds) / SEGMENT_SECONDS) * SEGMENT_SECONDS
     return float(min(LOWEST_CHUNK_MAX_SECONDS, max(CHUNK_SECONDS, share)))
 
 
