@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -36,9 +37,9 @@ ACK = orjson.dumps({"type": "ack"}).decode()
 class RoomFirstSubscription(Subscription[TaskRun]):
     """Scheduled task runs, each acknowledged only once `room()` says another can start."""
 
-    def __init__(self, worker: RoomFirstWorker, **kwargs: Any) -> None:
+    def __init__(self, room: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._worker = worker
+        self._room = room
         self._unacknowledged = False
 
     async def __anext__(self) -> TaskRun:
@@ -46,7 +47,7 @@ class RoomFirstSubscription(Subscription[TaskRun]):
             try:
                 await self._ensure_connected()  # type: ignore[no-untyped-call]
                 if self._unacknowledged:
-                    await self._worker.room()
+                    await self._room()
                     await self.websocket.send(ACK)
                     self._unacknowledged = False
                 message = await self.websocket.recv()
@@ -54,15 +55,14 @@ class RoomFirstSubscription(Subscription[TaskRun]):
                 return self.model.model_validate_json(message)
             except (ConnectionRefusedError, websockets.exceptions.ConnectionClosedError):
                 # The server put back what it had not heard acknowledged.
-                self._websocket = None
-                self._unacknowledged = False
-                if hasattr(self._connect, "protocol"):
-                    await self._connect.__aexit__(None, None, None)
+                await self.close()
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
-        if self._websocket is not None:
-            self._websocket = None
+        connected = self._websocket is not None or hasattr(self._connect, "protocol")
+        self._websocket = None
+        self._unacknowledged = False
+        if connected:
             await self._connect.__aexit__(None, None, None)
 
 
@@ -98,7 +98,7 @@ class RoomFirstWorker(TaskWorker):
         if base_url is None:
             raise ValueError("PREFECT_API_URL must be set to run an encoder.")
         subscription = RoomFirstSubscription(
-            self,
+            self.room,
             model=TaskRun,
             path=SCHEDULED_RUNS_PATH,
             keys=self.task_keys,
