@@ -246,24 +246,30 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 @cli.command()
 def worker() -> None:
     """Serve the transcoding flow: pull runs of transcode-video/transcode and execute them."""
+    import asyncio
     import os
 
     _setup_logging()
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
-    # Prefect's runner asks for scheduled runs every 10 s by default: up to 10 s of an
-    # upload's wait before anything starts.
-    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(settings.worker_poll_seconds))
+    from prefect.runner import Runner
+
     from streamify.names import TRANSCODE_DEPLOYMENT_NAME
     from streamify.pipelines.transcode.flow import transcode_video
     from streamify.pipelines.transcode.warm_start import start_flow_runs_warm
 
     start_flow_runs_warm()
-
     # A run mostly waits on its chunks (the encoders' work); its own ffmpeg work is the audio,
-    # the poster and copy-only stitching.
-    transcode_video.serve(name=TRANSCODE_DEPLOYMENT_NAME, limit=settings.worker_flow_runs)
+    # the poster and copy-only stitching. Prefect's runner asks for scheduled runs every 10 s
+    # by default (`flow.serve` offers no other): up to 10 s of an upload's wait.
+    runner = Runner(
+        name=TRANSCODE_DEPLOYMENT_NAME,
+        limit=settings.worker_flow_runs,
+        query_seconds=settings.worker_poll_seconds,
+    )
+    runner.add_flow(transcode_video, name=TRANSCODE_DEPLOYMENT_NAME)
+    asyncio.run(runner.start())
 
 
 @cli.command()

@@ -189,8 +189,9 @@ class Settings(BaseSettings):
     # Transcoding runs one `streamify worker` process holds at once (each mostly waits on its
     # chunks).
     worker_flow_runs: int = Field(default=4, ge=1)
-    # How often `streamify worker` asks Prefect for runs to start (whole seconds).
-    worker_poll_seconds: int = Field(default=1, ge=1)
+    # How often `streamify worker` asks Prefect for runs to start: half of it is an upload's
+    # average wait before its run starts (one light query each time).
+    worker_poll_seconds: float = Field(default=0.5, ge=0.1)
     # Fair transcoding: one user's videos encoding at once (the rest wait, PROCESSING, step
     # "queued"), a Prefect global concurrency limit per user.
     transcode_user_concurrency: int = Field(default=2, ge=1)

@@ -134,6 +134,90 @@ async def test_chunks_make_an_aligned_cmaf_ladder_with_a_measured_master(tmp_pat
     assert gaps == {2.0}
 
 
+def test_only_aac_a_player_takes_as_it_is_would_be_copied() -> None:
+    stereo = {
+        "codec_name": "aac",
+        "profile": "LC",
+        "channels": 2,
+        "sample_rate": "48000",
+        "bit_rate": "128000",
+    }
+    assert media.audio_copyable(stereo)
+    assert media.audio_copyable({**stereo, "channels": 1, "sample_rate": "44100"})
+    for unfit in (
+        {"profile": "HE-AAC"},
+        {"codec_name": "mp3"},
+        {"channels": 6},
+        {"sample_rate": "96000"},
+        {"bit_rate": "320000"},
+        {"bit_rate": None},
+        {"bit_rate": "N/A"},
+    ):
+        assert not media.audio_copyable({**stereo, **unfit}), unfit
+
+
+def _audio_packets(path: Path) -> list[tuple[str, str]]:
+    """(size, MD5) of every audio packet, as stored."""
+    out = subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(path)),
+            *("-map", "0:a:0", "-c", "copy", "-f", "framemd5", "-"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = [line.split(",") for line in out.splitlines() if not line.startswith("#")]
+    return [(row[4].strip(), row[5].strip()) for row in rows]
+
+
+async def test_the_sources_aac_is_copied_when_it_fits_and_encoded_when_not(
+    tmp_path: Path,
+) -> None:
+    fits = synthetic_clip(tmp_path / "fits.mp4", size="320x180", seconds=9)
+    info = await media.probe(fits)
+    assert info.audio_copy
+    await encoding.encode_audio(str(fits), tmp_path / "copied", copy=info.audio_copy)
+    copied = await media.measure_audio(tmp_path, "copied")
+    assert (copied.codecs, copied.channels) == ("mp4a.40.2", 1)
+    assert _audio_packets(tmp_path / "copied" / "index.m3u8") == _audio_packets(fits)
+    assert 'CHANNELS="1"' in media.master_playlist([], copied)
+    # From MPEG-TS (ADTS) too.
+    ts = tmp_path / "fits.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(fits), "-c", "copy", str(ts)], check=True)
+    assert (await media.probe(ts)).audio_copy
+    await encoding.encode_audio(str(ts), tmp_path / "from-ts", copy=True)
+    assert _audio_packets(tmp_path / "from-ts" / "index.m3u8") == _audio_packets(fits)
+
+    loud = tmp_path / "loud.mp4"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-i", str(fits), "-f", "lavfi", "-i"),
+            *("anoisesrc=sample_rate=48000:amplitude=0.5", "-map", "0:v", "-map", "1:a"),
+            *("-c:v", "copy", "-c:a", "aac", "-ac", "2", "-b:a", "320k", "-shortest", str(loud)),
+        ],
+        check=True,
+    )
+    info = await media.probe(loud)
+    assert info.has_audio and not info.audio_copy
+    await encoding.encode_audio(str(loud), tmp_path / "encoded", copy=info.audio_copy)
+    encoded = await media.measure_audio(tmp_path, "encoded")
+    assert (encoded.codecs, encoded.channels) == ("mp4a.40.2", 2)
+    assert encoded.rates.average < 200_000
+    assert _audio_packets(tmp_path / "encoded" / "index.m3u8") != _audio_packets(loud)
+    assert 'CHANNELS="2"' in media.master_playlist([], encoded)
+
+    # A stream that cannot be copied after all is encoded rather than failing the video.
+    mp2 = tmp_path / "mp2.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(fits), "-c:v", "copy", "-c:a", "mp2", str(mp2)],
+        check=True,
+    )
+    await encoding.encode_audio(str(mp2), tmp_path / "fallback", copy=True)
+    fallback = await media.measure_audio(tmp_path, "fallback")
+    assert (fallback.codecs, fallback.channels) == ("mp4a.40.2", 2)
+
+
 async def test_sources_without_audio_and_portrait_sources(tmp_path: Path) -> None:
     clip = synthetic_clip(tmp_path / "p.mp4", size="360x640", seconds=3, audio=False)
     info = await media.probe(clip)

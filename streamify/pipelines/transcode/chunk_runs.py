@@ -10,6 +10,7 @@ after all is harmless: it writes the same objects."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -186,9 +187,18 @@ class ChunkRuns:
         first failure cancels the rest. The window keeps one video from filling Prefect's
         queue (first in, first out) ahead of everyone else's."""
         self.jobs = jobs
-        window = asyncio.Semaphore(self.in_flight(encoders))
+        room = self.in_flight(encoders)
+        window = asyncio.Semaphore(room)
+        # The lowest rung's first chunks are delayed together, not one API round after another:
+        # the video is playable when the last of them is done.
+        head = list(itertools.takewhile(lambda job: job.group == 0, jobs))[:room]
         async with asyncio.TaskGroup() as group:
-            for job in jobs:
+            for _ in head:
+                await window.acquire()
+            futures = await asyncio.gather(*(self.submit(job) for job in head))
+            for job, future in zip(head, futures, strict=True):
+                group.create_task(self._through(job, future, window))
+            for job in jobs[len(head) :]:
                 await window.acquire()
                 future = await self.submit(job)
                 group.create_task(self._through(job, future, window))

@@ -4,16 +4,18 @@ A source is cut into chunks on segment boundaries (`plan_chunks`); each chunk of
 rungs is one ffmpeg run (`chunk_command`) that seeks into the source, decodes the chunk once
 and writes one video-only MP4 per rung, keyframes at the same instants in every rung. A rung's
 chunks are joined with a copy-only remux into CMAF (fragmented MP4) HLS segments (`stitch`);
-audio is encoded once for the whole source as a rendition of its own (`encode_audio`), never
-per chunk, so it carries no encoder priming at the joins.
+audio is made once for the whole source as a rendition of its own (`encode_audio`: the
+source's AAC copied when it can be, else encoded), never per chunk, so it carries no encoder
+priming at the joins.
 
 Plain functions over files and URLs: nothing here knows about Prefect, S3 or the database."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from streamify.pipelines.transcode.media import (
     input_options,
     run,
 )
+
+log = logging.getLogger(__name__)
 
 # 8 s = 2 segments. A chunk's fixed cost (process start, the seek back to the source's
 # keyframe, the task's pickup) is about 0.4 s: a fifth of the lowest rung's 8 s of a 1080p
@@ -252,9 +256,28 @@ async def stitch(
     return folder / "index.m3u8"
 
 
-async def encode_audio(source: str, folder: Path, *, timeout_seconds: float | None = None) -> Path:
-    """The audio rendition, once for the whole source: AAC stereo in CMAF segments."""
+async def encode_audio(
+    source: str, folder: Path, *, copy: bool = False, timeout_seconds: float | None = None
+) -> Path:
+    """The audio rendition, once for the whole source, in CMAF segments: the source's own
+    AAC when it can be copied (`SourceInfo.audio_copy`), else (or when copying fails on a
+    stream the probe found fit) AAC stereo encoded here."""
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    if copy:
+        # ADTS (MPEG-TS sources) becomes the ASC form MP4 needs; a no-op on AAC from MP4.
+        try:
+            return await _audio_rendition(
+                source, folder, ["-c:a", "copy", "-bsf:a", "aac_adtstoasc"], timeout_seconds
+            )
+        except MediaError:
+            log.warning("copying the source's audio failed; encoding it")
+    encode = ["-c:a", "aac", "-b:a", str(AUDIO_BITRATE), "-ac", "2"]
+    return await _audio_rendition(source, folder, encode, timeout_seconds)
+
+
+async def _audio_rendition(
+    source: str, folder: Path, codec: list[str], timeout_seconds: float | None
+) -> Path:
     await run(
         [
             ffmpeg_binary(),
@@ -269,12 +292,7 @@ async def encode_audio(source: str, folder: Path, *, timeout_seconds: float | No
             "-map",
             "0:a:0",
             "-vn",
-            "-c:a",
-            "aac",
-            "-b:a",
-            str(AUDIO_BITRATE),
-            "-ac",
-            "2",
+            *codec,
             *_hls_output(folder),
         ],
         timeout_seconds=timeout_seconds,
@@ -313,14 +331,12 @@ async def encode_locally(
         (rungs, lowest, group_chunks(info, lowest=lowest, encoders=parallel))
         for rungs, lowest in groups
     ]
-    jobs = [one(rungs, chunk, fast=lowest) for rungs, lowest, chunks in planned for chunk in chunks]
+    jobs: list[Awaitable[object]] = [
+        one(rungs, chunk, fast=lowest) for rungs, lowest, chunks in planned for chunk in chunks
+    ]
     if info.has_audio:
-        jobs.append(_audio_in(source, out_dir))
+        jobs.append(encode_audio(str(source), out_dir / AUDIO_FOLDER, copy=info.audio_copy))
     await asyncio.gather(*jobs)
     for rungs, _, chunks in planned:
         for rung in rungs:
             await stitch([chunk_file(work, rung, c) for c in chunks], out_dir / rung.name)
-
-
-async def _audio_in(source: Path, out_dir: Path) -> None:
-    await encode_audio(str(source), out_dir / AUDIO_FOLDER)

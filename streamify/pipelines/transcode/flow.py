@@ -491,7 +491,12 @@ class Ladder:
 
     async def make_audio(self, url: str) -> None:
         if self.info.has_audio:
-            await encoding.encode_audio(url, self.hls / AUDIO_FOLDER, timeout_seconds=self.timeout)
+            await encoding.encode_audio(
+                url,
+                self.hls / AUDIO_FOLDER,
+                copy=self.info.audio_copy,
+                timeout_seconds=self.timeout,
+            )
             self.audio = await media.measure_audio(self.hls, AUDIO_FOLDER)
 
     async def make_poster(self, url: str) -> None:

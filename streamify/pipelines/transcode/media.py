@@ -16,10 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 4
 AUDIO_BITRATE = 128_000
+# A source's AAC-LC audio up to this rate is copied into the audio rendition, not encoded again.
+AUDIO_COPY_MAX_BITRATE = 192_000
+AUDIO_COPY_SAMPLE_RATES = (44_100, 48_000)
 MAX_FPS = 60.0
 
 # (short side, video bitrate): 16:9 sources get the usual 1920x1080 ... 426x240.
@@ -111,6 +115,8 @@ class SourceInfo:
     has_audio: bool
     # The frame rate as uploaded (`fps` is what the ladder encodes, at most MAX_FPS).
     source_fps: float = 0.0
+    # The audio is already what the rendition would be encoded to (audio_copyable).
+    audio_copy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +262,7 @@ async def probe(path: Path | str, *, size: int | None = None) -> SourceInfo:
     )
     if video is None:
         raise MediaError("The uploaded file has no video stream.")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     rotation = _rotation(video)
     if rotation in (90, 270):
@@ -269,8 +276,29 @@ async def probe(path: Path | str, *, size: int | None = None) -> SourceInfo:
         width=width,
         height=height,
         fps=min(fps, MAX_FPS),
-        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        has_audio=audio is not None,
         source_fps=fps,
+        audio_copy=audio is not None and audio_copyable(audio),
+    )
+
+
+def audio_copyable(stream: dict[str, object]) -> bool:
+    """Whether a source's audio can go into the audio rendition as it is: AAC-LC in mono or
+    stereo at a sample rate every player takes, at no more than a rendition's bitrate and a
+    half. Copying costs nothing (encoding a minute costs about 3.7 s of CPU, on the path to
+    playable) and loses nothing (no second generation of AAC)."""
+    try:
+        channels = int(str(stream.get("channels") or 0))
+        rate = int(str(stream.get("sample_rate") or 0))
+        bitrate = int(str(stream.get("bit_rate") or 0))
+    except ValueError:
+        return False
+    return (
+        stream.get("codec_name") == "aac"
+        and stream.get("profile") == "LC"
+        and channels in (1, 2)
+        and rate in AUDIO_COPY_SAMPLE_RATES
+        and 0 < bitrate <= AUDIO_COPY_MAX_BITRATE
     )
 
 
@@ -322,20 +350,30 @@ def segment_durations(playlist: Path) -> list[tuple[str, float]]:
     return found
 
 
-async def codecs_of(rendition: Path) -> str:
-    """The RFC 6381 CODECS string of what a rendition really contains (its playlist, read as
-    a player would: the init segment and the first media segment)."""
+async def _streams_of(rendition: Path) -> list[dict[str, Any]]:
+    """The streams of a rendition, read as a player would: its playlist, the init segment and
+    the first media segment."""
     out = await run(
         [ffprobe_binary(), "-v", "error", "-print_format", "json", "-show_streams", str(rendition)]
     )
+    streams: list[dict[str, Any]] = json.loads(out).get("streams", [])
+    return streams
+
+
+def _codecs(streams: list[dict[str, Any]]) -> str:
     parts: list[str] = []
-    for stream in json.loads(out).get("streams", []):
+    for stream in streams:
         if stream.get("codec_name") == "h264":
             profile_idc, constraints = H264_PROFILES.get(str(stream.get("profile")), (0x64, 0))
             parts.insert(0, f"avc1.{profile_idc:02X}{constraints:02X}{int(stream['level']):02X}")
         elif stream.get("codec_name") == "aac":
             parts.append("mp4a.40.5" if stream.get("profile") == "HE-AAC" else "mp4a.40.2")
     return ",".join(parts)
+
+
+async def codecs_of(rendition: Path) -> str:
+    """The RFC 6381 CODECS string of what a rendition really contains."""
+    return _codecs(await _streams_of(rendition))
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,12 +408,15 @@ class AudioRendition:
     playlist: str  # relative to the HLS folder
     rates: Rates
     codecs: str
+    channels: int = 2
 
 
 async def measure_audio(hls_dir: Path, folder: str) -> AudioRendition:
     playlist = hls_dir / folder / "index.m3u8"
     rates = await asyncio.to_thread(measure_rates, playlist)
-    return AudioRendition(f"{folder}/index.m3u8", rates, await codecs_of(playlist))
+    streams = await _streams_of(playlist)
+    channels = max((int(s.get("channels") or 0) for s in streams), default=0)
+    return AudioRendition(f"{folder}/index.m3u8", rates, _codecs(streams), channels or 2)
 
 
 async def measure_variant(
@@ -408,7 +449,7 @@ def master_playlist(variants: list[Variant], audio: AudioRendition | None = None
     if audio is not None:
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",DEFAULT=YES,'
-            f'AUTOSELECT=YES,CHANNELS="2",URI="{audio.playlist}"'
+            f'AUTOSELECT=YES,CHANNELS="{audio.channels}",URI="{audio.playlist}"'
         )
     for v in sorted(variants, key=lambda v: v.peak_bandwidth, reverse=True):
         group = f',AUDIO="{AUDIO_GROUP}"' if audio is not None else ""
