@@ -23,6 +23,7 @@ from streamify.names import media_prefix
 from streamify.pipelines.transcode import encoding, media
 from streamify.pipelines.transcode.flow import CONTENT_TYPES
 from tests.helpers import gql, insert_video
+from tests.hls_conformance import check_stream
 from tests.servers import CdnStack, serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -43,6 +44,7 @@ async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
     audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
     variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
     (hls / "master.m3u8").write_text(media.master_playlist(variants, audio))
+    assert check_stream(hls) == []
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility="PRIVATE")
     storage = stack.services.storage
     folder = media_prefix(video_id, signed=True) + "hls/"

@@ -15,8 +15,10 @@ from urllib.parse import parse_qsl, urljoin
 import httpx
 import pytest
 
+from streamify.devtools.clips import synthetic_clip
 from streamify.infra.storage import list_keys
 from streamify.names import media_prefix, upload_prefix
+from streamify.pipelines.transcode import encoding, media
 from tests.helpers import gql, insert_video
 from tests.servers import CdnStack as Stack
 
@@ -190,6 +192,79 @@ async def test_public_media_are_unsigned_and_cached(stack: Stack) -> None:
         segment = f"{stack.cdn}/videos/{video_id}/hls/720p/seg_000.ts"
         await http.get(segment)
         assert (await http.get(segment)).headers["x-cache"] == "HIT"
+
+
+async def _real_stream(stack: Stack, tmp: Path, visibility: str) -> uuid.UUID:
+    """A READY video whose published stream is a real one (one rung, CMAF, I-frames)."""
+    tmp.mkdir()
+    clip = synthetic_clip(tmp / "src.mp4", size="320x180", seconds=9, audio=False)
+    info = await media.probe(clip)
+    [rung] = media.plan_ladder(info)
+    hls = tmp / "hls"
+    await encoding.encode_locally(clip, hls, info, [rung])
+    variant = await media.measure_variant(hls, rung, info.fps)
+    (hls / "master.m3u8").write_text(media.master_playlist([variant]))
+    video_id = await insert_video(stack.services.db.pool, stack.owner, visibility=visibility)
+    storage = stack.services.storage
+    folder = media_prefix(video_id, signed=visibility != "PUBLIC")
+    for path in hls.rglob("*"):
+        if path.is_file() and path.suffix in (".m3u8", ".mp4", ".m4s"):
+            key = f"{folder}hls/{path.relative_to(hls)}"
+            await storage.client.put_object(
+                Bucket=storage.media_bucket, Key=key, Body=path.read_bytes()
+            )
+    return video_id
+
+
+async def _master_url(stack: Stack, video_id: uuid.UUID) -> str:
+    query = "query($id: ID!) { video(id: $id) { manifest { url } } }"
+    found = await gql(stack.api, query, {"id": str(video_id)}, token=stack.token)
+    url: str = found["data"]["video"]["manifest"]["url"]
+    return url
+
+
+async def _first_iframe(http: httpx.AsyncClient, master_url: str) -> tuple[str, str]:
+    """The I-frame playlist's URL, as a player resolves it from the master, and the Range
+    header of its first entry."""
+    master = await http.get(master_url)
+    assert master.status_code == 200
+    line = next(x for x in master.text.splitlines() if x.startswith("#EXT-X-I-FRAME-STREAM-INF"))
+    playlist_url = urljoin(master_url, line.split('URI="')[1].split('"')[0])
+    playlist = await http.get(playlist_url)
+    assert playlist.status_code == 200
+    lines = playlist.text.splitlines()
+    assert "#EXT-X-I-FRAMES-ONLY" in lines
+    at = next(i for i, x in enumerate(lines) if x.startswith("#EXT-X-BYTERANGE:"))
+    length, offset = (int(n) for n in lines[at].split(":")[1].split("@"))
+    segment_url = urljoin(playlist_url, lines[at + 1])
+    return segment_url, f"bytes={offset}-{offset + length - 1}"
+
+
+async def test_iframe_ranges_answer_206_from_the_moof_and_private_ones_need_a_signature(
+    stack: Stack, tmp_path: Path
+) -> None:
+    public = await _real_stream(stack, tmp_path / "public", "PUBLIC")
+    private = await _real_stream(stack, tmp_path / "private", "PRIVATE")
+    async with httpx.AsyncClient() as http:
+        for video_id in (public, private):
+            segment_url, byte_range = await _first_iframe(http, await _master_url(stack, video_id))
+            for _ in range(2):  # from the origin, then from the CDN's cache
+                got = await http.get(segment_url, headers={"Range": byte_range})
+                assert got.status_code == 206, got.status_code
+                start, end = (int(n) for n in byte_range.split("=")[1].split("-"))
+                assert len(got.content) == end - start + 1 and got.content[4:8] == b"moof"
+                assert got.headers["content-range"].startswith(f"bytes {start}-{end}/")
+        # PRIVATE: the I-frame playlist and its ranges only with the signature.
+        master_url = await _master_url(stack, private)
+        assert "iframes.m3u8?Policy=" in (await http.get(master_url)).text
+        segment_url, byte_range = await _first_iframe(http, master_url)
+        assert "Signature=" in segment_url
+        for unsigned in (_unsigned(segment_url), _unsigned(segment_url).replace("seg_", "x")):
+            refused = await http.get(unsigned, headers={"Range": byte_range})
+            assert refused.status_code == 403
+        rung = segment_url.split("/hls/")[1].split("/")[0]
+        playlist = f"{stack.cdn}/signed/{private}/hls/{rung}/iframes.m3u8"
+        assert (await http.get(playlist)).status_code == 403
 
 
 async def test_hiding_a_video_revokes_its_unsigned_urls_at_once(stack: Stack) -> None:

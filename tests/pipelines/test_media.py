@@ -14,6 +14,7 @@ from streamify.devtools.clips import synthetic_clip
 from streamify.pipelines.transcode import encoding, media
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
 from tests.helpers import ffprobe_json
+from tests.hls_conformance import check_stream
 
 
 def test_ladder_never_upscales_and_keeps_the_shape() -> None:
@@ -87,6 +88,8 @@ async def test_chunks_make_an_aligned_cmaf_ladder_with_a_measured_master(tmp_pat
     assert audio.codecs == "mp4a.40.2"
     variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
     master = media.master_playlist(variants, audio)
+    (hls / "master.m3u8").write_text(master)
+    assert check_stream(hls) == []
     assert master.startswith("#EXTM3U")
     assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
     stream_infs = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]

@@ -20,6 +20,7 @@ from streamify.pipelines.transcode import media
 from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
 from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
+from tests.hls_conformance import check_stream
 from tests.pipelines.prefect import uploaded_video
 
 # Prefect's temporary server (SQLite) leaves sockets and "database is locked" retries behind.
@@ -81,6 +82,8 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     assert [r["height"] for r in early["renditions"]] == [240]
     early_master = at_playable["master"].decode()
     assert early_master.count("#EXT-X-STREAM-INF") == 1 and "240p/index.m3u8" in early_master
+    assert early_master.count("#EXT-X-I-FRAME-STREAM-INF") == 1
+    assert 'URI="240p/iframes.m3u8"' in early_master
 
     body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})
     video = body["data"]["video"]
@@ -129,6 +132,11 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
         codecs = info.split('CODECS="')[1].split('"')[0]
         assert codecs == f"avc1.6400{video_stream['level']:02X},mp4a.40.2"
         assert f"RESOLUTION={video_stream['width']}x{video_stream['height']}" in info
+    assert check_stream(hls) == []
+    iframe_streams = [line for line in lines if line.startswith("#EXT-X-I-FRAME-STREAM-INF")]
+    assert [line.split('URI="')[1] for line in iframe_streams] == [
+        f'{height}p/iframes.m3u8"' for height in (720, 480, 360, 240)
+    ]
     vtt = published / "videos" / str(video_id) / "thumbs" / "storyboard.vtt"
     assert vtt.read_text().startswith("WEBVTT")
     # The encoders' chunk outputs are gone once stitched and published.

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamify.pipelines.transcode import iframes
 from streamify.pipelines.transcode.media import (
     AUDIO_BITRATE,
     GOP_SECONDS,
@@ -222,7 +223,8 @@ async def stitch(
     chunk_files: Sequence[Path], folder: Path, *, timeout_seconds: float | None = None
 ) -> Path:
     """Join a rung's chunks, in order, into one CMAF HLS rendition in `folder` (copy only:
-    the concat demuxer lays each chunk after the one before, so timestamps run on)."""
+    the concat demuxer lays each chunk after the one before, so timestamps run on), with its
+    I-frame playlist."""
     listing = await asyncio.to_thread(_concat_listing, folder, chunk_files)
     try:
         await run(
@@ -253,6 +255,7 @@ async def stitch(
         )
     finally:
         listing.unlink(missing_ok=True)
+    await asyncio.to_thread(iframes.write_iframe_playlist, folder, INIT_SEGMENT)
     return folder / "index.m3u8"
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 4
+# Each video rung's I-frame playlist, beside its index.m3u8 (`iframes`).
+IFRAMES_PLAYLIST = "iframes.m3u8"
 AUDIO_BITRATE = 128_000
 # A source's AAC-LC audio up to this rate is copied into the audio rendition, not encoded again.
 AUDIO_COPY_MAX_BITRATE = 192_000
@@ -142,6 +144,12 @@ class Variant:
     codecs: str
     fps: float
     duration: float
+    # What fetching every entry of its I-frame playlist costs (None: the rung has none).
+    iframes: Rates | None = None
+
+    @property
+    def video_codecs(self) -> str:
+        return self.codecs.split(",")[0]
 
 
 def ffmpeg_binary() -> str:
@@ -401,6 +409,28 @@ def measure_rates(playlist: Path) -> Rates:
     )
 
 
+def measure_iframe_rates(playlist: Path) -> Rates | None:
+    """Peak and average bits per second of an I-frame playlist's byte ranges; None when the
+    rendition has no I-frame playlist."""
+    if not playlist.exists():
+        return None
+    entries: list[tuple[float, int]] = []
+    seconds = 0.0
+    for line in playlist.read_text().splitlines():
+        if line.startswith("#EXTINF:"):
+            seconds = float(line.removeprefix("#EXTINF:").split(",")[0])
+        elif line.startswith("#EXT-X-BYTERANGE:"):
+            entries.append((seconds, int(line.removeprefix("#EXT-X-BYTERANGE:").split("@")[0])))
+    total = sum(s for s, _ in entries)
+    if not entries or total <= 0:
+        return None
+    return Rates(
+        peak=math.ceil(max(n * 8 / max(s, 0.001) for s, n in entries)),
+        average=math.ceil(sum(n for _, n in entries) * 8 / total),
+        duration=total,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AudioRendition:
     """The one audio rendition every video rung plays with."""
@@ -436,6 +466,9 @@ async def measure_variant(
         codecs=codecs,
         fps=fps,
         duration=video.duration,
+        iframes=await asyncio.to_thread(
+            measure_iframe_rates, hls_dir / rung.name / IFRAMES_PLAYLIST
+        ),
     )
 
 
@@ -459,6 +492,15 @@ def master_playlist(variants: list[Variant], audio: AudioRendition | None = None
             f"RESOLUTION={v.rung.width}x{v.rung.height},FRAME-RATE={v.fps:.3f}{group}"
         )
         lines.append(v.playlist)
+    for v in sorted(variants, key=lambda v: v.peak_bandwidth, reverse=True):
+        if v.iframes is None:
+            continue
+        folder = v.playlist.rsplit("/", 1)[0]
+        lines.append(
+            f"#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={v.iframes.peak},"
+            f'AVERAGE-BANDWIDTH={v.iframes.average},CODECS="{v.video_codecs}",'
+            f'RESOLUTION={v.rung.width}x{v.rung.height},URI="{folder}/{IFRAMES_PLAYLIST}"'
+        )
     return "\n".join(lines) + "\n"
 
 
