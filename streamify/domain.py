@@ -77,6 +77,8 @@ class Video:
     failure_reason: str | None = None
     # Bumped by every change of who may see it: signed URLs of an older one no longer play.
     access_generation: int = 1
+    # The DASH manifest (None for a stream published before there was one).
+    dash_path: str | None = None
 
     @property
     def playable(self) -> bool:

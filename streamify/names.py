@@ -83,6 +83,14 @@ def master_key(video_id: UUID | str) -> str:
     return hls_key(video_id, "master.m3u8")
 
 
+DASH_MANIFEST = "manifest.mpd"
+
+
+def dash_key(video_id: UUID | str) -> str:
+    """The DASH manifest, beside the HLS master: both name the same segments."""
+    return hls_key(video_id, DASH_MANIFEST)
+
+
 def poster_key(video_id: UUID | str) -> str:
     return thumbs_key(video_id, "poster.jpg")
 

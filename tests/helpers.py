@@ -165,7 +165,7 @@ VIDEO_FIELDS = """
   id title description tags visibility status playable duration createdAt updatedAt
   owner { id displayName }
   renditions { height width bitrate codecs }
-  manifest { url }
+  manifest { url dashUrl }
   thumbnailUrl
 """
 

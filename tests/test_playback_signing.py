@@ -4,11 +4,12 @@ playlists and storyboard indexes."""
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl, urlsplit
 
 from streamify.infra.playback_signing import PlaybackVerifier, playback_from, public_key_pem
 from streamify.infra.settings import Settings
-from streamify.resolvers.playlists import signed_playlist, signed_webvtt
+from streamify.resolvers.playlists import signed_mpd, signed_playlist, signed_webvtt
 
 RESOURCE = "https://cdn.example.com/signed/0b3f2a9e-6c1d-4e55-9a63-1f6f3b0a8c21/*"
 MASTER = "https://cdn.example.com/signed/0b3f2a9e-6c1d-4e55-9a63-1f6f3b0a8c21/hls/master.m3u8"
@@ -98,6 +99,23 @@ def test_every_uri_of_a_playlist_carries_the_signature() -> None:
     out = signed_playlist(media, "q=1")
     assert "seg_000.ts?q=1" in out and "seg_001.ts?x=1&q=1" in out
     assert out.count("#EXTINF") == 2 and out.endswith("#EXT-X-ENDLIST\n")
+
+
+def test_every_template_of_a_dash_manifest_carries_the_signature() -> None:
+    mpd = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011">'
+        '<Period><AdaptationSet><Representation id="240p" codecs="avc1.64000D">'
+        '<SegmentTemplate timescale="1000" initialization="240p/init.mp4" '
+        'media="240p/seg_$Number%05d$.m4s" startNumber="0"/></Representation>'
+        "</AdaptationSet></Period></MPD>"
+    )
+    out = signed_mpd(mpd, "Policy=p&Signature=s&Key-Pair-Id=k")
+    parsed = ET.fromstring(out)  # still XML: the query's & are escaped
+    [template] = parsed.iter("{urn:mpeg:dash:schema:mpd:2011}SegmentTemplate")
+    query = "?Policy=p&Signature=s&Key-Pair-Id=k"
+    assert template.get("initialization") == "240p/init.mp4" + query
+    assert template.get("media") == "240p/seg_$Number%05d$.m4s" + query
+    assert template.get("timescale") == "1000" and 'id="240p"' in out  # the rest stays
 
 
 def test_storyboard_tiles_carry_the_signature_before_their_fragment() -> None:

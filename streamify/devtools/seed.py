@@ -117,13 +117,16 @@ async def seed(
                 (vid, r.height, r.width, r.bitrate, r.codecs, r.playlist_path)
                 for r in shared.renditions
             ]
-            manifest_rows.append((vid, shared.master_path, shared.thumbnail_path, created))
+            manifest_rows.append(
+                (vid, shared.master_path, shared.thumbnail_path, shared.dash_path, created)
+            )
             continue
         for height, width, bitrate in LADDER[rng.randint(0, 2) :]:
             rendition_rows.append(
                 (vid, height, width, bitrate, CODECS, hls_key(vid, f"{height}p/index.m3u8"))
             )
-        manifest_rows.append((vid, master_key(vid), poster_key(vid), created))
+        # Placeholder media (no files): no DASH manifest to name.
+        manifest_rows.append((vid, master_key(vid), poster_key(vid), None, created))
     await insert_demo_rows(
         pool, users=user_rows, videos=video_rows, renditions=rendition_rows, manifests=manifest_rows
     )

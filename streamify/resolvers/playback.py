@@ -27,10 +27,14 @@ from streamify.names import (
     published_key,
 )
 from streamify.resolvers.context import Context
-from streamify.resolvers.playlists import signed_playlist, signed_webvtt
+from streamify.resolvers.playlists import signed_mpd, signed_playlist, signed_webvtt
 from streamify.resolvers.storage_call import storage_call
 
-TEXT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".vtt": "text/vtt"}
+TEXT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".vtt": "text/vtt",
+}
 
 
 def needs_signature(visibility: Visibility) -> bool:
@@ -44,6 +48,7 @@ class MediaUrls:
     storyboard_image: str | None
     storyboard_vtt: str | None
     expires_at: int | None  # None: unsigned, they do not expire
+    dash: str | None = None  # the DASH manifest, beside `manifest` (signed alike)
 
 
 NO_MEDIA = MediaUrls(None, None, None, None, None)
@@ -66,6 +71,7 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
             if video.thumbnail_path and video.status is VideoStatus.READY
             else (None, None)
         ),
+        video.dash_path if video.playable else None,
     ]
     if not any(paths):
         return NO_MEDIA
@@ -73,8 +79,8 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
     signed = needs_signature(video.visibility)
     keys = [published_key(p, signed=True) if p and signed else p for p in paths]
     if not signed:
-        manifest, poster, sprite, vtt = (f"{cdn}/{k}" if k else None for k in keys)
-        return MediaUrls(manifest, poster, sprite, vtt, expires_at=None)
+        manifest, poster, sprite, vtt, dash = (f"{cdn}/{k}" if k else None for k in keys)
+        return MediaUrls(manifest, poster, sprite, vtt, expires_at=None, dash=dash)
     folder = next(k for k in keys if k is not None)
     parsed = parse_media_path(folder)
     if parsed is None:
@@ -87,8 +93,10 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
         not_before=video.access_generation,
     )
     ctx.signed_urls = True
-    manifest, poster, sprite, vtt = (f"{cdn}/{k}?{signature.query}" if k else None for k in keys)
-    return MediaUrls(manifest, poster, sprite, vtt, expires_at=signature.expires_at)
+    manifest, poster, sprite, vtt, dash = (
+        f"{cdn}/{k}?{signature.query}" if k else None for k in keys
+    )
+    return MediaUrls(manifest, poster, sprite, vtt, expires_at=signature.expires_at, dash=dash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,5 +159,5 @@ async def signed_text(
         return MediaAccess(404, "no such file")
     query = urlencode({name: params[name] for name in SIGNATURE_PARAMS})
     text = stored.decode()
-    rewrite = signed_playlist if suffix == ".m3u8" else signed_webvtt
+    rewrite = {".m3u8": signed_playlist, ".mpd": signed_mpd}.get(suffix, signed_webvtt)
     return SignedText(rewrite(text, query), TEXT_TYPES[suffix])

@@ -1,13 +1,15 @@
-"""Signed copies of a signed video's text files. HLS playlists and the storyboard's WebVTT
-name their files relatively, and a relative URI drops the query string of the file it is read
-from; so every URI in them gets the signature parameters the request came with, and players
-need nothing but the first URL."""
+"""Signed copies of a signed video's text files. HLS playlists, the DASH manifest and the
+storyboard's WebVTT name their files relatively, and a relative URI drops the query string of
+the file it is read from; so every URI in them gets the signature parameters the request came
+with, and players need nothing but the first URL."""
 
 from __future__ import annotations
 
 import re
 
 URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+# The attributes of a DASH SegmentTemplate that name files.
+TEMPLATE_ATTRIBUTE = re.compile(r'\b(initialization|media)="([^"]*)"')
 
 
 def _is_relative(uri: str) -> bool:
@@ -35,6 +37,13 @@ def signed_playlist(text: str, query: str) -> str:
         else:
             lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def signed_mpd(text: str, query: str) -> str:
+    """A DASH manifest whose segment templates carry `query` (XML-escaped: `&` is `&amp;`
+    in an attribute; DASH players substitute $Number$ and keep the query)."""
+    escaped = query.replace("&", "&amp;")
+    return TEMPLATE_ATTRIBUTE.sub(lambda m: f'{m[1]}="{with_query(m[2], escaped)}"', text)
 
 
 def signed_webvtt(text: str, query: str) -> str:

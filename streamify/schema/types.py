@@ -47,6 +47,10 @@ class ManifestType:
     expires_at: datetime | None = strawberry.field(
         description="When a signed URL stops working (ask again before); null: unsigned."
     )
+    dash_url: str | None = strawberry.field(
+        description="DASH manifest (MPD) of the same stream: it names the same CMAF segments "
+        "as url, and is signed and expires alike. Null for a stream published before DASH."
+    )
 
 
 @strawberry.type(name="Storyboard")
@@ -101,7 +105,7 @@ class VideoType:
             created_at=video.created_at,
             updated_at=video.updated_at,
             playable=video.playable,
-            manifest=ManifestType(url=urls.manifest, expires_at=expires)
+            manifest=ManifestType(url=urls.manifest, expires_at=expires, dash_url=urls.dash)
             if urls.manifest is not None
             else None,
             thumbnail_url=urls.thumbnail,

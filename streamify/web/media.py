@@ -6,9 +6,9 @@
   `X-Origin-Path`); 403 refuses it, with no reason (the reason goes to the log only: it would
   tell a stranger whether a video exists). nginx's auth_request knows only 2xx, 401 and 403,
   so every refusal is a 403.
-- `GET /cdn/signed/{…}.m3u8|.vtt`: a signed video's playlists and storyboard index, their URIs
-  carrying the request's signature (the CDN sends those paths here; on CloudFront, a behavior
-  with this API as origin and `/cdn` as origin path).
+- `GET /cdn/signed/{…}.m3u8|.mpd|.vtt`: a signed video's playlists, DASH manifest and
+  storyboard index, their URIs carrying the request's signature (the CDN sends those paths
+  here; on CloudFront, a behavior with this API as origin and `/cdn` as origin path).
 
 Both answer only the CDN: it sends the shared secret (`cdn_shared_secret`) in `X-CDN-Secret`
 (nginx with proxy_set_header, CloudFront as a custom origin header); anyone else gets a bare

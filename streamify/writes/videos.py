@@ -226,6 +226,7 @@ class VideoTransaction:
         duration_seconds: float,
         master_path: str,
         thumbnail_path: str,
+        dash_path: str | None = None,
         ready: bool = True,
     ) -> int:
         """The renditions published so far, the manifest row and the duration — all or nothing,
@@ -239,7 +240,11 @@ class VideoTransaction:
             raise Conflict(f"The video is {current.value}; this run no longer owns it.")
         await video_sql.replace_renditions(self.conn, video_id, renditions)
         await video_sql.upsert_manifest(
-            self.conn, video_id, master_path=master_path, thumbnail_path=thumbnail_path
+            self.conn,
+            video_id,
+            master_path=master_path,
+            thumbnail_path=thumbnail_path,
+            dash_path=dash_path,
         )
         version = await video_sql.set_duration(self.conn, video_id, duration_seconds)
         if ready:

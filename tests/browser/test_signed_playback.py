@@ -19,8 +19,8 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
 from streamify.devtools.clips import synthetic_clip
-from streamify.names import media_prefix
-from streamify.pipelines.transcode import encoding, media
+from streamify.names import DASH_MANIFEST, dash_key, media_prefix
+from streamify.pipelines.transcode import dash, encoding, media
 from streamify.pipelines.transcode.flow import CONTENT_TYPES
 from tests.helpers import gql, insert_video
 from tests.hls_conformance import check_stream
@@ -29,8 +29,12 @@ from tests.servers import CdnStack, serve_app
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PLAYER = Path(__file__).parent / "uppy" / "dist" / "player.js"
-PAGE = "<!doctype html><html><body><script src='/player.js'></script></body></html>"
-PLAYBACK = "query($id: ID!) { video(id: $id) { manifest { url expiresAt } } }"
+DASH_PLAYER = PLAYER.with_name("dash-player.js")
+PAGE = (
+    "<!doctype html><html><body><script src='/player.js'></script>"
+    "<script src='/dash-player.js'></script></body></html>"
+)
+PLAYBACK = "query($id: ID!) { video(id: $id) { manifest { url expiresAt dashUrl } } }"
 
 
 async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
@@ -45,7 +49,11 @@ async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
     variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
     (hls / "master.m3u8").write_text(media.master_playlist(variants, audio))
     assert check_stream(hls) == []
+    (hls / DASH_MANIFEST).write_text(dash.dash_manifest(hls, variants, audio))
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility="PRIVATE")
+    await stack.services.db.pool.execute(
+        "UPDATE manifests SET dash_path = $2 WHERE video_id = $1", video_id, dash_key(video_id)
+    )
     storage = stack.services.storage
     folder = media_prefix(video_id, signed=True) + "hls/"
     for path in sorted(hls.rglob("*")):
@@ -63,11 +71,12 @@ async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
 @pytest.fixture
 async def browser() -> AsyncIterator[tuple[Browser, str]]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium and PLAYER.exists(), "run scripts/test.sh: it installs both"
+    assert chromium and PLAYER.exists() and DASH_PLAYER.exists(), "run scripts/test.sh first"
     app = Starlette(
         routes=[
             Route("/", lambda _: HTMLResponse(PAGE)),
             Route("/player.js", lambda _: FileResponse(PLAYER)),
+            Route("/dash-player.js", lambda _: FileResponse(DASH_PLAYER)),
         ]
     )
     async with serve_app(app) as origin, async_playwright() as pw:
@@ -81,7 +90,9 @@ async def browser() -> AsyncIterator[tuple[Browser, str]]:
             await launched.close()
 
 
-async def _play(browser: tuple[Browser, str], url: str, **options: Any) -> dict[str, Any]:
+async def _play(
+    browser: tuple[Browser, str], url: str, *, player: str = "playHls", **options: Any
+) -> dict[str, Any]:
     launched, origin = browser
     tab = await launched.new_page()
     off_machine: list[str] = []
@@ -97,7 +108,7 @@ async def _play(browser: tuple[Browser, str], url: str, **options: Any) -> dict[
     try:
         await tab.goto(origin)
         played: dict[str, Any] = await tab.evaluate(
-            "([url, options]) => window.playHls(url, options)", [url, options]
+            f"([url, options]) => window.{player}(url, options)", [url, options]
         )
     finally:
         await tab.close()
@@ -141,3 +152,24 @@ async def test_a_private_video_plays_and_seeks_only_through_its_signed_url(
     await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.5)
     with pytest.raises(Exception, match="manifestLoadError 403"):
         await _play(browser, short_url, timeoutMs=20000)
+
+
+async def test_a_private_video_plays_in_dash_js_from_the_same_segments(
+    cdn_stack: CdnStack, browser: tuple[Browser, str], tmp_path: Path
+) -> None:
+    """dash.js plays the MPD (video and audio) through its signed URL; unsigned, it is refused."""
+    stack = cdn_stack
+    video_id = await _publish_private_stream(stack, tmp_path)
+    found = await gql(stack.api, PLAYBACK, {"id": str(video_id)}, token=stack.token)
+    manifest = found["data"]["video"]["manifest"]
+    url = manifest["dashUrl"]
+    assert url.startswith(f"{stack.cdn}/signed/{video_id}/hls/{DASH_MANIFEST}?Policy=")
+    # Signed alike: the same signature as the HLS master's.
+    assert url.split("?", 1)[1] == manifest["url"].split("?", 1)[1]
+
+    played = await _play(browser, url, player="playDash", seconds=2.0)
+    assert played["currentTime"] >= 2.0
+    assert played["videoRepresentations"] == 2 and played["audioTracks"] == 1
+
+    with pytest.raises(Exception, match=r"dash\.js"):
+        await _play(browser, url.split("?")[0], player="playDash", timeoutMs=20000)

@@ -54,7 +54,8 @@ async def assert_one_complete_stream(services: Services, video_id: uuid.UUID) ->
     root = media_prefix(video_id)
     keys = set(await list_keys(storage.client, storage.media_bucket, root))
     master = (await storage.read_media(f"{root}hls/master.m3u8") or b"").decode()
-    expected = {f"{root}hls/master.m3u8"}
+    # The DASH manifest names the same files as the master.
+    expected = {f"{root}hls/master.m3u8", f"{root}hls/manifest.mpd"}
     for playlist_uri in _uris(master):  # variant and audio playlists
         playlist_key = f"{root}hls/{playlist_uri}"
         expected.add(playlist_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import parse_qsl, urljoin
 
@@ -17,8 +18,8 @@ import pytest
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.infra.storage import list_keys
-from streamify.names import media_prefix, upload_prefix
-from streamify.pipelines.transcode import encoding, media
+from streamify.names import DASH_MANIFEST, dash_key, media_prefix, upload_prefix
+from streamify.pipelines.transcode import dash, encoding, media
 from tests.helpers import gql, insert_video
 from tests.servers import CdnStack as Stack
 
@@ -204,11 +205,15 @@ async def _real_stream(stack: Stack, tmp: Path, visibility: str) -> uuid.UUID:
     await encoding.encode_locally(clip, hls, info, [rung])
     variant = await media.measure_variant(hls, rung, info.fps)
     (hls / "master.m3u8").write_text(media.master_playlist([variant]))
+    (hls / DASH_MANIFEST).write_text(dash.dash_manifest(hls, [variant], None))
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility=visibility)
+    await stack.services.db.pool.execute(
+        "UPDATE manifests SET dash_path = $2 WHERE video_id = $1", video_id, dash_key(video_id)
+    )
     storage = stack.services.storage
     folder = media_prefix(video_id, signed=visibility != "PUBLIC")
     for path in hls.rglob("*"):
-        if path.is_file() and path.suffix in (".m3u8", ".mp4", ".m4s"):
+        if path.is_file() and path.suffix in (".m3u8", ".mpd", ".mp4", ".m4s"):
             key = f"{folder}hls/{path.relative_to(hls)}"
             await storage.client.put_object(
                 Bucket=storage.media_bucket, Key=key, Body=path.read_bytes()
@@ -216,10 +221,10 @@ async def _real_stream(stack: Stack, tmp: Path, visibility: str) -> uuid.UUID:
     return video_id
 
 
-async def _master_url(stack: Stack, video_id: uuid.UUID) -> str:
-    query = "query($id: ID!) { video(id: $id) { manifest { url } } }"
+async def _master_url(stack: Stack, video_id: uuid.UUID, field: str = "url") -> str:
+    query = "query($id: ID!) { video(id: $id) { manifest { url dashUrl } } }"
     found = await gql(stack.api, query, {"id": str(video_id)}, token=stack.token)
-    url: str = found["data"]["video"]["manifest"]["url"]
+    url: str = found["data"]["video"]["manifest"][field]
     return url
 
 
@@ -265,6 +270,32 @@ async def test_iframe_ranges_answer_206_from_the_moof_and_private_ones_need_a_si
         rung = segment_url.split("/hls/")[1].split("/")[0]
         playlist = f"{stack.cdn}/signed/{private}/hls/{rung}/iframes.m3u8"
         assert (await http.get(playlist)).status_code == 403
+
+
+async def test_a_private_dash_manifest_is_served_signed_and_refused_unsigned(
+    stack: Stack, tmp_path: Path
+) -> None:
+    private = await _real_stream(stack, tmp_path / "private", "PRIVATE")
+    public = await _real_stream(stack, tmp_path / "public", "PUBLIC")
+    async with httpx.AsyncClient() as http:
+        url = await _master_url(stack, private, "dashUrl")
+        assert url.startswith(f"{stack.cdn}/signed/{private}/hls/manifest.mpd?Policy=")
+        got = await http.get(url)
+        assert got.status_code == 200
+        assert got.headers["content-type"].startswith("application/dash+xml")
+        [template] = ET.fromstring(got.text).iter(f"{{{dash.NAMESPACE}}}SegmentTemplate")
+        query = url.split("?", 1)[1]
+        init = urljoin(url, str(template.get("initialization")))
+        assert init.endswith(f"/init.mp4?{query}")
+        assert (await http.get(init)).status_code == 200
+        first = urljoin(url, str(template.get("media")).replace("$Number%05d$", "00000"))
+        assert (await http.get(first)).content[4:8] in (b"styp", b"sidx", b"moof")
+        for refused in (_unsigned(url), _unsigned(init), _unsigned(first)):
+            assert (await http.get(refused)).status_code == 403, refused
+        # PUBLIC: unsigned, from the bucket through the CDN like the master.
+        plain = await _master_url(stack, public, "dashUrl")
+        assert plain == f"{stack.cdn}/videos/{public}/hls/manifest.mpd"
+        assert (await http.get(plain)).status_code == 200
 
 
 async def test_hiding_a_video_revokes_its_unsigned_urls_at_once(stack: Stack) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from streamify.devtools.clips import synthetic_clip
 from streamify.domain import VideoStatus
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
-from streamify.pipelines.transcode import media
+from streamify.pipelines.transcode import dash, media
 from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
 from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
@@ -133,6 +134,13 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
         assert codecs == f"avc1.6400{video_stream['level']:02X},mp4a.40.2"
         assert f"RESOLUTION={video_stream['width']}x{video_stream['height']}" in info
     assert check_stream(hls) == []
+    # DASH: the same files, described again.
+    assert video["manifest"]["dashUrl"].endswith(f"/videos/{video_id}/hls/manifest.mpd")
+    mpd = ET.fromstring((hls / "manifest.mpd").read_text())
+    templates = mpd.iter(f"{{{dash.NAMESPACE}}}SegmentTemplate")
+    assert sorted(str(t.get("initialization")) for t in templates) == sorted(
+        f"{folder}/init.mp4" for folder in ("720p", "480p", "360p", "240p", "audio")
+    )
     iframe_streams = [line for line in lines if line.startswith("#EXT-X-I-FRAME-STREAM-INF")]
     assert [line.split('URI="')[1] for line in iframe_streams] == [
         f'{height}p/iframes.m3u8"' for height in (720, 480, 360, 240)

@@ -41,7 +41,7 @@ async def insert_demo_rows(
         await conn.copy_records_to_table(
             "manifests",
             records=manifests,
-            columns=["video_id", "master_path", "thumbnail_path", "created_at"],
+            columns=["video_id", "master_path", "thumbnail_path", "dash_path", "created_at"],
         )
     async with pool.acquire() as conn:
         # Fresh statistics, so the planner uses the feed index on the new rows at once.

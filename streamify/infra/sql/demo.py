@@ -20,6 +20,7 @@ class DemoMedia:
     thumbnail_path: str | None
     duration_seconds: float
     renditions: tuple[Rendition, ...]
+    dash_path: str | None = None
 
 
 async def insert_demo_owner(pool: asyncpg.Pool) -> UUID:
@@ -54,7 +55,7 @@ async def media_of(pool: asyncpg.Pool, ids: Sequence[UUID]) -> list[DemoMedia]:
     found = []
     for video_id in ids:
         row = await pool.fetchrow(
-            "SELECT m.master_path, m.thumbnail_path, v.duration_seconds"
+            "SELECT m.master_path, m.thumbnail_path, m.dash_path, v.duration_seconds"
             " FROM videos v JOIN manifests m ON m.video_id = v.id WHERE v.id = $1",
             video_id,
         )
@@ -76,6 +77,7 @@ async def media_of(pool: asyncpg.Pool, ids: Sequence[UUID]) -> list[DemoMedia]:
                     )
                     for r in rows
                 ),
+                dash_path=row["dash_path"],
             )
         )
     return found

@@ -15,7 +15,7 @@ from streamify.infra.db import Connection
 VIDEO_COLUMNS = """
     v.id, v.owner_id, v.title, v.description, v.tags, v.visibility, v.status,
     v.duration_seconds, v.created_at, v.updated_at, v.version, v.failure_reason,
-    v.access_generation, m.master_path, m.thumbnail_path
+    v.access_generation, m.master_path, m.thumbnail_path, m.dash_path
 """
 
 
@@ -36,6 +36,7 @@ def video_from_row(row: asyncpg.Record) -> Video:
         thumbnail_path=row["thumbnail_path"],
         failure_reason=row["failure_reason"],
         access_generation=row["access_generation"],
+        dash_path=row["dash_path"],
     )
 
 
@@ -244,17 +245,24 @@ async def replace_renditions(
 
 
 async def upsert_manifest(
-    conn: Connection, video_id: UUID, *, master_path: str, thumbnail_path: str
+    conn: Connection,
+    video_id: UUID,
+    *,
+    master_path: str,
+    thumbnail_path: str,
+    dash_path: str | None = None,
 ) -> None:
     await conn.execute(
-        """INSERT INTO manifests (video_id, master_path, thumbnail_path)
-           VALUES ($1, $2, $3)
+        """INSERT INTO manifests (video_id, master_path, thumbnail_path, dash_path)
+           VALUES ($1, $2, $3, $4)
            ON CONFLICT (video_id) DO UPDATE
            SET master_path = EXCLUDED.master_path,
-               thumbnail_path = EXCLUDED.thumbnail_path""",
+               thumbnail_path = EXCLUDED.thumbnail_path,
+               dash_path = EXCLUDED.dash_path""",
         video_id,
         master_path,
         thumbnail_path,
+        dash_path,
     )
 
 

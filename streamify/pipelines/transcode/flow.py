@@ -39,12 +39,14 @@ from streamify.infra.settings import Settings
 from streamify.infra.sql import videos as video_sql
 from streamify.infra.storage import Storage, delete_prefix, open_storage
 from streamify.names import (
+    DASH_MANIFEST,
     STORYBOARD_INDEX,
     STORYBOARD_SPRITE,
     TRANSCODE_FLOW,
     RedisNames,
     chunk_key,
     chunks_prefix,
+    dash_key,
     hls_key,
     master_key,
     media_prefix,
@@ -52,7 +54,7 @@ from streamify.names import (
     source_key,
     user_transcode_limit,
 )
-from streamify.pipelines.transcode import encoding, media
+from streamify.pipelines.transcode import dash, encoding, media
 from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns, ready_to_submit
 from streamify.pipelines.transcode.encoding import AUDIO_FOLDER, Chunk
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo, Variant
@@ -67,6 +69,7 @@ SEGMENT_CACHE = "public, max-age=31536000, immutable"
 PLAYLIST_CACHE = "public, max-age=10"
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
@@ -266,7 +269,9 @@ async def publish_files(c: Clients, video_id: str, run: str, files: list[tuple[P
             )
 
     def wave(path: Path) -> int:
-        return 2 if path.name == "master.m3u8" else 1 if path.suffix == ".m3u8" else 0
+        return (
+            2 if path.name in ("master.m3u8", DASH_MANIFEST) else 1 if path.suffix == ".m3u8" else 0
+        )
 
     for current in (0, 1, 2):
         await asyncio.gather(*(put(p, k) for p, k in files if wave(p) == current))
@@ -318,6 +323,7 @@ async def record_ladder(
             duration_seconds=info.duration,
             master_path=master_key(vid),
             thumbnail_path=poster_key(vid),
+            dash_path=dash_key(vid),
             ready=ready,
         )
     if ready or signed != published_signed:
@@ -534,7 +540,15 @@ class Ladder:
         master = self.hls / "master.m3u8"
         text = media.master_playlist(self.variants, self.audio)
         await asyncio.to_thread(master.write_text, text)
-        files = [*rendition_files(self.hls, variant.rung.name), *extra, (master, "hls/master.m3u8")]
+        mpd = self.hls / DASH_MANIFEST
+        described = await asyncio.to_thread(dash.dash_manifest, self.hls, self.variants, self.audio)
+        await asyncio.to_thread(mpd.write_text, described)
+        files = [
+            *rendition_files(self.hls, variant.rung.name),
+            *extra,
+            (master, "hls/master.m3u8"),
+            (mpd, f"hls/{DASH_MANIFEST}"),
+        ]
         await self.publish_files(files, ready=ready)
 
     async def publish_files(self, files: list[tuple[Path, str]], *, ready: bool) -> None:
