@@ -18,13 +18,12 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
-from streamify.devtools.clips import synthetic_clip
 from streamify.names import DASH_MANIFEST, dash_key, media_prefix
-from streamify.pipelines.transcode import dash, encoding, media
 from streamify.pipelines.transcode.flow import CONTENT_TYPES
 from tests.helpers import gql, insert_video
 from tests.hls_conformance import check_stream
 from tests.servers import CdnStack, serve_app
+from tests.streams import encode_stream
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -40,16 +39,8 @@ PLAYBACK = "query($id: ID!) { video(id: $id) { manifest { url expiresAt dashUrl 
 async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
     """A 20-second clip encoded by the real chunked ladder code (chunks joined at 8 and 16 s),
     published in the signed space."""
-    clip = synthetic_clip(tmp_path / "clip.mp4", size="640x360", seconds=20)
-    info = await media.probe(clip)
-    ladder = media.plan_ladder(info)
-    hls = tmp_path / "hls"
-    await encoding.encode_locally(clip, hls, info, ladder)
-    audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
-    variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
-    (hls / "master.m3u8").write_text(media.master_playlist(variants, audio))
+    hls = (await encode_stream(tmp_path, size="640x360", seconds=20)).hls
     assert check_stream(hls) == []
-    (hls / DASH_MANIFEST).write_text(dash.dash_manifest(hls, variants, audio))
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility="PRIVATE")
     await stack.services.db.pool.execute(
         "UPDATE manifests SET dash_path = $2 WHERE video_id = $1", video_id, dash_key(video_id)

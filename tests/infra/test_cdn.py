@@ -16,12 +16,12 @@ from urllib.parse import parse_qsl, urljoin
 import httpx
 import pytest
 
-from streamify.devtools.clips import synthetic_clip
 from streamify.infra.storage import list_keys
-from streamify.names import DASH_MANIFEST, dash_key, media_prefix, upload_prefix
-from streamify.pipelines.transcode import dash, encoding, media
+from streamify.names import dash_key, media_prefix, upload_prefix
+from streamify.pipelines.transcode import dash
 from tests.helpers import gql, insert_video
 from tests.servers import CdnStack as Stack
+from tests.streams import encode_stream
 
 MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=1280x720\n720p/index.m3u8\n"
 MEDIA = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg_000.ts\n#EXT-X-ENDLIST\n"
@@ -197,15 +197,7 @@ async def test_public_media_are_unsigned_and_cached(stack: Stack) -> None:
 
 async def _real_stream(stack: Stack, tmp: Path, visibility: str) -> uuid.UUID:
     """A READY video whose published stream is a real one (one rung, CMAF, I-frames)."""
-    tmp.mkdir()
-    clip = synthetic_clip(tmp / "src.mp4", size="320x180", seconds=9, audio=False)
-    info = await media.probe(clip)
-    [rung] = media.plan_ladder(info)
-    hls = tmp / "hls"
-    await encoding.encode_locally(clip, hls, info, [rung])
-    variant = await media.measure_variant(hls, rung, info.fps)
-    (hls / "master.m3u8").write_text(media.master_playlist([variant]))
-    (hls / DASH_MANIFEST).write_text(dash.dash_manifest(hls, [variant], None))
+    hls = (await encode_stream(tmp, size="320x180", seconds=9, audio=False)).hls
     video_id = await insert_video(stack.services.db.pool, stack.owner, visibility=visibility)
     await stack.services.db.pool.execute(
         "UPDATE manifests SET dash_path = $2 WHERE video_id = $1", video_id, dash_key(video_id)

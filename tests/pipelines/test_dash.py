@@ -7,8 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from streamify.devtools.clips import synthetic_clip
-from streamify.pipelines.transcode import dash, encoding, media
+from streamify.pipelines.transcode import dash, media
+from tests.streams import encode_stream
 
 NS = {"d": dash.NAMESPACE}
 
@@ -26,13 +26,9 @@ def _expanded(template: ET.Element) -> list[tuple[str, int]]:
 
 
 async def test_the_mpd_names_every_hls_segment_and_nothing_else(tmp_path: Path) -> None:
-    clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=13)
-    info = await media.probe(clip)
-    ladder = media.plan_ladder(info)
-    hls = tmp_path / "hls"
-    await encoding.encode_locally(clip, hls, info, ladder)
-    audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
-    variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
+    stream = await encode_stream(tmp_path, size="640x360", seconds=13)
+    hls, info, variants, audio = stream.hls, stream.info, stream.variants, stream.audio
+    assert audio is not None
 
     root = ET.fromstring(dash.dash_manifest(hls, variants, audio))
     assert root.tag == f"{{{dash.NAMESPACE}}}MPD" and root.get("type") == "static"

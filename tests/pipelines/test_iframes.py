@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streamify.devtools.clips import synthetic_clip
 from streamify.pipelines.transcode import encoding, iframes, media
 from streamify.pipelines.transcode.media import MediaError
 from tests.hls_conformance import check_stream, read_media_playlist
+from tests.streams import encode_stream
 
 
 def _frames(data: bytes) -> list[tuple[int, str]]:
@@ -39,11 +39,8 @@ def _frames(data: bytes) -> list[tuple[int, str]]:
 
 
 async def test_each_entry_is_its_segments_keyframe_from_the_moof(tmp_path: Path) -> None:
-    clip = synthetic_clip(tmp_path / "src.mp4", size="640x360", seconds=13)
-    info = await media.probe(clip)
-    ladder = media.plan_ladder(info)
-    hls = tmp_path / "hls"
-    await encoding.encode_locally(clip, hls, info, ladder)
+    stream = await encode_stream(tmp_path, size="640x360", seconds=13)
+    hls, info, ladder, variants = stream.hls, stream.info, stream.ladder, stream.variants
 
     for rung in ladder:
         folder = hls / rung.name
@@ -64,9 +61,6 @@ async def test_each_entry_is_its_segments_keyframe_from_the_moof(tmp_path: Path)
             assert key == 1
             assert picture == _frames(init + segment)[0][1]
 
-    audio = await media.measure_audio(hls, encoding.AUDIO_FOLDER)
-    variants = [await media.measure_variant(hls, rung, info.fps, audio) for rung in ladder]
-    (hls / "master.m3u8").write_text(media.master_playlist(variants, audio))
     assert check_stream(hls) == []
     master = (hls / "master.m3u8").read_text()
     for variant in variants:
