@@ -92,7 +92,12 @@ async def test_a_worker_killed_mid_encode_is_replaced_and_its_run_marked_crashed
                 return False
             return (await flow_run_states(prefect_url, video_id))[-1] != "RUNNING"
 
-        await wait_for(finished, seconds=180, what="the second run")
+        try:
+            await wait_for(finished, seconds=180, what="the second run")
+        except AssertionError as exc:
+            # What the second worker did, for whoever reads a failed CI run.
+            tail = (tmp_path / "second.log").read_text(errors="replace")[-6000:]
+            raise AssertionError(f"{exc}\n--- second worker's log (end) ---\n{tail}") from exc
     took = time.monotonic() - killed_at
     assert (await outcome(services, video_id)).status == "READY"
     objects = await assert_one_complete_stream(services, video_id)

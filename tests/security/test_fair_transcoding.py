@@ -59,18 +59,24 @@ async def test_one_user_queueing_five_videos_does_not_hold_back_another(
     watchers = [asyncio.create_task(watch(v)) for v in seen]
     await asyncio.sleep(0.5)  # subscribed
     runs = [asyncio.create_task(transcode_video(str(v))) for v in floods]
-    # The flood is under way (two of its videos encoding, another waiting for a slot) when
-    # the other user's upload completes.
-    async with asyncio.timeout(120):
-        while not (
-            sum("encode" in seen[v] for v in floods) >= 2
-            and any("queued" in seen[v] for v in floods)
-        ):
-            await asyncio.sleep(0.1)
-    started_mine = time.monotonic() - began
-    runs.append(asyncio.create_task(transcode_video(str(mine))))
-    await asyncio.wait_for(asyncio.gather(*runs), 280)
-    await asyncio.wait_for(asyncio.gather(*watchers), 20)
+    try:
+        # The flood is under way (two of its videos encoding, another waiting for a slot)
+        # when the other user's upload completes.
+        async with asyncio.timeout(120):
+            while not (
+                sum("encode" in seen[v] for v in floods) >= 2
+                and any("queued" in seen[v] for v in floods)
+            ):
+                await asyncio.sleep(0.1)
+        started_mine = time.monotonic() - began
+        runs.append(asyncio.create_task(transcode_video(str(mine))))
+        await asyncio.wait_for(asyncio.gather(*runs), 280)
+        await asyncio.wait_for(asyncio.gather(*watchers), 20)
+    finally:
+        # A failed run must not leave the others encoding into the next tests.
+        for t in [*runs, *watchers]:
+            t.cancel()
+        await asyncio.gather(*runs, *watchers, return_exceptions=True)
 
     assert all("done" in seen[v] for v in seen), seen
     queued = [v for v in floods if "queued" in seen[v]]
@@ -86,3 +92,16 @@ async def test_one_user_queueing_five_videos_does_not_hold_back_another(
     # queued or encoding: it waited for none of them.
     assert seen[mine]["encode"] - seen[mine]["start"] < 5, (started_mine, seen[mine])
     assert any(seen[v]["done"] > seen[mine]["encode"] for v in queued), seen
+
+
+async def test_a_users_videos_starting_together_all_find_the_limit(prefect_server: None) -> None:
+    """Prefect's upsert of a limit reads, then creates: six of one user's videos starting at
+    once used to lose the race with ObjectAlreadyExists (five failed runs)."""
+    from prefect.client.orchestration import get_client
+
+    from streamify.pipelines.transcode.flow import upsert_limit
+
+    name = f"test-user-{uuid.uuid4()}"
+    await asyncio.gather(*(upsert_limit(name, 2) for _ in range(6)))
+    async with get_client() as client:
+        assert (await client.read_global_concurrency_limit_by_name(name)).limit == 2

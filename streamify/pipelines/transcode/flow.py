@@ -27,6 +27,7 @@ from uuid import UUID, uuid4
 from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import concurrency
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
@@ -632,8 +633,7 @@ async def users_turn(c: Clients, video_id: str) -> AsyncIterator[None]:
         raise VideoGone("The video was deleted.")
     name = user_transcode_limit(owner)
     limit = c.settings.transcode_user_concurrency
-    async with get_client() as client:
-        await client.upsert_global_concurrency_limit_by_name(name, limit)
+    await upsert_limit(name, limit)
 
     async def tell_owner() -> None:
         await asyncio.sleep(QUEUED_AFTER_SECONDS)
@@ -651,6 +651,16 @@ async def users_turn(c: Clients, video_id: str) -> AsyncIterator[None]:
             yield
     finally:
         await _stop(waiting)
+
+
+async def upsert_limit(name: str, limit: int) -> None:
+    """Prefect's upsert reads, then creates: two of one user's videos starting together race
+    on the creation, and the loser's second pass finds the limit and updates it."""
+    async with get_client() as client:
+        try:
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
+        except ObjectAlreadyExists:
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
 
 
 async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:
