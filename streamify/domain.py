@@ -60,6 +60,14 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptionTrack:
+    """One of a video's captions: its BCP 47 language tag and the name players show."""
+
+    language: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class Video:
     id: UUID
     owner_id: UUID
@@ -79,6 +87,8 @@ class Video:
     access_generation: int = 1
     # The DASH manifest (None for a stream published before there was one).
     dash_path: str | None = None
+    # Its captions, by language tag.
+    captions: tuple[CaptionTrack, ...] = ()
 
     @property
     def playable(self) -> bool:

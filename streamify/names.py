@@ -95,6 +95,22 @@ def poster_key(video_id: UUID | str) -> str:
     return thumbs_key(video_id, "poster.jpg")
 
 
+# Captions, under the stream's folder (hls/): per language tag, the whole WebVTT file (DASH
+# and <track> elements read it) and its HLS subtitles rendition (a playlist of segments).
+CAPTIONS_FOLDER = "captions"
+# Every rendition's segment length, caption segments included.
+SEGMENT_SECONDS = 4
+
+
+def caption_file(language: str) -> str:
+    """Relative to the stream's folder, as the master and the MPD name it."""
+    return f"{CAPTIONS_FOLDER}/{language}.vtt"
+
+
+def caption_playlist(language: str) -> str:
+    return f"{CAPTIONS_FOLDER}/{language}/index.m3u8"
+
+
 STORYBOARD_SPRITE = "storyboard.jpg"
 # The sprite's WebVTT index, beside it; it names the sprite relatively.
 STORYBOARD_INDEX = "storyboard.vtt"

@@ -104,6 +104,11 @@ def check_stream(hls: Path) -> list[str]:
     for attrs, uri in variants:
         for required in ("BANDWIDTH", "AVERAGE-BANDWIDTH", "CODECS", "RESOLUTION", "FRAME-RATE"):
             found.need(required in attrs, "RFC 8216 4.3.4.2", f"{uri} has {required}")
+        found.need(
+            attrs.get("CLOSED-CAPTIONS") == "NONE",
+            "Apple, Delivering WebVTT subtitles and captions (no in-band captions: NONE)",
+            f"{uri}: CLOSED-CAPTIONS={attrs.get('CLOSED-CAPTIONS')!r}",
+        )
         playlist = read_media_playlist(hls / uri)
         _media_rules(uri, playlist, found)
         durations.append(sum(e.duration for e in playlist.entries))
@@ -148,4 +153,53 @@ def check_stream(hls: Path) -> list[str]:
                 "RFC 8216 4.3.2.2",
                 f"{uri}: the range of {entry.uri} ends inside the file",
             )
+    _subtitles_rules(hls, master, variants, durations, found)
     return found.broken
+
+
+def _subtitles_rules(
+    hls: Path,
+    master: list[str],
+    variants: list[tuple[dict[str, str], str]],
+    durations: list[float],
+    found: Findings,
+) -> None:
+    """Subtitles renditions: their attributes, the groups the variants name, and segmented
+    WebVTT playlists covering the variants' time range."""
+    renditions = [
+        attributes(line) for line in master if line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+    ]
+    groups = {a.get("GROUP-ID") for a in renditions}
+    for attrs, uri in variants:
+        group = attrs.get("SUBTITLES")
+        found.need(
+            (group in groups) if group else not renditions,
+            "RFC 8216 4.3.4.2.1 (a variant names an existing SUBTITLES group, all of them do)",
+            f"{uri}: SUBTITLES={group!r}",
+        )
+    names = [(a.get("GROUP-ID"), a.get("NAME")) for a in renditions]
+    found.need(len(set(names)) == len(names), "RFC 8216 4.3.4.1.1", f"names unique: {names}")
+    for attrs in renditions:
+        uri = attrs.get("URI", "")
+        for required in ("GROUP-ID", "NAME", "LANGUAGE", "URI"):
+            found.need(required in attrs, "RFC 8216 4.3.4.1", f"subtitles {uri} has {required}")
+        playlist = read_media_playlist(hls / uri)
+        found.need(playlist.value("#EXT-X-PLAYLIST-TYPE") == "VOD", "RFC 8216 4.3.3.5", uri)
+        found.need(playlist.has("#EXT-X-ENDLIST"), "RFC 8216 4.3.3.4", uri)
+        target = int(playlist.value("#EXT-X-TARGETDURATION") or 0)
+        found.need(target > 0, "RFC 8216 4.3.3.1", f"{uri} has a target duration")
+        for entry in playlist.entries:
+            found.need(round(entry.duration) <= target, "RFC 8216 4.3.3.1", f"{uri}: {entry}")
+            text = (hls / uri.rsplit("/", 1)[0] / entry.uri).read_text().splitlines()
+            found.need(text[:1] == ["WEBVTT"], "RFC 8216 3.5 (WebVTT segments)", entry.uri)
+            found.need(
+                any(x.startswith("X-TIMESTAMP-MAP=") for x in text[:3]),
+                "RFC 8216 3.5 (X-TIMESTAMP-MAP synchronises cues with the media)",
+                entry.uri,
+            )
+        total = sum(e.duration for e in playlist.entries)
+        found.need(
+            all(abs(total - d) < 0.5 for d in durations),
+            "RFC 8216 6.2.4 (renditions cover the variants' time range)",
+            f"{uri} lasts {total} s, the variants {durations}",
+        )

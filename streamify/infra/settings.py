@@ -210,6 +210,8 @@ class Settings(BaseSettings):
     # Per user: bytes in uploads not yet complete (each counted at its declared size, which
     # its part URLs are bound to), and all source bytes stored (None: no limit).
     upload_quota_pending_bytes: int = Field(default=20 * 1024**3, ge=1)
+    # Captions per video (one per language, 512 KiB each at most).
+    caption_max_per_video: int = Field(default=20, ge=1, le=200)
     storage_quota_bytes: int | None = Field(default=None, ge=1)
     upload_default_part_bytes: int = 8 * 1024**2
     upload_ttl_seconds: int = 24 * 3600

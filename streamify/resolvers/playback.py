@@ -22,6 +22,7 @@ from streamify.names import (
     SIGNED_PREFIX,
     STORYBOARD_INDEX,
     STORYBOARD_SPRITE,
+    caption_file,
     media_prefix,
     parse_media_path,
     published_key,
@@ -49,6 +50,8 @@ class MediaUrls:
     storyboard_vtt: str | None
     expires_at: int | None  # None: unsigned, they do not expire
     dash: str | None = None  # the DASH manifest, beside `manifest` (signed alike)
+    # Each of `video.captions`' whole WebVTT file, in its order; None until published.
+    captions: tuple[str | None, ...] = ()
 
 
 NO_MEDIA = MediaUrls(None, None, None, None, None)
@@ -58,6 +61,14 @@ def _storyboard_paths(thumbnail_path: str) -> tuple[str, str]:
     # The storyboard sits beside the poster (demo videos share another video's folder).
     folder = thumbnail_path.rsplit("/", 1)[0]
     return f"{folder}/{STORYBOARD_SPRITE}", f"{folder}/{STORYBOARD_INDEX}"
+
+
+def _caption_paths(video: Video) -> list[str | None]:
+    # Beside the master, in the stream's folder.
+    if not video.playable or video.manifest_path is None:
+        return [None] * len(video.captions)
+    folder = video.manifest_path.rsplit("/", 1)[0]
+    return [f"{folder}/{caption_file(c.language)}" for c in video.captions]
 
 
 def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> MediaUrls:
@@ -72,6 +83,7 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
             else (None, None)
         ),
         video.dash_path if video.playable else None,
+        *_caption_paths(video),
     ]
     if not any(paths):
         return NO_MEDIA
@@ -79,8 +91,10 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
     signed = needs_signature(video.visibility)
     keys = [published_key(p, signed=True) if p and signed else p for p in paths]
     if not signed:
-        manifest, poster, sprite, vtt, dash = (f"{cdn}/{k}" if k else None for k in keys)
-        return MediaUrls(manifest, poster, sprite, vtt, expires_at=None, dash=dash)
+        manifest, poster, sprite, vtt, dash, *captions = (f"{cdn}/{k}" if k else None for k in keys)
+        return MediaUrls(
+            manifest, poster, sprite, vtt, expires_at=None, dash=dash, captions=tuple(captions)
+        )
     folder = next(k for k in keys if k is not None)
     parsed = parse_media_path(folder)
     if parsed is None:
@@ -93,10 +107,18 @@ def media_urls(ctx: Context, video: Video, *, now: float | None = None) -> Media
         not_before=video.access_generation,
     )
     ctx.signed_urls = True
-    manifest, poster, sprite, vtt, dash = (
+    manifest, poster, sprite, vtt, dash, *captions = (
         f"{cdn}/{k}?{signature.query}" if k else None for k in keys
     )
-    return MediaUrls(manifest, poster, sprite, vtt, expires_at=signature.expires_at, dash=dash)
+    return MediaUrls(
+        manifest,
+        poster,
+        sprite,
+        vtt,
+        expires_at=signature.expires_at,
+        dash=dash,
+        captions=tuple(captions),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,5 +181,7 @@ async def signed_text(
         return MediaAccess(404, "no such file")
     query = urlencode({name: params[name] for name in SIGNATURE_PARAMS})
     text = stored.decode()
+    if suffix == ".vtt" and not path.endswith(f"/{STORYBOARD_INDEX}"):
+        return SignedText(text, TEXT_TYPES[suffix])  # captions: cue text, not URIs
     rewrite = {".m3u8": signed_playlist, ".mpd": signed_mpd}.get(suffix, signed_webvtt)
     return SignedText(rewrite(text, query), TEXT_TYPES[suffix])

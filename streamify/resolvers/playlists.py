@@ -10,6 +10,7 @@ import re
 URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 # The attributes of a DASH SegmentTemplate that name files.
 TEMPLATE_ATTRIBUTE = re.compile(r'\b(initialization|media)="([^"]*)"')
+BASE_URL = re.compile(r"<BaseURL>([^<]*)</BaseURL>")
 
 
 def _is_relative(uri: str) -> bool:
@@ -40,10 +41,12 @@ def signed_playlist(text: str, query: str) -> str:
 
 
 def signed_mpd(text: str, query: str) -> str:
-    """A DASH manifest whose segment templates carry `query` (XML-escaped: `&` is `&amp;`
-    in an attribute; DASH players substitute $Number$ and keep the query)."""
+    """A DASH manifest whose segment templates and base URLs (the captions' WebVTT files)
+    carry `query` (XML-escaped: `&` is `&amp;`; DASH players substitute $Number$ and keep
+    the query)."""
     escaped = query.replace("&", "&amp;")
-    return TEMPLATE_ATTRIBUTE.sub(lambda m: f'{m[1]}="{with_query(m[2], escaped)}"', text)
+    text = TEMPLATE_ATTRIBUTE.sub(lambda m: f'{m[1]}="{with_query(m[2], escaped)}"', text)
+    return BASE_URL.sub(lambda m: f"<BaseURL>{with_query(m[1], escaped)}</BaseURL>", text)
 
 
 def signed_webvtt(text: str, query: str) -> str:

@@ -1,7 +1,8 @@
 """What a client sends — in the document or in variables — is checked before anything runs: no
 NUL characters in text (PostgreSQL cannot store them), no string longer than
-`graphql_max_string_length`, and no number literal beyond what any of our numeric types holds
-(2^53). The error names the argument or variable, as BAD_USER_INPUT."""
+`graphql_max_string_length` (a caption's `content`: 512 Ki characters), and no number
+literal beyond what any of our numeric types holds (2^53). The error names the argument or
+variable, as BAD_USER_INPUT."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ from graphql import (
 from graphql.language import Visitor
 
 MAX_NUMBER = 2**53 - 1
+# A caption file (AddCaptionInput.content, at most 512 KiB, checked in bytes by its parser)
+# is the one longer text: the limit of a string whose field or variable is named `content`.
+CONTENT_CHARS = 512 * 1024
+
+
+def _limit_at(where: str, limit: int) -> int:
+    last = where.rsplit(".", 1)[-1].lstrip("$")
+    return max(limit, CONTENT_CHARS) if last == "content" else limit
+
 
 # (where, the value, whether it is a number literal)
 Found = tuple[str, str, bool]
@@ -96,7 +106,7 @@ def variable_text_errors(variables: dict[str, Any] | None, limit: int) -> list[G
 
 def _errors(found: list[Found], limit: int, kind: str) -> list[GraphQLError]:
     for where, value, number in found:
-        problem = _problem(value, limit, number=number)
+        problem = _problem(value, _limit_at(where, limit), number=number)
         if problem is not None:
             return [
                 GraphQLError(

@@ -5,11 +5,15 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
+from streamify.resolvers import captions as caption_resolvers
 from streamify.resolvers import videos as video_resolvers
+from streamify.resolvers.playback import media_urls
 from streamify.resolvers.processing import processing_events
 from streamify.schema.accounts import AccountMutation, AccountQuery
 from streamify.schema.context import GraphQLContext
 from streamify.schema.types import (
+    AddCaptionInput,
+    CaptionType,
     PageInfo,
     ProcessingEventType,
     UpdateVideoInput,
@@ -17,6 +21,7 @@ from streamify.schema.types import (
     VideoEdge,
     VideoStatus,
     VideoType,
+    captions_of,
 )
 from streamify.schema.uploads import UploadMutation, UploadQuery
 
@@ -66,6 +71,33 @@ class Mutation(UploadMutation, AccountMutation):
         return VideoType.of(
             info.context, await video_resolvers.update_video(info.context, id, patch)
         )
+
+    @strawberry.mutation(
+        description="Add a caption to a video, or replace the one in its language; owners "
+        "only. A READY video's manifests list it at once."
+    )
+    async def add_caption(
+        self, info: Info[GraphQLContext, None], input: AddCaptionInput
+    ) -> CaptionType:
+        video, language = await caption_resolvers.add_caption(
+            info.context,
+            input.video_id,
+            language=input.language,
+            label=input.label,
+            content=input.content,
+        )
+        urls = media_urls(info.context, video)
+        found = captions_of(video, urls.captions)
+        return next(c for c in found if c.language == language)
+
+    @strawberry.mutation(
+        description="Remove a video's caption in this language; owners only. False when it "
+        "has none in that language."
+    )
+    async def remove_caption(
+        self, info: Info[GraphQLContext, None], video_id: strawberry.ID, language: str
+    ) -> bool:
+        return await caption_resolvers.remove_caption(info.context, video_id, language=language)
 
     @strawberry.mutation(
         description="Process a FAILED video again (owners only, within the attempt budget)."

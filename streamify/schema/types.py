@@ -62,6 +62,25 @@ class StoryboardType:
     )
 
 
+@strawberry.type(name="Caption")
+class CaptionType:
+    language: str = strawberry.field(description="BCP 47 language tag, in its standard form.")
+    label: str = strawberry.field(description="The name players show in their captions menu.")
+    url: str | None = strawberry.field(
+        description="The whole WebVTT file on the CDN (for a <track> element; signed like "
+        "manifest). Null until the video's stream is published."
+    )
+
+    @classmethod
+    def of(cls, track: domain.CaptionTrack, url: str | None) -> CaptionType:
+        return cls(language=track.language, label=track.label, url=url)
+
+
+def captions_of(video: domain.Video, urls: tuple[str | None, ...]) -> list[CaptionType]:
+    padded = (*urls, *([None] * (len(video.captions) - len(urls))))
+    return [CaptionType.of(t, url) for t, url in zip(video.captions, padded, strict=False)]
+
+
 @strawberry.type(name="Video")
 class VideoType:
     # Scalars are plain attributes, filled once: Strawberry resolves them with getattr,
@@ -85,6 +104,10 @@ class VideoType:
     storyboard: StoryboardType | None
     failure_reason: str | None = strawberry.field(
         description="Why the video FAILED, for its owner to act on; null otherwise."
+    )
+    captions: list[CaptionType] = strawberry.field(
+        description="Its captions, by language tag; the HLS master lists each as a subtitles "
+        "rendition and the DASH manifest as a text adaptation set."
     )
 
     @classmethod
@@ -115,6 +138,7 @@ class VideoType:
             failure_reason=video.failure_reason
             if video.status is domain.VideoStatus.FAILED
             else None,
+            captions=captions_of(video, urls.captions) if video.captions else [],
         )
 
     @strawberry.field
@@ -170,3 +194,13 @@ class ProcessingEventType:
     progress: float | None = strawberry.field(description="0..1 within the step, when known.")
     message: str | None
     at: datetime
+
+
+@strawberry.input
+class AddCaptionInput:
+    video_id: strawberry.ID
+    language: str = strawberry.field(description="BCP 47 language tag, e.g. en, pt-BR.")
+    label: str = strawberry.field(description="The name players show, e.g. English.")
+    content: str = strawberry.field(
+        description="WebVTT or SRT text, at most 512 KiB; stored and published as WebVTT."
+    )

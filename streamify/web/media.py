@@ -80,8 +80,11 @@ async def signed_file(request: Request) -> Response:
     if isinstance(found, MediaAccess):
         log.info("signed file refused: %s (%s)", found.reason, path)
         return Response(status_code=found.status, headers=CORS)
-    # Its text differs by signature only; the signature is the same for half a TTL.
-    headers = {"cache-control": "private, max-age=10", **CORS}
+    # Its text differs by signature only; the signature is the same for half a TTL. The
+    # master and the MPD change as rungs and captions join: revalidated on every load.
+    manifest = path.endswith(("/master.m3u8", ".mpd"))
+    cache = "private, no-cache" if manifest else "private, max-age=10"
+    headers = {"cache-control": cache, **CORS}
     return Response(found.body, media_type=found.media_type, headers=headers)
 
 

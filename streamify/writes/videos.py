@@ -33,6 +33,7 @@ from streamify.infra.cache.namespaces import RENDITIONS, VIDEO_LISTINGS, VIDEOS
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Connection, Database
 from streamify.infra.events import ACCESS_CHANGED, ProcessingEvent, ProcessingEvents
+from streamify.infra.sql import captions as caption_sql
 from streamify.infra.sql import uploads as upload_sql
 from streamify.infra.sql import videos as video_sql
 from streamify.infra.sql.uploads import Upload
@@ -204,6 +205,10 @@ class VideoTransaction:
         await self.hold_lease(video_id, run)
         version = await video_sql.note_failure(self.conn, video_id, reason)
         self._record(video_id, version)
+
+    async def captions_changed(self, video_id: UUID) -> None:
+        """A caption was added, replaced or removed: the video is another version."""
+        self._record(video_id, await caption_sql.touch_video(self.conn, video_id))
 
     async def lock_for_delete(self, video_id: UUID) -> tuple[UUID, int] | None:
         """(owner, version) of the video, row-locked until the transaction ends."""

@@ -164,3 +164,41 @@ async def test_a_private_video_plays_in_dash_js_from_the_same_segments(
 
     with pytest.raises(Exception, match=r"dash\.js"):
         await _play(browser, url.split("?")[0], player="playDash", timeoutMs=20000)
+
+
+CAPTION = """WEBVTT
+
+00:00:00.000 --> 00:00:04.000
+Hello from the captions
+
+00:00:04.000 --> 00:00:20.000
+<i>Still</i> captioned
+"""
+ADD_CAPTION = (
+    """mutation($input: AddCaptionInput!) { addCaption(input: $input) { language url } }"""
+)
+
+
+async def test_an_english_caption_shows_in_hls_js_and_dash_js(
+    cdn_stack: CdnStack, browser: tuple[Browser, str], tmp_path: Path
+) -> None:
+    """A caption added to a PRIVATE, READY video: hls.js is offered an English subtitles track
+    by the master and shows its cues; dash.js plays the MPD with video, audio and an English
+    text track whose cues it shows; all through the signed URLs."""
+    stack = cdn_stack
+    video_id = await _publish_private_stream(stack, tmp_path)
+    caption = {"videoId": str(video_id), "language": "en", "label": "English", "content": CAPTION}
+    added = await gql(stack.api, ADD_CAPTION, {"input": caption}, token=stack.token)
+    assert added["data"]["addCaption"]["language"] == "en", added
+    found = await gql(stack.api, PLAYBACK, {"id": str(video_id)}, token=stack.token)
+    manifest = found["data"]["video"]["manifest"]
+
+    played = await _play(browser, manifest["url"], seconds=1.0, subtitles="en")
+    assert played["subtitleTracks"] == [{"lang": "en", "name": "English"}]
+    assert "Hello from the captions" in played["cueTexts"]
+    assert played["levels"] == 2
+
+    dashed = await _play(browser, manifest["dashUrl"], player="playDash", seconds=1.0, text="en")
+    assert dashed["textTracks"] == ["en"] and dashed["audioTracks"] == 1
+    assert dashed["videoRepresentations"] == 2
+    assert "Hello from the captions" in dashed["cueTexts"]

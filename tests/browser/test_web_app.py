@@ -321,6 +321,40 @@ async def test_sign_up_upload_watch_process_play_and_log_out(
             "Holiday, edited"
         )
 
+        # Captions: a broken file is refused naming its line; an SRT file joins the player's
+        # captions menu, and picking it shows its cues over the video.
+        broken = tmp_path / "broken.vtt"
+        broken.write_text("WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nBackwards\n")
+        captions_form = page.locator("#captions-editor")
+        await page.get_by_label("Caption file").set_input_files(str(broken))
+        await page.get_by_label("Language").fill("en")
+        await page.get_by_label("Label").fill("English")
+        await page.get_by_role("button", name="Add caption").click()
+        await expect(captions_form.get_by_role("alert")).to_contain_text("caption line 3")
+        srt = tmp_path / "holiday.en.srt"
+        srt.write_text(
+            "1\n00:00:00,000 --> 00:00:12,000\nWelcome to the <b>hills</b>\n", encoding="utf-8"
+        )
+        await page.get_by_label("Caption file").set_input_files(str(srt))
+        await page.get_by_label("Language").fill("en")
+        await page.get_by_label("Label").fill("English")
+        await page.get_by_role("button", name="Add caption").click()
+        await expect(captions_form).to_contain_text("Added: English (en).")
+        await expect(captions_form.locator('li[data-language="en"]')).to_contain_text("English")
+        menu = page.get_by_role("combobox", name="Captions", exact=True)
+        await expect(menu.locator("option")).to_have_text(
+            ["Captions off", "English"], timeout=30_000
+        )
+        await menu.select_option(label="English")
+        await expect(player).to_have_attribute("data-captions", "en", timeout=15_000)
+        await page.wait_for_function(
+            "() => Array.from(document.querySelector('.player video').textTracks).some("
+            "t => t.language === 'en' && t.mode === 'showing' && t.cues && Array.from(t.cues)"
+            ".some(c => c.text.includes('Welcome to the')))",
+            timeout=30_000,
+        )
+        await shoot(page, "05b-watch-captions")
+
         # My videos lists it, READY, with its poster and duration; at phone width too.
         await page.get_by_role("navigation").get_by_role("link", name="My videos").click()
         card = page.locator(f'[data-video-id="{video_id}"]')

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
+from streamify.names import SEGMENT_SECONDS
 from streamify.pipelines.transcode import encoding, media
 from tests.helpers import ffprobe_json
 
@@ -73,7 +74,7 @@ async def test_a_stitched_rung_runs_on_across_every_chunk_join(tmp_path: Path) -
         text = playlist.read_text()
         assert "#EXT-X-DISCONTINUITY" not in text
         segments = media.segment_durations(playlist)
-        assert all(seconds <= media.SEGMENT_SECONDS + 0.001 for _, seconds in segments)
+        assert all(seconds <= SEGMENT_SECONDS + 0.001 for _, seconds in segments)
         starts = [0.0, *itertools.accumulate(seconds for _, seconds in segments)][:-1]
 
         packets = _packets(playlist, "v:0")

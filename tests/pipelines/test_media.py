@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamify.devtools.clips import synthetic_clip
+from streamify.names import SEGMENT_SECONDS
 from streamify.pipelines.transcode import encoding, media
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo
 from tests.helpers import ffprobe_json
@@ -115,7 +116,7 @@ async def test_chunks_make_an_aligned_cmaf_ladder_with_a_measured_master(tmp_pat
         assert variant.codecs.startswith("avc1.64") and variant.codecs.endswith(",mp4a.40.2")
         assert int(variant.codecs[9:11], 16) == video["level"]
         for name, seconds in media.segment_durations(playlist)[:-1]:
-            assert seconds == pytest.approx(media.SEGMENT_SECONDS, abs=0.01), name
+            assert seconds == pytest.approx(SEGMENT_SECONDS, abs=0.01), name
 
     # Keyframes at the same instants in every rendition, every 2 s.
     def keyframes(rung: Rung) -> list[float]:

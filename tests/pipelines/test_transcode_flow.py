@@ -15,11 +15,13 @@ import pytest
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.domain import VideoStatus
+from streamify.infra import webvtt
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.pipelines.transcode import dash, media
 from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
+from streamify.writes.captions import CaptionWrites
 from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
 from tests.hls_conformance import check_stream
 from tests.pipelines.prefect import uploaded_video
@@ -48,6 +50,10 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
 
     source = synthetic_clip(tmp_path / "clip.mp4", size="1280x720", seconds=26)
     video_id = await uploaded_video(services, source)
+    # A caption added before the stream exists is published by the flow with it.
+    captions = CaptionWrites(services.writes, services.storage, max_per_video=5)
+    caption = webvtt.parse("WEBVTT\n\n00:00:01.000 --> 00:00:05.000\nEarly caption\n")
+    await captions.put(video_id, language="fr", label="Français", captions=caption)
     seen: list[ProcessingEvent] = []
     subscribed = asyncio.Event()
     listener = asyncio.create_task(collect_events(services, video_id, seen, subscribed))
@@ -100,7 +106,9 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     )
     for obj in listing["Contents"]:
         head = await storage.client.head_object(Bucket=storage.media_bucket, Key=obj["Key"])
-        if obj["Key"].endswith(".m3u8"):
+        if obj["Key"].endswith("/master.m3u8"):
+            assert head["CacheControl"] == "no-cache"  # rewritten as rungs and captions join
+        elif obj["Key"].endswith(".m3u8"):
             assert head["ContentType"] == "application/vnd.apple.mpegurl"
             assert head["CacheControl"] == "public, max-age=10"
         elif obj["Key"].endswith(".m4s"):
@@ -133,7 +141,12 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
         codecs = info.split('CODECS="')[1].split('"')[0]
         assert codecs == f"avc1.6400{video_stream['level']:02X},mp4a.40.2"
         assert f"RESOLUTION={video_stream['width']}x{video_stream['height']}" in info
-    assert check_stream(hls) == []
+    assert check_stream(hls) == []  # the subtitles rendition's rules included
+    [subtitles] = [line for line in lines if line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    assert 'LANGUAGE="fr"' in subtitles and 'NAME="Français"' in subtitles
+    assert all('SUBTITLES="subs"' in info for info, _ in variants)
+    assert "Early caption" in (hls / "captions" / "fr.vtt").read_text()
+    assert 'SUBTITLES="subs"' in early_master  # from the first playable moment
     # DASH: the same files, described again.
     assert video["manifest"]["dashUrl"].endswith(f"/videos/{video_id}/hls/manifest.mpd")
     mpd = ET.fromstring((hls / "manifest.mpd").read_text())
@@ -141,6 +154,8 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     assert sorted(str(t.get("initialization")) for t in templates) == sorted(
         f"{folder}/init.mp4" for folder in ("720p", "480p", "360p", "240p", "audio")
     )
+    texts = [a for a in mpd.iter(f"{{{dash.NAMESPACE}}}AdaptationSet") if a.get("lang") == "fr"]
+    assert [a.get("contentType") for a in texts] == ["text"]
     iframe_streams = [line for line in lines if line.startswith("#EXT-X-I-FRAME-STREAM-INF")]
     assert [line.split('URI="')[1] for line in iframe_streams] == [
         f'{height}p/iframes.m3u8"' for height in (720, 480, 360, 240)

@@ -9,13 +9,25 @@ from uuid import UUID
 
 import asyncpg
 
-from streamify.domain import Rendition, Video, VideoPatch, VideoRenditions, VideoStatus, Visibility
+from streamify.domain import (
+    CaptionTrack,
+    Rendition,
+    Video,
+    VideoPatch,
+    VideoRenditions,
+    VideoStatus,
+    Visibility,
+)
 from streamify.infra.db import Connection
 
 VIDEO_COLUMNS = """
     v.id, v.owner_id, v.title, v.description, v.tags, v.visibility, v.status,
     v.duration_seconds, v.created_at, v.updated_at, v.version, v.failure_reason,
-    v.access_generation, m.master_path, m.thumbnail_path, m.dash_path
+    v.access_generation, m.master_path, m.thumbnail_path, m.dash_path,
+    ARRAY(SELECT c.language FROM captions c WHERE c.video_id = v.id ORDER BY c.language)
+        AS caption_languages,
+    ARRAY(SELECT c.label FROM captions c WHERE c.video_id = v.id ORDER BY c.language)
+        AS caption_labels
 """
 
 
@@ -37,6 +49,10 @@ def video_from_row(row: asyncpg.Record) -> Video:
         failure_reason=row["failure_reason"],
         access_generation=row["access_generation"],
         dash_path=row["dash_path"],
+        captions=tuple(
+            CaptionTrack(language, label)
+            for language, label in zip(row["caption_languages"], row["caption_labels"], strict=True)
+        ),
     )
 
 

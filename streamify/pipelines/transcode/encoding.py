@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamify.names import SEGMENT_SECONDS
 from streamify.pipelines.transcode import iframes
 from streamify.pipelines.transcode.media import (
     AUDIO_BITRATE,
     GOP_SECONDS,
-    SEGMENT_SECONDS,
     MediaError,
     Rung,
     SourceInfo,

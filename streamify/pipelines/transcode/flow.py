@@ -31,12 +31,14 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
+from streamify.infra import subtitle_tracks
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import create_database
 from streamify.infra.events import ProcessingEvent, ProcessingEvents
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS, create_redis
 from streamify.infra.settings import Settings
+from streamify.infra.sql import captions as caption_sql
 from streamify.infra.sql import videos as video_sql
 from streamify.infra.storage import Storage, delete_prefix, open_storage
 from streamify.names import (
@@ -60,6 +62,7 @@ from streamify.pipelines.transcode.chunk_runs import ChunkJob, ChunkRuns, ready_
 from streamify.pipelines.transcode.encoding import AUDIO_FOLDER, Chunk
 from streamify.pipelines.transcode.media import MediaError, Rung, SourceInfo, Variant
 from streamify.pipelines.transcode.retry import retry_unless_media_error
+from streamify.writes.captions import files_of, tracks_of
 from streamify.writes.videos import LeaseLost, VideoWrites
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ log = logging.getLogger(__name__)
 # gains rungs while the video is playable but not yet READY).
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
 PLAYLIST_CACHE = "public, max-age=10"
+# The master and the MPD change as rungs and captions join: revalidated on every load.
+MANIFEST_CACHE = "no-cache"
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".mpd": "application/dash+xml",
@@ -88,6 +93,8 @@ _retry_unless_media_error = retry_unless_media_error  # the name the tests know
 
 
 def cache_of(path: Path) -> str:
+    if path.name in ("master.m3u8", DASH_MANIFEST):
+        return MANIFEST_CACHE
     return SEGMENT_CACHE if path.suffix in (".m4s", ".mp4", ".jpg") else PLAYLIST_CACHE
 
 
@@ -538,19 +545,48 @@ class Ladder:
         """One more rung (and what comes with it): its files, then the master naming every
         rung published so far, then the rows."""
         self.variants.append(variant)
-        master = self.hls / "master.m3u8"
         text = media.master_playlist(self.variants, self.audio)
-        await asyncio.to_thread(master.write_text, text)
-        mpd = self.hls / DASH_MANIFEST
         described = await asyncio.to_thread(dash.dash_manifest, self.hls, self.variants, self.audio)
-        await asyncio.to_thread(mpd.write_text, described)
-        files = [
-            *rendition_files(self.hls, variant.rung.name),
-            *extra,
-            (master, "hls/master.m3u8"),
-            (mpd, f"hls/{DASH_MANIFEST}"),
-        ]
-        await self.publish_files(files, ready=ready)
+        await publish_files(
+            self.c,
+            self.video_id,
+            self.run,
+            [*rendition_files(self.hls, variant.rung.name), *extra],
+        )
+        signed = await self.publish_manifests(text, described)
+        await record_ladder(
+            self.c,
+            self.video_id,
+            self.run,
+            self.variants,
+            self.info,
+            published_signed=signed,
+            ready=ready,
+        )
+
+    async def publish_manifests(self, master: str, mpd: str) -> bool:
+        """The master and the MPD with the video's captions as they are now (their files
+        first), under the manifests lock a caption's write takes too: neither overwrites the
+        other's manifests with an older list of captions."""
+        vid = UUID(self.video_id)
+        files: list[tuple[Path, str]] = []
+
+        async def write(relative: str, text: str) -> None:
+            path = self.hls / relative
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(path.write_text, text)
+            files.append((path, f"hls/{relative}"))
+
+        async with self.c.writes.db.pool.acquire() as conn, conn.transaction():
+            await caption_sql.lock_manifests(conn, vid)
+            stored = await caption_sql.captions_of(conn, vid)
+            for caption in stored:
+                for relative, text in files_of(caption, self.info.duration):
+                    await write(relative, text)
+            tracks = tracks_of(stored)
+            await write("master.m3u8", subtitle_tracks.master_with_captions(master, tracks))
+            await write(DASH_MANIFEST, subtitle_tracks.mpd_with_captions(mpd, tracks))
+            return await publish_files(self.c, self.video_id, self.run, files)
 
     async def publish_files(self, files: list[tuple[Path, str]], *, ready: bool) -> None:
         """Upload files, then write the rungs published so far (READY when `ready`)."""

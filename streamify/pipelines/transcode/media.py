@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 GOP_SECONDS = 2
-SEGMENT_SECONDS = 4
 # Each video rung's I-frame playlist, beside its index.m3u8 (`iframes`).
 IFRAMES_PLAYLIST = "iframes.m3u8"
 AUDIO_BITRATE = 128_000
@@ -490,6 +489,9 @@ def master_playlist(variants: list[Variant], audio: AudioRendition | None = None
             f"#EXT-X-STREAM-INF:BANDWIDTH={v.peak_bandwidth},"
             f'AVERAGE-BANDWIDTH={v.average_bandwidth},CODECS="{v.codecs}",'
             f"RESOLUTION={v.rung.width}x{v.rung.height},FRAME-RATE={v.fps:.3f}{group}"
+            # No CEA-608/708 captions in the video: players need not look for them (captions
+            # are WebVTT renditions, spliced in by infra/subtitle_tracks).
+            ",CLOSED-CAPTIONS=NONE"
         )
         lines.append(v.playlist)
     for v in sorted(variants, key=lambda v: v.peak_bandwidth, reverse=True):

@@ -1,5 +1,5 @@
-// One video: the player, what it is, and for its owner the metadata editor and delete.
-import { DeleteVideo, UpdateVideo, Watch, type WatchableFragment } from '../../generated/operations'
+// One video: the player, what it is, and for its owner the metadata editor, captions and delete.
+import { AddCaption, DeleteVideo, RemoveCaption, UpdateVideo, Watch, type WatchableFragment } from '../../generated/operations'
 import { alertBox, announce, h } from '../dom'
 import { date, duration, statusWord } from '../format'
 import { ApiError, request } from '../graphql'
@@ -99,6 +99,76 @@ function editor(video: WatchableFragment, saved: (video: WatchableFragment) => v
   return form
 }
 
+// The server checks the same (512 KiB of UTF-8); checked here first to say so at once.
+const MAX_CAPTION_BYTES = 512 * 1024
+
+function captionEditor(video: WatchableFragment, changed: () => Promise<void>): HTMLFormElement & { show: (items: WatchableFragment['captions']) => void } {
+  const list = h('ul', { class: 'caption-list', 'aria-label': 'Captions of this video' })
+  const file = h('input', { type: 'file', id: 'caption-file', name: 'caption', accept: '.vtt,.srt,text/vtt', required: true, 'aria-describedby': 'caption-file-hint' })
+  const language = h('input', { id: 'caption-language', name: 'language', required: true, maxlength: 35, placeholder: 'en', 'aria-describedby': 'caption-language-hint' })
+  const label = h('input', { id: 'caption-label', name: 'label', required: true, maxlength: 64, placeholder: 'English' })
+  const feedback = h('div', { 'aria-live': 'polite' })
+  const add = h('button', { type: 'submit' }, 'Add caption')
+
+  function show(items: WatchableFragment['captions']): void {
+    list.replaceChildren(
+      ...items.map((caption) => {
+        const remove = h('button', { type: 'button', class: 'link-button', 'aria-label': `Remove the ${caption.label} caption` }, 'Remove')
+        remove.addEventListener('click', async () => {
+          remove.disabled = true
+          try {
+            await request(RemoveCaption, { videoId: video.id, language: caption.language })
+            announce(`Removed the ${caption.label} caption`)
+            await changed()
+          } catch (error) {
+            feedback.replaceChildren(alertBox(error instanceof ApiError ? error.message : 'Could not remove the caption.'))
+            remove.disabled = false
+          }
+        })
+        return h('li', { 'data-language': caption.language }, h('span', {}, `${caption.label} (${caption.language})`), remove)
+      }),
+    )
+    if (!items.length) list.append(h('li', { class: 'hint' }, 'No captions yet.'))
+  }
+  show(video.captions)
+
+  const form = h(
+    'form',
+    { class: 'card editor', id: 'captions-editor', 'aria-labelledby': 'captions-heading' },
+    h('h2', { id: 'captions-heading' }, 'Closed captions'),
+    list,
+    h('div', { class: 'field' }, h('label', { for: 'caption-file' }, 'Caption file'), file, h('p', { class: 'hint', id: 'caption-file-hint' }, 'WebVTT or SRT, UTF-8, at most 512 KiB.')),
+    h('div', { class: 'field' }, h('label', { for: 'caption-language' }, 'Language'), language, h('p', { class: 'hint', id: 'caption-language-hint' }, 'A language tag: en, fr, pt-BR… A second caption in a language replaces the first.')),
+    h('div', { class: 'field' }, h('label', { for: 'caption-label' }, 'Label'), label),
+    feedback,
+    h('div', { class: 'actions' }, add),
+  )
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    feedback.replaceChildren()
+    const chosen = file.files?.[0]
+    if (!chosen) return
+    if (chosen.size > MAX_CAPTION_BYTES) {
+      feedback.replaceChildren(alertBox(`${chosen.name} is ${Math.ceil(chosen.size / 1024)} KiB; a caption file is at most 512 KiB.`))
+      return
+    }
+    add.disabled = true
+    try {
+      const content = new TextDecoder('utf-8').decode(await chosen.arrayBuffer())
+      const { addCaption } = await request(AddCaption, { input: { videoId: video.id, language: language.value, label: label.value, content } })
+      feedback.replaceChildren(h('p', { class: 'success' }, `Added: ${addCaption.label} (${addCaption.language}).`))
+      announce('Caption added')
+      form.reset()
+      await changed()
+    } catch (error) {
+      feedback.replaceChildren(alertBox(error instanceof ApiError ? error.message : 'Could not add the caption.'))
+    } finally {
+      add.disabled = false
+    }
+  })
+  return Object.assign(form, { show })
+}
+
 export const watchPage: Page = {
   async render(main, { id }) {
     let video: WatchableFragment | null | undefined
@@ -161,6 +231,18 @@ export const watchPage: Page = {
           scheduleRefresh(updated)
         }),
       )
+      const captions = captionEditor(video, async () => {
+        const fresh = (await request(Watch, { id: id ?? '' })).video
+        if (!fresh) return
+        captions.show(fresh.captions)
+        // The master now names the captions as they are: the player reads it again.
+        const next = sourceOf(fresh)
+        if (next) {
+          player?.replaceSource(next)
+          playing = next.manifestUrl
+        }
+      })
+      layout.append(captions)
     }
     return () => {
       window.clearTimeout(refresh)

@@ -57,9 +57,11 @@ export function createPlayer(source: PlayerSource): Player {
   const time = h('span', { class: 'time', 'aria-live': 'off' }, `0:00 / ${clock(source.duration)}`)
   const preview = h('div', { class: 'storyboard-preview', hidden: true, 'aria-hidden': 'true' }, h('div', { class: 'tile' }), h('span', { class: 'tile-time' }))
   const quality = h('select', { class: 'quality', id: 'quality', 'aria-label': 'Quality' }, h('option', { value: '-1' }, 'Auto'))
+  // The master's subtitles renditions (the video's captions), "Off" first.
+  const captions = h('select', { class: 'captions', id: 'captions', 'aria-label': 'Captions', hidden: true }, h('option', { value: '-1' }, 'Captions off'))
   const mute = h('button', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon(SPEAKER))
   const fullscreen = h('button', { type: 'button', 'aria-label': 'Full screen' }, icon(CORNERS))
-  const bar = h('div', { class: 'controls' }, play, h('div', { class: 'seek-wrap' }, seek, preview), time, quality, mute, fullscreen)
+  const bar = h('div', { class: 'controls' }, play, h('div', { class: 'seek-wrap' }, seek, preview), time, captions, quality, mute, fullscreen)
   const element = h('div', { class: 'player', 'data-level-height': '', tabindex: -1 }, video, bar)
 
   let hls: Hls | undefined
@@ -97,6 +99,21 @@ export function createPlayer(source: PlayerSource): Player {
       instance.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
         const level = instance.levels[data.level]
         if (level) levelSwitched(level.height)
+      })
+      instance.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+        const tracks = data.subtitleTracks
+        const chosen = element.dataset.captions ?? ''
+        captions.replaceChildren(
+          h('option', { value: '-1' }, 'Captions off'),
+          ...tracks.map((track, index) => h('option', { value: String(index), lang: track.lang ?? '', selected: track.lang === chosen }, track.name)),
+        )
+        captions.hidden = tracks.length === 0
+        const keep = tracks.findIndex((track) => track.lang === chosen)
+        instance.subtitleTrack = keep
+        instance.subtitleDisplay = keep >= 0
+      })
+      instance.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => {
+        element.dataset.captions = data.id >= 0 ? (instance.subtitleTracks[data.id]?.lang ?? '') : ''
       })
       instance.on(Hls.Events.ERROR, (_, data) => {
         if (data.fatal) element.dataset.error = `${data.type}: ${data.details}`
@@ -172,6 +189,13 @@ export function createPlayer(source: PlayerSource): Player {
   video.addEventListener('timeupdate', () => {
     if (document.activeElement !== seek) seek.value = String(video.currentTime)
     time.textContent = `${clock(video.currentTime)} / ${clock(lengthSeconds)}`
+  })
+  captions.addEventListener('change', () => {
+    if (!hls) return
+    const index = Number(captions.value)
+    hls.subtitleTrack = index
+    hls.subtitleDisplay = index >= 0
+    if (index < 0) element.dataset.captions = ''
   })
   quality.addEventListener('change', () => {
     if (hls) hls.currentLevel = Number(quality.value)
