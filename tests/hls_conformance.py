@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+APPLE_TARGET_SECONDS = 6
 ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^",]*)')
 
 
@@ -71,6 +72,9 @@ def _media_rules(name: str, playlist: MediaPlaylist, found: Findings) -> None:
     found.need(playlist.has("#EXT-X-MAP"), "RFC 8216 4.3.2.5 (fMP4 needs EXT-X-MAP)", name)
     target = int(playlist.value("#EXT-X-TARGETDURATION") or 0)
     found.need(target > 0, "RFC 8216 4.3.3.1", f"{name} has a target duration")
+    # (A source shorter than one segment has one shorter segment, and that target.)
+    short = sum(e.duration for e in playlist.entries) < APPLE_TARGET_SECONDS
+    found.need(target == APPLE_TARGET_SECONDS or short, "Apple 7.5 (6 s target duration)", name)
     for entry in playlist.entries:
         found.need(
             round(entry.duration) <= target,

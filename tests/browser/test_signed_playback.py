@@ -37,7 +37,7 @@ PLAYBACK = "query($id: ID!) { video(id: $id) { manifest { url expiresAt dashUrl 
 
 
 async def _publish_private_stream(stack: CdnStack, tmp_path: Path) -> UUID:
-    """A 20-second clip encoded by the real chunked ladder code (chunks joined at 8 and 16 s),
+    """A 20-second clip encoded by the real chunked ladder code (chunks joined at 6 and 12 s),
     published in the signed space."""
     hls = (await encode_stream(tmp_path, size="640x360", seconds=20)).hls
     assert check_stream(hls) == []
@@ -116,12 +116,13 @@ async def test_a_private_video_plays_and_seeks_only_through_its_signed_url(
     url = found["data"]["video"]["manifest"]["url"]
     assert url.startswith(f"{stack.cdn}/signed/{video_id}/hls/master.m3u8?Policy=")
 
-    # Plays, seeks to just before a chunk join and plays across it.
-    played = await _play(browser, url, seconds=1.0, seekTo=7.0, playFor=1.5)
+    # Plays, seeks to just before a chunk join (both rungs' chunks meet at 12 s) and plays
+    # across it.
+    played = await _play(browser, url, seconds=1.0, seekTo=11.0, playFor=1.5)
     assert played["currentTime"] >= 1.0 and played["levels"] == 2
-    assert played["afterSeek"] >= 8.5
+    assert played["afterSeek"] >= 12.5
     # Seeks to a join itself (a segment's start where two chunks meet) and plays on.
-    assert (await _play(browser, url, seconds=0.5, seekTo=16.0))["afterSeek"] >= 16.5
+    assert (await _play(browser, url, seconds=0.5, seekTo=12.0))["afterSeek"] >= 12.5
 
     unsigned = url.split("?")[0]
     signature = url.split("Signature=")[1].split("&")[0]

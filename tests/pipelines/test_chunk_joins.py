@@ -32,30 +32,30 @@ def _packets(playlist: Path, stream: str) -> list[dict[str, str]]:
 def test_chunks_are_whole_segments_and_a_short_tail_joins_the_last() -> None:
     info = media.SourceInfo(duration=61.0, width=1920, height=1080, fps=30, has_audio=True)
     chunks = encoding.plan_chunks(info)
-    assert [c.start for c in chunks] == [0, 8, 16, 24, 32, 40, 48, 56]  # the last is 5 s
-    assert [c.frames for c in chunks] == [240] * 7 + [0]
+    assert [c.start for c in chunks] == list(range(0, 60, 6))  # the 1 s tail joins the last
+    assert [c.frames for c in chunks] == [180] * 9 + [0]
     tail = media.SourceInfo(duration=58.0, width=1920, height=1080, fps=30, has_audio=True)
-    assert [c.start for c in encoding.plan_chunks(tail)][-1] == 48  # 2 s join 48..58
+    assert [c.start for c in encoding.plan_chunks(tail)][-1] == 48  # 4 s join 48..58
     short = media.SourceInfo(duration=5.0, width=640, height=360, fps=25, has_audio=False)
     assert encoding.plan_chunks(short) == [encoding.Chunk(0, 0, 0)]
 
 
 def test_the_lowest_rung_is_shared_out_over_the_encoders_in_one_round() -> None:
     minute = media.SourceInfo(duration=60.0, width=1920, height=1080, fps=30, has_audio=True)
-    # Two encoders: one chunk each (32 s and 28 s), not eight 8 s chunks in four rounds.
+    # Two encoders: one 30 s chunk each, not ten 6 s chunks in five rounds.
     two = encoding.group_chunks(minute, lowest=True, encoders=2)
-    assert [(c.start, c.frames) for c in two] == [(0, 960), (32, 0)]
+    assert [(c.start, c.frames) for c in two] == [(0, 900), (30, 0)]
     # Many encoders: never shorter than the ladder's chunks.
-    assert len(encoding.group_chunks(minute, lowest=True, encoders=16)) == 8
-    # Ten minutes on 16 encoders: two equal rounds of 20 s chunks, not 32 s ones and a
-    # ragged second round.
+    assert len(encoding.group_chunks(minute, lowest=True, encoders=16)) == 10
+    # Ten minutes on 16 encoders: two rounds of 24 s chunks, not 30 s ones and a nearly
+    # empty second round.
     ten = media.SourceInfo(duration=600.0, width=1920, height=1080, fps=30, has_audio=True)
-    assert encoding.lowest_chunk_seconds(ten.duration, 16) == 20
-    assert len(encoding.group_chunks(ten, lowest=True, encoders=16)) == 30
-    # None counted (Prefect unreachable) or few for a long source: at most 32 s a chunk,
+    assert encoding.lowest_chunk_seconds(ten.duration, 16) == 24
+    assert len(encoding.group_chunks(ten, lowest=True, encoders=16)) == 25
+    # None counted (Prefect unreachable) or few for a long source: at most 30 s a chunk,
     # which bounds what a lost run costs.
     hour = media.SourceInfo(duration=3600.0, width=1920, height=1080, fps=30, has_audio=True)
-    assert len(encoding.group_chunks(hour, lowest=True, encoders=0)) == 113
+    assert len(encoding.group_chunks(hour, lowest=True, encoders=0)) == 120
     assert encoding.group_chunks(hour, lowest=False, encoders=2) == encoding.plan_chunks(hour)
 
 
@@ -64,7 +64,7 @@ async def test_a_stitched_rung_runs_on_across_every_chunk_join(tmp_path: Path) -
     info = await media.probe(clip)
     ladder = media.plan_ladder(info)
     chunks = encoding.plan_chunks(info)
-    assert len(chunks) == 4  # three joins, at 8, 16 and 24 s
+    assert len(chunks) == 5  # four joins, at 6, 12, 18 and 24 s
     hls = tmp_path / "hls"
     await encoding.encode_locally(clip, hls, info, ladder)
     frame = 1 / info.fps

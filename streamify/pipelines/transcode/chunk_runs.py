@@ -115,6 +115,18 @@ class Observed:
         return max(found) if found else None
 
 
+async def wait_for_run(future: PrefectDistributedFuture[Any]) -> None:
+    """Until the run ends or POLL_SECONDS pass. Prefect's wait raises when the task run has no
+    state yet (created, not yet given one; seen with six flows submitting at once): that is
+    a run still pending, waited for the same way."""
+    try:
+        await future.wait_async(timeout=POLL_SECONDS)
+    except RuntimeError as exc:
+        if "has no state" not in str(exc):
+            raise
+        await asyncio.sleep(POLL_SECONDS)
+
+
 class ChunkRuns:
     """Every chunk of one video's ladder, delayed and seen through."""
 
@@ -226,7 +238,7 @@ class ChunkRuns:
         failures = 0
         async with get_client() as client:
             while True:
-                await future.wait_async(timeout=POLL_SECONDS)
+                await wait_for_run(future)
                 task_run = await client.read_task_run(future.task_run_id)
                 if task_run.state is None:
                     continue

@@ -34,19 +34,19 @@ from streamify.pipelines.transcode.media import (
 
 log = logging.getLogger(__name__)
 
-# 8 s = 2 segments. A chunk's fixed cost (process start, the seek back to the source's
-# keyframe, the task's pickup) is about 0.4 s: a fifth of the lowest rung's 8 s of a 1080p
-# source (1.9 s of CPU), noise beside the upper rungs' (about 12 s). Shorter chunks are more
-# pieces to spread: 12 s ones left a minute in 5 pieces, whose last round ran on one of two
-# encoders (docs/media.md has the measurements).
-CHUNK_SECONDS = 2 * SEGMENT_SECONDS
+# One 6 s segment. A chunk's fixed cost (process start, the seek back to the source's
+# keyframe, the task's pickup) is about 0.4 s, noise beside the upper rungs' 9 s of CPU for
+# 6 s of a 1080p source. A minute is 10 pieces, 5 rounds on two encoders with none left
+# idle: 12 s chunks left 5 pieces and a last round on one encoder (READY 79.0 s against
+# 74.8 s on two pinned encoders, 1.62x against 1.82x the speed of one; docs/media.md).
+CHUNK_SECONDS = SEGMENT_SECONDS
 # A remainder shorter than this joins the chunk before it rather than run on its own.
 MIN_TAIL_SECONDS = SEGMENT_SECONDS
 # The lowest rung's chunks are longer: the video is playable when the last of them is done, so
 # each encoder gets one share of the source (one round of chunks, one fixed cost each), up to
-# this length, which bounds what a lost run costs. 60 s of 1080p on two encoders: two chunks,
-# playable about 7 s sooner than in eight 8 s chunks (docs/media.md).
-LOWEST_CHUNK_MAX_SECONDS = 8 * SEGMENT_SECONDS
+# this length, which bounds what a lost run costs. 60 s of 1080p on two encoders: two 30 s
+# chunks, playable about 7 s sooner than in many short ones (docs/media.md).
+LOWEST_CHUNK_MAX_SECONDS = 5 * SEGMENT_SECONDS
 INIT_SEGMENT = "init.mp4"
 SEGMENT_PATTERN = "seg_%05d.m4s"
 AUDIO_FOLDER = "audio"
