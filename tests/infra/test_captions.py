@@ -207,6 +207,8 @@ async def test_a_second_caption_in_a_language_replaces_the_first_and_removal_unp
         ),
         ({"language": "english"}, "BAD_USER_INPUT", "BCP 47"),
         ({"label": 'Say "hi"'}, "BAD_USER_INPUT", "double quotes"),
+        ({"label": "English\n#EXT-X-ENDLIST"}, "BAD_USER_INPUT", "control characters"),
+        ({"language": 'en",URI="evil.m3u8'}, "BAD_USER_INPUT", "BCP 47"),
         ({"content": "\u00e9" * (300 * 1024)}, "BAD_USER_INPUT", "512 KiB"),
         ({"content": "x" * (600 * 1024)}, "BAD_USER_INPUT", "at most 524288 characters"),
     ],
@@ -243,3 +245,25 @@ async def test_only_the_owner_changes_captions_and_labels_stay_unique(stack: Sta
     assert "errors" not in await _add(stack, unpublished)
     found = (await gql(stack.api, VIDEO, {"id": str(unpublished)}, token=stack.token))["data"]
     assert found["video"]["captions"] == [{"language": "en", "label": "English", "url": None}]
+
+
+async def test_a_video_holds_at_most_its_quota_of_captions_and_a_replacement_fits(
+    stack: Stack,
+) -> None:
+    from streamify.domain import QuotaExceeded
+    from streamify.infra import webvtt
+    from streamify.writes.captions import CaptionWrites
+
+    video_id = await insert_video(stack.services.db.pool, stack.owner)
+    writes = CaptionWrites(stack.services.writes, stack.services.storage, max_per_video=2)
+    cues = webvtt.parse(SRT)
+    for language in ("en", "fr"):
+        await writes.put(video_id, language=language, label=language.upper(), captions=cues)
+    with pytest.raises(QuotaExceeded) as refused:
+        await writes.put(video_id, language="de", label="DE", captions=cues)
+    assert refused.value.extensions["limit"] == "STREAMIFY_CAPTION_MAX_PER_VIDEO"
+    await writes.put(video_id, language="en", label="English", captions=cues)  # replaces
+    stored = await stack.services.db.pool.fetch(
+        "SELECT language, label FROM captions WHERE video_id = $1 ORDER BY language", video_id
+    )
+    assert [tuple(r) for r in stored] == [("en", "English"), ("fr", "FR")]
