@@ -553,16 +553,7 @@ class Ladder:
             self.run,
             [*rendition_files(self.hls, variant.rung.name), *extra],
         )
-        signed = await self.publish_manifests(text, described)
-        await record_ladder(
-            self.c,
-            self.video_id,
-            self.run,
-            self.variants,
-            self.info,
-            published_signed=signed,
-            ready=ready,
-        )
+        await self.record(await self.publish_manifests(text, described), ready=ready)
 
     async def publish_manifests(self, master: str, mpd: str) -> bool:
         """The master and the MPD with the video's captions as they are now (their files
@@ -590,14 +581,18 @@ class Ladder:
 
     async def publish_files(self, files: list[tuple[Path, str]], *, ready: bool) -> None:
         """Upload files, then write the rungs published so far (READY when `ready`)."""
-        signed = await publish_files(self.c, self.video_id, self.run, files)
+        await self.record(await publish_files(self.c, self.video_id, self.run, files), ready=ready)
+
+    async def record(self, published_signed: bool, *, ready: bool) -> None:
+        """The rungs published so far (READY when `ready`), the files having gone to the
+        signed space or not."""
         await record_ladder(
             self.c,
             self.video_id,
             self.run,
             self.variants,
             self.info,
-            published_signed=signed,
+            published_signed=published_signed,
             ready=ready,
         )
 

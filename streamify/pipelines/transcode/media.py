@@ -18,6 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from streamify.infra.webvtt import timestamp
+
 GOP_SECONDS = 2
 # Each video rung's I-frame playlist, beside its index.m3u8 (`iframes`).
 IFRAMES_PLAYLIST = "iframes.m3u8"
@@ -579,16 +581,8 @@ async def storyboard(
         start, end = i * interval, min(source.duration, (i + 1) * interval)
         x, y = (i % columns) * tile_width, (i // columns) * tile_height
         cues += [
-            f"{_timestamp(start)} --> {_timestamp(end)}",
+            f"{timestamp(start)} --> {timestamp(end)}",
             f"{sprite_url}#xywh={x},{y},{tile_width},{tile_height}",
             "",
         ]
     await asyncio.to_thread(vtt.write_text, "\n".join(cues))
-
-
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
