@@ -131,7 +131,7 @@ async def one_configuration(
 def model(measured: dict[str, Any], seconds: int) -> dict[str, Any]:
     """A 10-minute source on 16 one-core encoders, from the one-encoder run's chunk times (per
     second of source): the lowest rung's chunks, shared out over the encoders, go first; the
-    rest of the ladder's 8 s chunks follow."""
+    rest of the ladder's chunks (one segment each) follow."""
     from streamify.pipelines.transcode import encoding, media
 
     times = measured["chunk_seconds"]

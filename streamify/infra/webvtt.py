@@ -32,8 +32,9 @@ _TAG = re.compile(r"<(/?)([A-Za-z]+)((?:\.[A-Za-z0-9_-]+)*)(?:[ \t]+([^<>\n]*))?
 _TIMESTAMP_TAG = re.compile(r"<(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}>")
 _KEPT_TAGS = {"c", "i", "b", "u", "ruby", "rt", "v", "lang"}
 _ANNOTATED = {"v", "lang"}
-_REFERENCE = re.compile(r"&(?:amp|lt|gt|lrm|rlm|nbsp|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-_LONE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|lrm|rlm|nbsp|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
+_REFERENCE_NAME = r"(?:amp|lt|gt|lrm|rlm|nbsp|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+_REFERENCE = re.compile("&" + _REFERENCE_NAME)
+_LONE_AMPERSAND = re.compile(f"&(?!{_REFERENCE_NAME})")
 # Override tags of SubStation Alpha that SRT files carry ({\an8}, {\i1}).
 _ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")
 
