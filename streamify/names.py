@@ -157,10 +157,11 @@ class RedisNames:
     def generation_name(self, key: str) -> str:
         return key.removeprefix(f"{self.prefix}gen:")
 
+    # Pub/sub channels; on a cluster they are sharded, and each hash tag puts one on one shard.
     @property
     def l1_drop_channel(self) -> str:
-        """Pub/sub channel on which every write tells every API process to drop L1 entries."""
-        return f"{self.prefix}l1-drop"
+        """Channel on which every write tells every API process to drop L1 entries."""
+        return f"{self.prefix}{{l1-drop}}"
 
     def rate(self, scope: str, subject: str) -> str:
         return f"{self.prefix}rate:{scope}:{subject}"
@@ -195,11 +196,8 @@ class RedisNames:
         """Present while a worker is processing the video."""
         return f"{self.prefix}processing:{video_id}"
 
-    def processing_channel(self, video_id: UUID) -> str:
-        """Pub/sub channel of a video's processing events."""
-        return f"{self.prefix}video:{video_id}:events"
-
     @property
-    def processing_channel_pattern(self) -> str:
-        """Every video's processing channel, for one listener per process."""
-        return f"{self.prefix}video:*:events"
+    def processing_channel(self) -> str:
+        """Every video's processing events (each names its video): one channel, because each
+        API process follows all of them, as it followed a pattern before sharded pub/sub."""
+        return f"{self.prefix}{{processing}}"

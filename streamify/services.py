@@ -8,8 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import redis.asyncio as redis
-
 from streamify.infra.cache.drops import listen_for_drops
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier, Clock
@@ -19,7 +17,7 @@ from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.metrics import CountersCollector, Metrics
 from streamify.infra.persisted_store import PersistedStore
 from streamify.infra.playback_signing import Playback, playback_from
-from streamify.infra.redis_client import create_redis
+from streamify.infra.redis_client import RedisClient, create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.loaders import LoadersFactory, build_loaders
@@ -41,7 +39,7 @@ from streamify.writes.videos import VideoWrites
 class Services:
     settings: Settings
     db: Database
-    redis: redis.Redis
+    redis: RedisClient
     names: RedisNames
     cache: CacheTier
     storage: Storage
@@ -77,9 +75,11 @@ async def open_services(
             max_size=settings.db_pool_max_size,
         )
         stack.push_async_callback(db.close)
-        client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        client = create_redis(
+            settings.redis_url, timeout=settings.redis_timeout_seconds, mode=settings.redis_mode
+        )
         stack.push_async_callback(client.aclose)
-        listener_client = create_redis(settings.redis_url, timeout=None)
+        listener_client = create_redis(settings.redis_url, timeout=None, mode=settings.redis_mode)
         stack.push_async_callback(listener_client.aclose)
         storage = await stack.enter_async_context(open_storage(settings))
         cdn_purge = await stack.enter_async_context(open_cdn_purge(settings))

@@ -22,9 +22,11 @@ from streamify.devtools.local import (
     service_env,
     worker_process,
 )
+from streamify.devtools.redis_cluster import LocalCluster, local_cluster
 from streamify.devtools.s3_setup import prepare_s3
 from streamify.devtools.seaweed import embedded_s3
 from streamify.infra.db import database_name, drop_database, migrate
+from streamify.infra.redis_client import RedisMode
 from streamify.infra.settings import Settings
 from streamify.services import Services, open_services
 from tests.helpers import FakeClock, insert_user, token_for
@@ -85,12 +87,41 @@ async def local_s3(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
         yield SessionS3(server, base.s3_raw_bucket, base.s3_media_bucket)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three masters with a replica each, started for the session on first use."""
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Tests marked both_redis run once against one Redis and once against the cluster.
+    if "redis_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_redis"
+    ):
+        metafunc.parametrize("redis_mode", ["single", "cluster"], indirect=True)
+
+
 @pytest.fixture
-async def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> AsyncIterator[Settings]:
+def redis_mode(request: pytest.FixtureRequest) -> RedisMode:
+    mode: RedisMode = getattr(request, "param", "single")
+    return mode
+
+
+@pytest.fixture
+async def settings(
+    service_urls: tuple[str, str],
+    local_s3: SessionS3,
+    redis_mode: RedisMode,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Settings]:
     db_url, redis_url = service_urls
+    if redis_mode == "cluster":
+        redis_url = request.getfixturevalue("redis_cluster").url
     made = Settings(
         database_url=db_url,
         redis_url=redis_url,
+        redis_mode=redis_mode,
         # A prefix per test: its keys and its L1-drop channel are its own.
         cache_key_prefix=f"t{os.getpid()}-{next(_prefixes)}:",
         s3_endpoint_url=local_s3.server.endpoint,
@@ -99,7 +130,7 @@ async def settings(service_urls: tuple[str, str], local_s3: SessionS3) -> AsyncI
     )
     yield made
     # After everything that used them (services, workers) has stopped: the test's keys go.
-    await remove_keys(redis_url, made.cache_key_prefix)
+    await remove_keys(redis_url, made.cache_key_prefix, mode=redis_mode)
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any, cast
 
 import asyncpg
 import httpx
-import redis.asyncio as redis
 
 from streamify.infra.db import Database
+from streamify.infra.redis_client import RedisClient
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import issue_access_token
 
@@ -110,7 +110,7 @@ async def gql(
     return body
 
 
-async def redis_raw(client: redis.Redis, key: str) -> bytes:
+async def redis_raw(client: RedisClient, key: str) -> bytes:
     """The raw cache entry under `key` (b"" when absent)."""
     return cast(bytes | None, await client.get(key)) or b""
 

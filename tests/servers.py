@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamify.devtools.local import encoder_process, free_port, service_env, stop_process
 from streamify.devtools.seaweed import LocalS3
 from streamify.infra.db import drop_database
+from streamify.infra.redis_client import RedisMode, create_redis
 from streamify.infra.settings import Settings
 from streamify.services import Services
 
@@ -109,9 +109,10 @@ async def scratch_database(service_urls: tuple[str, str], suffix: str) -> AsyncI
         await drop_database(url)
 
 
-async def remove_keys(redis_url: str, prefix: str) -> None:
-    """Delete every key under `prefix` (a test's own), and check none is left."""
-    client = Redis.from_url(redis_url)
+async def remove_keys(redis_url: str, prefix: str, *, mode: RedisMode = "single") -> None:
+    """Delete every key under `prefix` (a test's own), and check none is left. On a cluster
+    the scan visits every master and the cluster client splits each UNLINK by slot."""
+    client = create_redis(redis_url, timeout=5, mode=mode)
     try:
         batch: list[bytes] = []
         async for key in client.scan_iter(match=f"{prefix}*", count=1000):

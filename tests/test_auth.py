@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 
 from streamify.infra.cache.namespaces import VIDEOS
 from streamify.infra.tokens import issue_token
@@ -27,6 +28,9 @@ from tests.helpers import (
     redis_raw,
     token_for,
 )
+
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
 
 
 def code_of(body: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from streamify.infra.settings import Settings
 from streamify.services import Services
@@ -23,6 +24,9 @@ from tests.helpers import (
     token_for,
 )
 from tests.servers import api_process
+
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
 
 DIGEST = hashlib.sha256(VIDEO_QUERY.encode()).hexdigest()
 EXTENSIONS = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": DIGEST}})

@@ -21,6 +21,9 @@ from tests.helpers import (
     insert_video,
 )
 
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
+
 
 async def _seed(services: Services, videos: int) -> None:
     await seed(services.db.pool, videos=videos, users=7)

@@ -14,6 +14,9 @@ from streamify.infra.events import ProcessingEvent
 from streamify.services import Services
 from tests.helpers import followed, insert_user, insert_video, redis_raw
 
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
+
 
 class Memo:
     def __init__(self) -> None:

@@ -20,6 +20,9 @@ from tests.documents import SUBSCRIBE, sign_up
 from tests.helpers import gql, insert_user, insert_video, token_for
 from tests.servers import api_process
 
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
+
 
 @pytest.fixture
 async def ws_url(settings: Settings, services: Services) -> AsyncIterator[str]:

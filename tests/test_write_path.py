@@ -33,6 +33,9 @@ from tests.helpers import (
 )
 from tests.servers import api_process, with_state
 
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
+
 
 async def _title(client: httpx.AsyncClient, video_id: uuid.UUID) -> str:
     body = await gql(client, VIDEO_QUERY, {"id": str(video_id)})

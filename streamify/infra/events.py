@@ -1,6 +1,7 @@
 """Processing-status events of a video over Redis pub/sub, so any API process can stream what
-any worker reports, and the worker's heartbeat that says a run is alive. Each API process reads
-them through one connection (`EventFanout`) and hands them to its subscriptions."""
+any worker reports, and the worker's heartbeat that says a run is alive. Every video's events
+go on one channel; each API process reads it through one connection (`EventFanout`)
+and hands each event to that video's subscriptions."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
-import redis.asyncio as redis
 
 from streamify.domain import VideoStatus
-from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra import pubsub
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS, RedisClient, is_cluster
 from streamify.names import RedisNames
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,17 @@ _decoder = msgspec.json.Decoder(ProcessingEvent)
 class ProcessingEvents:
     """Publishes and subscribes to processing events; refreshes and reads heartbeats."""
 
-    def __init__(self, client: redis.Redis, names: RedisNames) -> None:
+    def __init__(self, client: RedisClient, names: RedisNames) -> None:
         self.client = client
         self.names = names
+        self.sharded = is_cluster(client)
 
     async def publish(self, event: ProcessingEvent) -> None:
-        await self.client.publish(
-            self.names.processing_channel(event.video_id), _encoder.encode(event)
+        await pubsub.publish(
+            self.client,
+            self.names.processing_channel,
+            _encoder.encode(event),
+            sharded=self.sharded,
         )
 
     async def publish_quietly(self, event: ProcessingEvent) -> None:
@@ -102,10 +107,10 @@ class TooManySubscriptions(Exception):
 
 class EventFanout:
     """One Redis connection per API process for every processing subscription: it listens to
-    all videos' channels by pattern and hands each event to the queues of that video's
-    subscribers. A subscriber (user, or address) may hold `per_subscriber` at once."""
+    the processing channel and hands each event to the queues of that video's subscribers.
+    A subscriber (user, or address) may hold `per_subscriber` at once."""
 
-    def __init__(self, client: redis.Redis, names: RedisNames, *, per_subscriber: int) -> None:
+    def __init__(self, client: RedisClient, names: RedisNames, *, per_subscriber: int) -> None:
         self.client = client
         self.names = names
         self.per_subscriber = per_subscriber
@@ -149,28 +154,21 @@ class EventFanout:
                 queue.put_nowait(item)
 
     async def run(self, *, retry_seconds: float = 0.5) -> None:
-        """Listen until cancelled, reconnecting after Redis failures."""
-        pattern = self.names.processing_channel_pattern
-        first = True
-        while True:
+        """Listen until cancelled; after a reconnect or failover every subscription resyncs."""
+
+        def deliver(data: bytes) -> None:
             try:
-                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.psubscribe(pattern)
-                    if not first:
-                        self._deliver(RESYNC)
-                    first = False
-                    self.ready.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") != "pmessage":
-                            continue
-                        try:
-                            event = _decoder.decode(message["data"])
-                        except msgspec.ValidationError:
-                            log.warning("dropping an unreadable processing event")
-                            continue
-                        self._deliver(event, event.video_id)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_DOWN_ERRORS as exc:
-                log.warning("processing-event listener lost Redis (%s); retrying", exc)
-                await asyncio.sleep(retry_seconds)
+                event = _decoder.decode(data)
+            except msgspec.ValidationError:
+                log.warning("dropping an unreadable processing event")
+                return
+            self._deliver(event, event.video_id)
+
+        await pubsub.listen(
+            self.client,
+            self.names.processing_channel,
+            on_message=deliver,
+            on_resubscribed=lambda: self._deliver(RESYNC),
+            ready=self.ready,
+            retry_seconds=retry_seconds,
+        )

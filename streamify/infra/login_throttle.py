@@ -20,9 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
-from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS, RedisClient
 from streamify.names import RedisNames
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,7 @@ class LoginPolicy:
 
 
 class LoginThrottle:
-    def __init__(self, client: Redis, names: RedisNames, policy: LoginPolicy) -> None:
+    def __init__(self, client: RedisClient, names: RedisNames, policy: LoginPolicy) -> None:
         self.client = client
         self.names = names
         self.policy = policy

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
+from streamify.infra.redis_client import RedisClient
 from streamify.names import RedisNames
 
 REGISTER_SCRIPT = """
@@ -52,7 +51,7 @@ return 1
 
 
 class PersistedStore:
-    def __init__(self, client: Redis, names: RedisNames, *, max_bytes: int, ttl_seconds: int):
+    def __init__(self, client: RedisClient, names: RedisNames, *, max_bytes: int, ttl_seconds: int):
         self.client = client
         self.names = names
         self.max_bytes = max_bytes

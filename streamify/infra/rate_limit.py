@@ -9,14 +9,12 @@ import math
 import time
 import uuid
 
-import redis.asyncio as redis
-
-from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
 
 
-async def hit(client: redis.Redis, key: str, *, limit: int, window_seconds: int = 60) -> int | None:
+async def hit(client: RedisClient, key: str, *, limit: int, window_seconds: int = 60) -> int | None:
     """Count one hit on `key`. None while at most `limit` hits fall in the last window;
     otherwise the whole seconds until enough of them leave it for one more to pass.
     Refused hits count too, so hammering a limit keeps it closed."""

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/streamify"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # cluster: `redis_url` names any seed node of a Redis Cluster (database 0 only); the tier
+    # groups each batch by node and publishes on sharded pub/sub (Redis 7 or later).
+    redis_mode: Literal["single", "cluster"] = "single"
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
 

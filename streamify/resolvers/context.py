@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from streamify.domain import Unauthenticated
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.cdn_purge import CdnPurge
 from streamify.infra.db import Database
 from streamify.infra.events import EventFanout, ProcessingEvents
 from streamify.infra.playback_signing import Playback
+from streamify.infra.redis_client import RedisClient
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
@@ -41,7 +40,7 @@ class Context:
     db: Database
     cache: CacheTier
     storage: Storage
-    redis: Redis
+    redis: RedisClient
     names: RedisNames
     events: ProcessingEvents
     fanout: EventFanout

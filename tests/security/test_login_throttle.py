@@ -12,11 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from streamify.app import create_app
 from streamify.services import Services, open_services
 from tests.documents import PASSWORD, sign_up
 from tests.servers import with_state
+
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
 
 LOG_IN = "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken } }"
 SHORT_WAIT = 1

@@ -8,11 +8,15 @@ import hashlib
 import uuid
 
 import httpx
+import pytest
 
 from streamify.app import create_app
 from streamify.infra.persisted_store import PersistedStore
 from streamify.services import Services, open_services
 from tests.servers import with_state
+
+# The cache tier, auth, rate limits and subscriptions promise the same on a Redis Cluster.
+pytestmark = pytest.mark.both_redis
 
 MIB = 1024 * 1024
 

@@ -1,5 +1,10 @@
 """Redis side of the cache tier: the entry format, version-checked fills and invalidations
-(Lua, one key per script call so it stays cluster-safe), and the L1-drop broadcast they send.
+(Lua, one key per script call so each runs on one cluster slot), and the L1-drop broadcast
+they send. An entity's value, version and tombstone are one key, so nothing needs a hash tag.
+
+On a Redis Cluster a batch costs one round trip per node: the MGET is split by slot and the
+parts pipelined per node, concurrently (`mget_nonatomic`), and redis-py's cluster pipeline
+sends each node its share of a pipeline of scripts in one write.
 
 An entry is `<tag><version>:<payload>`:
   v<version>:<json>  a cached row at that version
@@ -14,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
-from streamify.infra.redis_client import REDIS_DOWN_ERRORS
+from streamify.infra import pubsub
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS, RedisClient, is_cluster
 
 # Lua prelude of both scripts: stop when Redis already holds a newer version (row or tombstone)
 # than ARGV[1].
@@ -88,16 +94,18 @@ class Fill:
 class RedisCache:
     """Commands the tier sends to Redis; every method raises REDIS_DOWN_ERRORS when it is down."""
 
-    def __init__(self, client: redis.Redis, *, channel: str) -> None:
+    def __init__(self, client: RedisClient, *, channel: str) -> None:
         self.client = client
         self.channel = channel
+        self.sharded = is_cluster(client)
         self.commands = 0
-        self._fill = client.register_script(FILL_SCRIPT)
-        self._invalidate = client.register_script(INVALIDATE_SCRIPT)
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         self.commands += 1
         # Without decode_responses, redis-py returns bytes.
+        if isinstance(self.client, RedisCluster):
+            # One MGET per slot, pipelined per node: one round trip to each node holding keys.
+            return cast(list[bytes | None], await self.client.mget_nonatomic(keys))
         return cast(list[bytes | None], await self.client.mget(keys))
 
     async def get(self, key: str) -> bytes | None:
@@ -106,8 +114,10 @@ class RedisCache:
 
     async def fill(self, fills: Sequence[Fill]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
+            # EVAL, not EVALSHA: a pipeline cannot load a script a node (a promoted replica)
+            # lacks, and Redis caches the compiled script by its digest either way.
             for f in fills:
-                await self._fill(keys=[f.key], args=[f.version, f.entry, f.ttl_ms], client=pipe)
+                pipe.eval(FILL_SCRIPT, 1, f.key, f.version, f.entry, f.ttl_ms)
             self.commands += len(fills)
             await pipe.execute()
 
@@ -115,8 +125,8 @@ class RedisCache:
         """Tombstone each (key, version) and broadcast the L1 drop, in one round trip."""
         async with self.client.pipeline(transaction=False) as pipe:
             for key, version in keys:
-                await self._invalidate(keys=[key], args=[version, tombstone_ms], client=pipe)
-                pipe.publish(self.channel, f"{version} {key}")
+                pipe.eval(INVALIDATE_SCRIPT, 1, key, version, tombstone_ms)
+                pubsub.publish(pipe, self.channel, f"{version} {key}", sharded=self.sharded)
             self.commands += 2 * len(keys)
             await pipe.execute()
 
@@ -125,7 +135,7 @@ class RedisCache:
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.pexpire(key, ttl_ms)
-            pipe.publish(self.channel, f"0 {key}")
+            pubsub.publish(pipe, self.channel, f"0 {key}", sharded=self.sharded)
             self.commands += 3
             generation, _, _ = await pipe.execute()
         return int(generation)

@@ -126,7 +126,9 @@ async def clients() -> AsyncIterator[Clients]:
     """What one task needs, opened by the task itself (tasks may run on any worker)."""
     settings = Settings()
     names = RedisNames(settings.cache_key_prefix)
-    redis_client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    redis_client = create_redis(
+        settings.redis_url, timeout=settings.redis_timeout_seconds, mode=settings.redis_mode
+    )
     # No L1 in a worker: it only writes, and its invalidations reach every API process.
     cache = CacheTier(
         settings.model_copy(update={"cache_l1_enabled": False}),
@@ -385,7 +387,9 @@ async def keep_alive(video_id: UUID) -> None:
     download, storyboard or publish must not look like a dead worker), until cancelled."""
     settings = Settings()
     names = RedisNames(settings.cache_key_prefix)
-    client = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    client = create_redis(
+        settings.redis_url, timeout=settings.redis_timeout_seconds, mode=settings.redis_mode
+    )
     events = ProcessingEvents(client, names)
     interval = settings.processing_heartbeat_seconds / 2
     try:
