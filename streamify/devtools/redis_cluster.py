@@ -54,6 +54,12 @@ class LocalCluster:
                     "nodes.conf",
                     "--cluster-node-timeout",
                     str(self.node_timeout_ms),
+                    # A replica syncs at once, and may take over however long ago it last
+                    # heard from its master (a test kills masters seconds after the start).
+                    "--repl-diskless-sync-delay",
+                    "0",
+                    "--cluster-replica-validity-factor",
+                    "0",
                     "--save",
                     "",
                     "--appendonly",
@@ -92,17 +98,21 @@ class LocalCluster:
         raise RuntimeError(f"no master serves slot {slot}")
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        """Until every live node says the cluster is ok and every slot has a live master."""
+        """Until every live node says the cluster is ok, every slot has a live master, and
+        every replica whose master lives has synced with it."""
 
         def healthy() -> bool:
             live = [p for p in self.ports if self.procs[p].poll() is None]
             try:
                 if not all(_info(p).get("cluster_state") == "ok" for p in live):
                     return False
-                covered = sum(h - lo + 1 for rs in self.masters().values() for lo, h in rs)
+                masters = self.masters()
+                covered = sum(h - lo + 1 for rs in masters.values() for lo, h in rs)
+                return covered == 16384 and all(
+                    _replica_synced(p) for p in live if p not in masters
+                )
             except redis.RedisError:
                 return False
-            return covered == 16384
 
         _wait(healthy, "the Redis Cluster", timeout)
 
@@ -120,6 +130,16 @@ def _info(port: int) -> dict[str, str]:
         text = node.execute_command("CLUSTER", "INFO")
     text = text.decode() if isinstance(text, bytes) else str(text)
     return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+
+def _replica_synced(port: int) -> bool:
+    """A replica whose master is alive has finished its sync (one whose master died stays
+    down until another node takes it over: that is not a sync to wait for)."""
+    with redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1) as node:
+        replication = node.info("replication")
+    if replication.get("role") != "slave":
+        return True
+    return bool(replication.get("master_link_status") == "up")
 
 
 def _masters(port: int) -> dict[int, list[tuple[int, int]]]:
