@@ -192,6 +192,10 @@ class RedisNames:
     def persisted_bytes(self) -> str:
         return f"{self.prefix}{{apq}}:bytes"
 
+    def subscription_leases(self, subscriber: str) -> str:
+        """The processing subscriptions a user (or address) holds, in every API process."""
+        return f"{self.prefix}subs:{subscriber}"
+
     def heartbeat(self, video_id: UUID) -> str:
         """Present while a worker is processing the video."""
         return f"{self.prefix}processing:{video_id}"

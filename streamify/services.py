@@ -20,6 +20,7 @@ from streamify.infra.playback_signing import Playback, playback_from
 from streamify.infra.redis_client import RedisClient, create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
+from streamify.infra.subscription_leases import SubscriptionLeases
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.names import RedisNames
 from streamify.pipelines.sweeps.stalled_videos import restart_stalled
@@ -87,8 +88,12 @@ async def open_services(
         names = RedisNames(settings.cache_key_prefix)
         cache = CacheTier(settings, RedisCache(client, channel=names.l1_drop_channel), clock=clock)
         events = ProcessingEvents(client, names)
+        leases = SubscriptionLeases(client, names, cap=settings.subscriptions_per_subscriber)
         fanout = EventFanout(
-            listener_client, names, per_subscriber=settings.subscriptions_per_subscriber
+            listener_client,
+            names,
+            per_subscriber=settings.subscriptions_per_subscriber,
+            leases=leases,
         )
         writes = VideoWrites(db, cache, events)
         if start_processing is None:
@@ -151,6 +156,7 @@ async def open_services(
             )
         )
         tasks.append(asyncio.create_task(fanout.run(), name="processing-event-listener"))
+        tasks.append(asyncio.create_task(leases.keep_renewed(), name="subscription-leases"))
         if background_jobs:
             tasks.append(
                 asyncio.create_task(

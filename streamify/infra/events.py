@@ -19,6 +19,7 @@ import msgspec
 from streamify.domain import VideoStatus
 from streamify.infra import pubsub
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS, RedisClient, is_cluster
+from streamify.infra.subscription_leases import SubscriptionLeases
 from streamify.names import RedisNames
 
 log = logging.getLogger(__name__)
@@ -108,12 +109,21 @@ class TooManySubscriptions(Exception):
 class EventFanout:
     """One Redis connection per API process for every processing subscription: it listens to
     the processing channel and hands each event to the queues of that video's subscribers.
-    A subscriber (user, or address) may hold `per_subscriber` at once."""
+    A subscriber (user, or address) may hold `per_subscriber` at once: across every process
+    through `leases`, and in this process alone while Redis is down (or without leases)."""
 
-    def __init__(self, client: RedisClient, names: RedisNames, *, per_subscriber: int) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        names: RedisNames,
+        *,
+        per_subscriber: int,
+        leases: SubscriptionLeases | None = None,
+    ) -> None:
         self.client = client
         self.names = names
         self.per_subscriber = per_subscriber
+        self.leases = leases
         self.queues: dict[UUID, set[asyncio.Queue[ProcessingEvent | None]]] = defaultdict(set)
         self.held: dict[Hashable, int] = defaultdict(int)
         self.ready = asyncio.Event()
@@ -126,6 +136,11 @@ class EventFanout:
         if self.held[subscriber] >= self.per_subscriber:
             raise TooManySubscriptions
         self.held[subscriber] += 1
+        try:
+            lease = await self._lease(subscriber)
+        except TooManySubscriptions:
+            self._let_go(subscriber)
+            raise
         queue: asyncio.Queue[ProcessingEvent | None] = asyncio.Queue(maxsize=1000)
         self.queues[video_id].add(queue)
         try:
@@ -135,9 +150,26 @@ class EventFanout:
             self.queues[video_id].discard(queue)
             if not self.queues[video_id]:
                 del self.queues[video_id]
-            self.held[subscriber] -= 1
-            if not self.held[subscriber]:
-                del self.held[subscriber]
+            self._let_go(subscriber)
+            if lease is not None and self.leases is not None:
+                await self.leases.release(lease)
+
+    async def _lease(self, subscriber: Hashable) -> str | None:
+        if self.leases is None:
+            return None
+        try:
+            lease = await self.leases.acquire(subscriber)
+        except REDIS_DOWN_ERRORS as exc:
+            log.warning("subscriptions counted in this process only, Redis unavailable: %s", exc)
+            return None
+        if lease is None:
+            raise TooManySubscriptions
+        return lease
+
+    def _let_go(self, subscriber: Hashable) -> None:
+        self.held[subscriber] -= 1
+        if not self.held[subscriber]:
+            del self.held[subscriber]
 
     def _deliver(self, item: ProcessingEvent | None, video_id: UUID | None = None) -> None:
         targets = (

@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = 2000
     # Any string argument (literal or variable); fields have tighter limits of their own.
     graphql_max_string_length: int = 10_000
-    # Processing subscriptions one user (or, anonymous, one address) may hold at once, per
-    # API process.
+    # Processing subscriptions one user (or, anonymous, one address) may hold at once, across
+    # every API process (leases in Redis; each process alone while Redis is down).
     subscriptions_per_subscriber: int = 20
     # A processing subscription with no event for this long reads the video's row again (an
     # event lost by a failed PUBLISH must not leave a subscriber waiting forever).
