@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -22,6 +22,9 @@ from pydantic import ValidationError
 from streamify.infra.db import migrate as apply_migrations
 from streamify.infra.settings import Settings
 from streamify.infra.sql.demo import DemoMedia
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 cli = typer.Typer(help="Streamify: the video platform's backend.", no_args_is_help=True)
 
@@ -52,11 +55,20 @@ def _setup_logging() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API processes sharing the port (default: STREAMIFY_WORKERS)."),
+    ] = None,
 ) -> None:
     """Run the API alone against the configured PostgreSQL and Redis."""
     _setup_logging()
     settings = _settings()
-    uvloop.run(_serve(settings, host or settings.host, port or settings.port))
+    host, port = host or settings.host, port or settings.port
+    processes = workers or settings.workers
+    if processes == 1:
+        uvloop.run(_serve(settings, host, port))
+    else:
+        _serve_processes(settings, host, port, processes)
 
 
 @cli.command()
@@ -226,21 +238,48 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
         await _serve(settings, bind_host, bind_port)
 
 
+def _server_options(settings: Settings) -> dict[str, Any]:
+    """What every API process is served with, one process or many."""
+    return {
+        "http": "httptools",
+        "log_level": "info",
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+
+
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from streamify.app import create_app
     from streamify.web.access_log import quiet_query_strings
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        http="httptools",
-        log_level="info",
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    config = uvicorn.Config(create_app(settings), host=host, port=port, **_server_options(settings))
     quiet_query_strings()  # after uvicorn set its loggers up
     await uvicorn.Server(config).serve()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> None:
+    """uvicorn's supervisor: it binds the port once, starts `processes` API processes that
+    accept on it (each with its own services, L1 and listeners), and restarts any that dies."""
+    uvicorn.run(
+        "streamify.cli:process_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        loop="uvloop",
+        **_server_options(settings),
+    )
+
+
+def process_app() -> Starlette:
+    """The app of one process started by `serve --workers N`, in a fresh interpreter that
+    reads the same environment."""
+    from streamify.app import create_app
+    from streamify.web.access_log import quiet_query_strings
+
+    _setup_logging()
+    quiet_query_strings()  # uvicorn set its loggers up before it called this factory
+    return create_app(_settings())
 
 
 @cli.command()

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # cluster: `redis_url` names any seed node of a Redis Cluster (database 0 only); the tier
     # groups each batch by node and publishes on sharded pub/sub (Redis 7 or later).
     redis_mode: Literal["single", "cluster"] = "single"
+    # API processes `streamify serve` starts on one port (the Dockerfile's default command).
+    workers: int = Field(default=1, ge=1)
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
 
