@@ -35,7 +35,7 @@ def test_compose_runs_in_production_with_required_secrets_and_two_public_ports()
     spec: dict[str, Any] = yaml.safe_load(text)
     services = spec["services"]
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"api", "cdn"}
+    assert published == {"edge", "cdn"}
     env = services["api"]["environment"]
     assert env["STREAMIFY_ENVIRONMENT"] == "production"
     for secret in (
@@ -72,6 +72,47 @@ def test_the_compose_cdn_runs_the_configuration_the_tests_run() -> None:
     assert cdn["environment"]["CDN_S3"] == "minio:9000"
     setup = " ".join(spec["services"]["minio-setup"]["command"])
     assert "anonymous set none" in setup and "download" not in setup
+
+
+def test_browsers_reach_the_api_replicas_and_uploads_through_the_edge() -> None:
+    """The edge (tests/infra/test_edge.py runs its template with real nginx) fronts every API
+    replica, and part URLs are signed for the origin browsers use, which MinIO's CORS and the
+    API's own allow."""
+    import ipaddress
+
+    from streamify.devtools.edge import PLACEHOLDER, TEMPLATE
+
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    services = spec["services"]
+    edge, api = services["edge"], services["api"]
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in edge["volumes"]}
+    assert (COMPOSE.parent / "deploy/nginx/edge.conf.template").resolve() == TEMPLATE
+    assert mounted["./deploy/nginx/edge.conf.template"].startswith("/etc/nginx/templates/")
+    assert set(PLACEHOLDER.findall(TEMPLATE.read_text())) == set(edge["environment"])
+    host, port = edge["environment"]["EDGE_API"].split(":")
+    assert host == "api" and port == "8000" and api["deploy"]["replicas"] >= 2
+    assert "ports" not in api
+    assert edge["environment"]["EDGE_S3"] == "minio:9000"
+    setup = " ".join(services["minio-setup"]["command"])
+    raw = edge["environment"]["EDGE_RAW_BUCKET"]
+    assert raw == Settings().s3_raw_bucket and f"local/{raw}" in setup
+    public = "${PUBLIC_URL:-http://localhost:8000}"
+    assert edge["ports"] == ["8000:80"]
+    env = api["environment"]
+    assert env["STREAMIFY_S3_PUBLIC_ENDPOINT_URL"] == public
+    assert env["STREAMIFY_CORS_ALLOW_ORIGINS"] == f'["{public}"]'
+    assert services["minio"]["environment"]["MINIO_API_CORS_ALLOW_ORIGIN"] == public
+    subnet = spec["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_network(env["STREAMIFY_FORWARDED_ALLOW_IPS"]) == ipaddress.ip_network(
+        subnet
+    )
+    assert env["STREAMIFY_WORKERS"] == "${STREAMIFY_WORKERS:-1}"
+
+
+def test_the_image_serves_as_many_processes_as_streamify_workers_says() -> None:
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD"))
+    assert "--workers" not in cmd and '"serve"' in cmd  # `serve` reads STREAMIFY_WORKERS
 
 
 def test_compose_redis_is_bounded_and_its_flags_run_on_redis_7() -> None:

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     # Object storage. No endpoint means AWS itself; `streamify dev` and the tests start a
     # local S3-compatible server when none is configured.
     s3_endpoint_url: str | None = None
+    # Where browsers reach S3, when not where the API does (compose: MinIO on the compose
+    # network, proxied for browsers by the edge on the app's own origin). Presigned upload
+    # URLs are signed for it.
+    s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: str = DEV_S3_ACCESS_KEY_ID
     s3_secret_access_key: str = DEV_S3_SECRET_ACCESS_KEY

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from aiobotocore.config import AioConfig
@@ -44,8 +44,13 @@ def error_code(exc: BaseException) -> str:
 
 
 class Storage:
-    def __init__(self, client: S3Client, settings: Settings) -> None:
+    def __init__(
+        self, client: S3Client, settings: Settings, *, browser_signer: S3Client | None = None
+    ) -> None:
+        """`browser_signer` signs the URLs browsers use, for the endpoint they reach S3 at
+        (`s3_public_endpoint_url`); without one, `client` signs them for its own endpoint."""
         self.client = client
+        self.browser_signer = browser_signer or client
         self.raw_bucket = settings.s3_raw_bucket
         self.media_bucket = settings.s3_media_bucket
 
@@ -71,7 +76,7 @@ class Storage:
         if content_length is not None:
             params["ContentLength"] = content_length  # type: ignore[assignment]
         # Signing is local computation: no request reaches S3.
-        return await self.client.generate_presigned_url(
+        return await self.browser_signer.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=expires
         )
 
@@ -182,15 +187,24 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         read_timeout=30,
         max_pool_connections=50,
     )
-    async with session.create_client(
-        "s3",
-        region_name=settings.s3_region,
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key_id,
-        aws_secret_access_key=settings.s3_secret_access_key,
-        config=config,
-    ) as client:
-        yield Storage(client, settings)
+
+    def client(endpoint: str | None) -> Any:
+        return session.create_client(
+            "s3",
+            region_name=settings.s3_region,
+            endpoint_url=endpoint,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+            config=config,
+        )
+
+    async with contextlib.AsyncExitStack() as stack:
+        own = await stack.enter_async_context(client(settings.s3_endpoint_url))
+        # A signature covers the host: URLs for browsers are signed for the host they reach
+        # (a SigV4 signature is computed locally; this client sends no request).
+        public = settings.s3_public_endpoint_url
+        signer = await stack.enter_async_context(client(public)) if public else None
+        yield Storage(own, settings, browser_signer=signer)
 
 
 @contextlib.asynccontextmanager
