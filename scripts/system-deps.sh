@@ -3,7 +3,8 @@
 # `streamify dev`, with compose's configuration) and Chromium (the browser test), from Debian's
 # packages; GraphiQL's page and the web app, bundled from npm into the package
 # (streamify/web/static/graphiql, streamify/web/static/app); the bundled Uppy harness (npm,
-# tests only).
+# tests only); redis-server and redis-cli (tests only: the local Redis Cluster of
+# tests/cache/test_cluster.py is made of redis-server processes joined by redis-cli).
 #   system-deps.sh                             everything (the tests)
 #   system-deps.sh ffmpeg nginx graphiql app   what running the system needs
 # Re-running is cheap: each step is skipped when already done.
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wanted=("$@")
-[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg nginx chromium graphiql app uppy)
+[ "${#wanted[@]}" -gt 0 ] || wanted=(ffmpeg nginx chromium graphiql app uppy redis)
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 missing=()
@@ -21,6 +22,9 @@ if want nginx && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ];
 fi
 if want ffmpeg && ! { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; }; then
   missing+=(ffmpeg)
+fi
+if want redis && ! { command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; }; then
+  missing+=(redis-server redis-tools)
 fi
 if { want graphiql || want app || want uppy; } && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ "${#missing[@]}" -gt 0 ]; then
