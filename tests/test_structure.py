@@ -95,7 +95,8 @@ SHARED_NAMES = {
     "rate-limit key": re.compile(r"rate:$|^rate:"),
     "persisted-query key": re.compile(r"\{apq\}"),
     "heartbeat key": re.compile(r"processing:$|^processing:"),
-    "processing channel": re.compile(r":events$"),
+    "processing channel": re.compile(r"\{processing\}"),
+    "subscription-lease key": re.compile(r"subs:$|^subs:"),
     "deployment name": re.compile(r"^transcode-video"),
 }
 
