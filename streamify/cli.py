@@ -259,7 +259,25 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
 def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> None:
     """uvicorn's supervisor: it binds the port once, starts `processes` API processes that
-    accept on it (each with its own services, L1 and listeners), and restarts any that dies."""
+    accept on it (each with its own services, L1 and listeners), and restarts any that dies.
+    They share a folder for their metrics, so /metrics in any of them counts all of them."""
+    import os
+    import shutil
+    import tempfile
+
+    from streamify.infra.metrics import SHARED_DIR_ENV
+
+    own_folder = SHARED_DIR_ENV not in os.environ
+    if own_folder:
+        os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="streamify-metrics-")
+    try:
+        _run_supervisor(settings, host, port, processes)
+    finally:
+        if own_folder:
+            shutil.rmtree(os.environ.pop(SHARED_DIR_ENV), ignore_errors=True)
+
+
+def _run_supervisor(settings: Settings, host: str, port: int, processes: int) -> None:
     uvicorn.run(
         "streamify.cli:process_app",
         factory=True,

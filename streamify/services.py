@@ -157,6 +157,8 @@ async def open_services(
         )
         tasks.append(asyncio.create_task(fanout.run(), name="processing-event-listener"))
         tasks.append(asyncio.create_task(leases.keep_renewed(), name="subscription-leases"))
+        if metrics.shared is not None:
+            tasks.append(asyncio.create_task(metrics.keep_shared(), name="shared-metrics"))
         if background_jobs:
             tasks.append(
                 asyncio.create_task(

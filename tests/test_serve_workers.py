@@ -64,6 +64,20 @@ async def test_an_update_through_one_process_is_seen_by_every_process_at_once(
         assert updated.json()["data"]["updateVideo"]["title"] == "After"
         titles = [await _read(base, video, persisted=i % 2 == 0) for i in range(100)]
         assert titles == ["After"] * 100
+        # /metrics, whichever process answers, counts the requests of both.
+        for _ in range(6):
+            async with httpx.AsyncClient(base_url=base) as http:
+                text = (await http.get("/metrics")).text
+            graphql = _sample(text, 'streamify_http_requests_total{route="/graphql",status="2xx"}')
+            assert graphql == 201
+            assert _sample(text, "streamify_sql_statements_total") > 0
+            assert text.count("\nstreamify_sql_statements_total ") == 1  # one sum, no pid
+
+
+def _sample(text: str, name: str) -> float:
+    found = [line for line in text.splitlines() if line.startswith(name + " ")]
+    assert len(found) == 1, (name, found)
+    return float(found[0].rsplit(" ", 1)[1])
 
 
 def _api_processes(port: int) -> list[psutil.Process]:

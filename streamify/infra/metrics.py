@@ -1,15 +1,27 @@
 """Prometheus metrics of one process, in a registry of its own (never the global one).
 
 Request counts and latency are observed per request; everything the cache tier, the driver and
-Redis already count is read only when /metrics is scraped, so the hot path pays nothing."""
+Redis already count is read only when /metrics is scraped, so the hot path pays nothing.
+
+Under `streamify serve --workers N` a scrape reaches one process but must count them all: the
+supervisor gives them a shared folder (`PROMETHEUS_MULTIPROC_DIR`, prometheus_client's
+multiprocess mode), where each process keeps its request metrics, and copies what it counts
+elsewhere there too, every second and at each of its scrapes (`SharedCopy`); a scrape sums
+the folder."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -60,8 +72,72 @@ class CountersCollector(Collector):
         )
 
 
+# Where the processes of one `serve --workers N` share their values (read by prometheus_client
+# when it is imported, so set before a process starts).
+SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+class SharedCopy:
+    """What collectors compute at scrape time, copied into multiprocess metrics so that any
+    process's scrape sums every process's values: a counter grows by its increase since the
+    last copy (a dead process's total stays counted), a gauge is summed over live processes."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.collectors: list[Collector] = []
+        self._counters: dict[str, Counter] = {}
+        self._gauges: dict[str, Gauge] = {}
+        self._copied: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def update(self) -> None:
+        for collector in self.collectors:
+            for family in collector.collect():
+                for sample in family.samples:
+                    names = tuple(sorted(sample.labels))
+                    values = tuple(sample.labels[n] for n in names)
+                    if family.type == "counter" and sample.name.endswith("_total"):
+                        counter = self._counters.get(family.name)
+                        if counter is None:
+                            counter = Counter(family.name, family.documentation, names)
+                            self._counters[family.name] = counter
+                        key = (family.name, values)
+                        grown = sample.value - self._copied.get(key, 0.0)
+                        if grown > 0:
+                            (counter.labels(*values) if names else counter).inc(grown)
+                            self._copied[key] = sample.value
+                    elif family.type == "gauge":
+                        gauge = self._gauges.get(family.name)
+                        if gauge is None:
+                            gauge = Gauge(
+                                family.name,
+                                family.documentation,
+                                names,
+                                multiprocess_mode="livesum",
+                            )
+                            self._gauges[family.name] = gauge
+                        (gauge.labels(*values) if names else gauge).set(sample.value)
+        self._forget_dead_processes()
+
+    def _forget_dead_processes(self) -> None:
+        """A process uvicorn's supervisor replaced leaves its gauges behind: drop them."""
+        for path in Path(self.folder).iterdir():
+            match = _LIVE_GAUGE_FILE.match(path.name)
+            if match is None:
+                continue
+            pid = int(match.group(1))
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                mark_process_dead(pid, self.folder)  # type: ignore[no-untyped-call]
+            except PermissionError:
+                pass  # alive, another user's
+
+
 class Metrics:
     def __init__(self) -> None:
+        folder = os.environ.get(SHARED_DIR_ENV)
+        self.shared = SharedCopy(folder) if folder else None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "streamify_http_requests",
@@ -106,7 +182,24 @@ class Metrics:
         child.inc()
 
     def add_collector(self, collector: Collector) -> None:
-        self.registry.register(collector)
+        if self.shared is None:
+            self.registry.register(collector)
+        else:
+            self.shared.collectors.append(collector)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.shared is None:
+            return generate_latest(self.registry)
+        self.shared.update()
+        every_process = CollectorRegistry()
+        MultiProcessCollector(every_process, path=self.shared.folder)  # type: ignore[no-untyped-call]
+        return generate_latest(every_process)
+
+    async def keep_shared(self, *, interval: float = 1.0) -> None:
+        """Copy this process's collected values to the shared folder until cancelled."""
+        if self.shared is None:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(OSError):
+                self.shared.update()
