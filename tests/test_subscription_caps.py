@@ -52,15 +52,17 @@ async def test_leases_of_a_dead_process_lapse_and_live_ones_are_renewed(
     client = create_redis(settings.redis_url, timeout=1, mode=settings.redis_mode)
     names = RedisNames(settings.cache_key_prefix)
     try:
-        dead = SubscriptionLeases(client, names, cap=1, lease_seconds=0.5)
-        alive = SubscriptionLeases(client, names, cap=1, lease_seconds=0.5)
+        await client.ping()  # connected (a cluster client learns its slots) before timing
+        lease = 1.5
+        dead = SubscriptionLeases(client, names, cap=1, lease_seconds=lease)
+        alive = SubscriptionLeases(client, names, cap=1, lease_seconds=lease)
         assert await dead.acquire("ada") is not None
         assert await alive.acquire("ada") is None
-        await asyncio.sleep(0.6)  # the dead process never renewed
+        await asyncio.sleep(lease + 0.2)  # the dead process never renewed
         assert await alive.acquire("ada") is not None
         renewing = asyncio.create_task(alive.keep_renewed())
         try:
-            await asyncio.sleep(1.2)  # more than two leases long
+            await asyncio.sleep(2.5 * lease)  # more than two leases long
             assert await dead.acquire("ada") is None
         finally:
             renewing.cancel()
