@@ -2,9 +2,11 @@
 
     python -m bench.run [--duration 5] [--scenarios viral,zipf,stampede,list50]
 
-Starts each server (one uvicorn worker, uvloop, httptools) against the real PostgreSQL and
-Redis, seeds 100k videos once, drives load with wrk on loopback and prints one table per
-scenario; bench/results/latest.json keeps the numbers."""
+Starts each server against the real PostgreSQL and Redis (Streamify's rows exactly as
+`streamify serve` runs, access log and all, to a file; the bare rows with no access log),
+seeds 100k videos once, drives load with wrk on loopback and prints one table per scenario,
+each row also as a ratio to the bare endpoint (e); bench/results/latest.json keeps the
+numbers."""
 
 from __future__ import annotations
 
@@ -241,9 +243,16 @@ def start_server(
         **TIER_ENV[row],
         **extra_env,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.servers", row, "--port", str(port)], env=env, cwd=ROOT.parent
-    )
+    # Its logs (the access log included) go to a file, as a shipped server's go somewhere.
+    RESULTS.mkdir(exist_ok=True)
+    with (RESULTS / f"server-{row}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.servers", row, "--port", str(port)],
+            env=env,
+            cwd=ROOT.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -329,16 +338,18 @@ def measure(
 
 def table(results: list[Result]) -> str:
     by_row = {r.row: r for r in results}
+    bare = by_row.get("e")
     lines = [
-        f"{'row':<46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'SQL/1k':>9} {'Redis/1k':>9}"
-        f" {'errors':>6}"
+        f"{'row':<46} {'req/s':>9} {'x bare':>7} {'p50 ms':>8} {'p99 ms':>8} {'SQL/1k':>9}"
+        f" {'Redis/1k':>9} {'errors':>6}"
     ]
     for r in results:
         sql = "-" if r.sql_per_1000 is None else f"{r.sql_per_1000:.3f}"
         cmds = "-" if r.redis_per_1000 is None else f"{r.redis_per_1000:.1f}"
+        ratio = f"{r.rps / bare.rps:.2f}" if bare is not None else "-"
         lines.append(
-            f"({r.row}) {ROWS[r.row]:<42} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{sql:>9} {cmds:>9} {r.errors:>6}"
+            f"({r.row}) {ROWS[r.row]:<42} {r.rps:>9.0f} {ratio:>7} {r.p50_ms:>8.2f}"
+            f" {r.p99_ms:>8.2f} {sql:>9} {cmds:>9} {r.errors:>6}"
         )
     ratios = []
     pairs = (("c", "s"), ("c", "a"), ("c", "d"), ("c", "h"), ("c", "e"), ("s", "e"), ("f", "e"))

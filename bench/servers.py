@@ -2,12 +2,14 @@
 
 Rows a, b, c, f and s are Streamify itself configured by the runner (s: Strawberry execution),
 h is Streamify with a plain endpoint over the same loaders (bench/loader_endpoint.py); d and e are
-the framework-only baselines of bench/ceiling.py. Every row runs as production does: one
-uvicorn worker with uvloop and httptools."""
+the framework-only baselines of bench/ceiling.py. Every Streamify row runs exactly as
+`streamify serve` does (one process, uvloop, httptools, the same logging, its access log and
+middleware); the bare rows (e, g) run uvicorn with httptools and no access log."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -15,7 +17,10 @@ from starlette.applications import Starlette
 from bench.ceiling import ceiling_app, plain_app, static_loaders
 from bench.loader_endpoint import loader_app
 from streamify.app import create_app
+from streamify.cli import server_options, setup_logging
 from streamify.infra.settings import Settings
+
+BARE = "eg"
 
 
 def app_for(row: str) -> Starlette:
@@ -35,15 +40,13 @@ def main() -> None:
     parser.add_argument("row", choices=list("abcdefgsh"))
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(
-        app_for(args.row),
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
+    options: dict[str, Any]
+    if args.row in BARE:
+        options = {"http": "httptools", "log_level": "warning", "access_log": False}
+    else:
+        setup_logging()
+        options = server_options(Settings())
+    uvicorn.run(app_for(args.row), host="127.0.0.1", port=args.port, loop="uvloop", **options)
 
 
 if __name__ == "__main__":

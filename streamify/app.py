@@ -29,12 +29,13 @@ from streamify.schema import build_schema
 from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
 from streamify.web import graphiql, media, uppy, web_app
+from streamify.web.access_log import AccessLog
 from streamify.web.body_limit import BodyLimit
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
 from streamify.web.graphql_http import GraphQLEndpoint
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
-from streamify.web.request_metrics import RequestMetrics
+from streamify.web.request_layer import RequestLayer
 from streamify.web.session_watch import watch_session
 
 NO_ACK_PAYLOAD = UnsetType()
@@ -107,8 +108,12 @@ def _metrics_of(scope: Scope) -> Metrics | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, loaders_factory: LoadersFactory = build_loaders
+    settings: Settings | None = None,
+    *,
+    loaders_factory: LoadersFactory = build_loaders,
+    access_log: AccessLog | None = None,
 ) -> Starlette:
+    """`access_log`: where request lines go (default: stdout, when `settings.access_log`)."""
     settings = settings or Settings()
     schema = build_schema(settings)
     # Strawberry's view serves the websocket; GraphiQL's page is our own (no CDN).
@@ -124,10 +129,20 @@ def create_app(
         else None,
     )
 
+    if access_log is None and settings.access_log:
+        access_log = AccessLog()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         async with open_services(settings, loaders_factory=loaders_factory) as services:
-            yield {"services": services}
+            writer = asyncio.create_task(access_log.run()) if access_log is not None else None
+            try:
+                yield {"services": services}
+            finally:
+                if writer is not None:
+                    writer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer
 
     return Starlette(
         routes=[
@@ -143,7 +158,12 @@ def create_app(
             *web_app.routes(),
         ],
         middleware=[
-            Middleware(RequestMetrics, metrics=_metrics_of),
+            Middleware(
+                RequestLayer,
+                metrics=_metrics_of,
+                access_log=access_log,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
+            ),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_allow_origins,

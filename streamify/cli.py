@@ -42,10 +42,15 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
+    from streamify.infra.request_ids import RequestIdFilter
+
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
     # httpx logs every request at INFO: the Prefect client's calls (a 422 for the CSRF token
     # a local Prefect server does not hand out, on every run) drowned what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -61,7 +66,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API alone against the configured PostgreSQL and Redis."""
-    _setup_logging()
+    setup_logging()
     settings = _settings()
     host, port = host or settings.host, port or settings.port
     processes = workers or settings.workers
@@ -74,7 +79,7 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Apply pending database migrations (creates the database when missing)."""
-    _setup_logging()
+    setup_logging()
     applied = asyncio.run(apply_migrations(_settings().database_url))
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
 
@@ -128,7 +133,7 @@ def seed(
     videos: Annotated[int, typer.Option(min=1, help="How many demo videos to insert.")] = 1000,
 ) -> None:
     """Insert demo videos with owners, renditions and manifests (READY, PUBLIC)."""
-    _setup_logging()
+    setup_logging()
     settings = _settings()
     started = time.perf_counter()
     asyncio.run(apply_migrations(settings.database_url))
@@ -145,7 +150,7 @@ def dev(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run the whole system on this machine with local defaults."""
-    _setup_logging()
+    setup_logging()
     # uvicorn re-raises SIGTERM after its shutdown; as an exception it unwinds through the
     # cleanup that stops the local S3, Prefect server and worker, instead of killing us first.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -238,22 +243,22 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
         await _serve(settings, bind_host, bind_port)
 
 
-def _server_options(settings: Settings) -> dict[str, Any]:
+def server_options(settings: Settings) -> dict[str, Any]:
     """What every API process is served with, one process or many."""
     return {
         "http": "httptools",
         "log_level": "info",
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # The app logs each request itself (web/access_log.py) and reads forwarding headers
+        # itself (web/request_layer.py), so it sees the peer when it trusts a request id.
+        "access_log": False,
+        "proxy_headers": False,
     }
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from streamify.app import create_app
-    from streamify.web.access_log import quiet_query_strings
 
-    config = uvicorn.Config(create_app(settings), host=host, port=port, **_server_options(settings))
-    quiet_query_strings()  # after uvicorn set its loggers up
+    config = uvicorn.Config(create_app(settings), host=host, port=port, **server_options(settings))
     await uvicorn.Server(config).serve()
 
 
@@ -285,7 +290,7 @@ def _run_supervisor(settings: Settings, host: str, port: int, processes: int) ->
         port=port,
         workers=processes,
         loop="uvloop",
-        **_server_options(settings),
+        **server_options(settings),
     )
 
 
@@ -293,10 +298,8 @@ def process_app() -> Starlette:
     """The app of one process started by `serve --workers N`, in a fresh interpreter that
     reads the same environment."""
     from streamify.app import create_app
-    from streamify.web.access_log import quiet_query_strings
 
-    _setup_logging()
-    quiet_query_strings()  # uvicorn set its loggers up before it called this factory
+    setup_logging()
     return create_app(_settings())
 
 
@@ -306,7 +309,7 @@ def worker() -> None:
     import asyncio
     import os
 
-    _setup_logging()
+    setup_logging()
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
@@ -337,7 +340,7 @@ def encoder() -> None:
     import asyncio
     import os
 
-    _setup_logging()
+    setup_logging()
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url

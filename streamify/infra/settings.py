@@ -242,6 +242,9 @@ class Settings(BaseSettings):
     # API believes, comma-separated (uvicorn's forwarded_allow_ips; "*" trusts every peer):
     # per-address limits count the client they name, not the proxy.
     forwarded_allow_ips: str = "127.0.0.1"
+    # One JSON line per request on stdout (method, path without its query string, status, ms,
+    # bytes, request id, client), buffered and written off the request path.
+    access_log: bool = True
     state_dir: str = ".streamify"
 
     @property

@@ -172,3 +172,9 @@ async def test_upload_to_ready_through_the_notification_path(
                 break
             await asyncio.sleep(0.2)
         assert len(mine) == 1 and mine[0].state is not None and mine[0].state.is_completed()
+    # The run carries the id of the request that started it (the S3 webhook's), and the
+    # worker's account of the run names it.
+    [tag] = [t for t in mine[0].tags if t.startswith("request:")]
+    request_id = tag.removeprefix("request:")
+    logged = (tmp_path / "worker.log").read_text()
+    assert f"started by request {request_id}" in logged

@@ -31,7 +31,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
 from streamify.domain import Conflict, NotFound, Rendition, VideoStatus, Visibility
-from streamify.infra import subtitle_tracks
+from streamify.infra import request_ids, subtitle_tracks
 from streamify.infra.cache.redis_store import RedisCache
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import create_database
@@ -177,7 +177,10 @@ async def video_write(c: Clients) -> AsyncIterator[Any]:
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_unless_media_error)
 async def begin(video_id: str, run: str) -> None:
-    """Mark the video PROCESSING, held by this run (a run that held it before loses it)."""
+    """Mark the video PROCESSING, held by this run (a run that held it before loses it). From
+    here on the run's log lines name the request that started it (awaited, not a task: the
+    run's own context)."""
+    request_ids.current.set(request_ids.from_run_tags(list(flow_run.tags or [])))
     async with clients() as c:
         await c.events.heartbeat(UUID(video_id), ttl=2 * c.settings.processing_heartbeat_seconds)
         async with video_write(c) as tx:
@@ -713,13 +716,14 @@ async def first_of(work: asyncio.Task[None], reached: asyncio.Event) -> None:
 def say_where_the_time_went(video_id: str, total: float, steps: Steps, making: Ladder) -> None:
     get_run_logger().info(
         "video %s ready in %.1f s (playable at %.1f s): chunk encoding %.1f s,"
-        " everything else %.1f s (%s)",
+        " everything else %.1f s (%s); started by request %s",
         video_id,
         total,
         steps.until("playable"),
         making.encode_seconds,
         total - making.encode_seconds,
         steps.summary(),
+        request_ids.current.get() or "-",
     )
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
+from streamify.infra import request_ids
 from streamify.names import TRANSCODE_DEPLOYMENT
 from streamify.pipelines.triggers.event_intake import StartProcessing, StoredObject
 
@@ -25,12 +26,15 @@ def prefect_starter(api_url: str) -> StartProcessing:
     from prefect.client.orchestration import PrefectClient
 
     async def start(video_id: UUID, obj: StoredObject) -> None:
+        # The request that started it (a webhook, completeUpload), for the worker's logs.
+        request_id = request_ids.current.get()
         async with PrefectClient(api_url) as client:
             deployment = await client.read_deployment_by_name(TRANSCODE_DEPLOYMENT)
             run = await client.create_flow_run_from_deployment(
                 deployment.id,
                 parameters={"video_id": str(video_id)},
                 idempotency_key=obj.dedupe_key,
+                tags=[request_ids.run_tag(request_id)] if request_id else None,
             )
         log.info("started transcoding run %s for video %s", run.id, video_id)
 
