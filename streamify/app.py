@@ -9,7 +9,6 @@ from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -30,8 +29,8 @@ from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
 from streamify.web import graphiql, media, uppy, web_app
 from streamify.web.access_log import AccessLog
-from streamify.web.body_limit import BodyLimit
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
+from streamify.web.cors import CorsPolicy
 from streamify.web.graphql_http import GraphQLEndpoint
 from streamify.web.health import healthz, metrics, readyz
 from streamify.web.hooks import s3_hook
@@ -163,16 +162,15 @@ def create_app(
                 metrics=_metrics_of,
                 access_log=access_log,
                 forwarded_allow_ips=settings.forwarded_allow_ips,
+                cors=CorsPolicy(
+                    origins=settings.cors_allow_origins,
+                    methods=["GET", "POST", "DELETE", "OPTIONS"],
+                    headers=["content-type", "authorization", "uppy-versions", "uppy-auth-token"],
+                    expose=["etag"],
+                    max_age=600,
+                ),
+                max_body_bytes=settings.max_request_body_bytes,
             ),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_allow_origins,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=["content-type", "authorization", "uppy-versions", "uppy-auth-token"],
-                expose_headers=["etag"],
-                max_age=600,
-            ),
-            Middleware(BodyLimit, max_bytes=settings.max_request_body_bytes),
         ],
         lifespan=lifespan,
     )

@@ -1,68 +1,58 @@
-"""Refuses request bodies over the limit with 413 before the application reads them."""
+"""The request body limit, applied by the request layer: a body declared or found larger than
+the limit is refused with 413 before the application reads it."""
 
 from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Send
+
+# Methods whose requests carry no body to limit.
+BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+def declared_too_large(content_length: bytes | None, max_bytes: int) -> bool:
+    return (
+        content_length is not None and content_length.isdigit() and int(content_length) > max_bytes
+    )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        seen = 0
-        started = False
 
-        async def counting() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise BodyTooLarge
-            return message
+def counting(receive: Receive, max_bytes: int) -> Receive:
+    """`receive`, raising BodyTooLarge once more than `max_bytes` of body have come."""
+    seen = 0
 
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+    async def receive_counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > max_bytes:
+            raise BodyTooLarge
+        return message
 
-        try:
-            await self.app(scope, counting, tracking)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+    return receive_counted
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "BAD_USER_INPUT",
-                    "message": f"The request body is larger than {self.max_bytes} bytes.",
-                }
+
+async def refuse(send: Send, max_bytes: int) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "BAD_USER_INPUT",
+                "message": f"The request body is larger than {max_bytes} bytes.",
             }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
