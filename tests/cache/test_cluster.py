@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -111,6 +112,8 @@ async def _title(http: httpx.AsyncClient, video: object) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_killed_master_fails_over_with_no_error_and_nothing_stale(
     settings: Settings,
     clean_db: None,
@@ -183,6 +186,9 @@ async def test_a_killed_master_fails_over_with_no_error_and_nothing_stale(
         stop.set()
         await asyncio.gather(*readers)
         assert title == "after"
+        # Once whole, every update reaches the other process as fast as the broadcast does
+        # (a message through Redis, so poll rather than read once: the reader's listener is
+        # another task of this event loop).
         for step in range(5):
             await writer_http.post(
                 "/graphql",
@@ -192,7 +198,10 @@ async def test_a_killed_master_fails_over_with_no_error_and_nothing_stale(
                 },
                 headers={"authorization": f"Bearer {token}"},
             )
-            assert await _title(reader_http, video) == f"final {step}"
+            seen_at = time.monotonic() + 1.0
+            while (title := await _title(reader_http, video)) != f"final {step}":
+                assert time.monotonic() < seen_at, (step, title)
+                await asyncio.sleep(0.01)
         assert reader.cache.stats[VIDEOS.name, "invalidation"] == 0  # only the writer wrote
         print(
             f"failover: {len(served)} reads answered, cluster healthy "
@@ -201,3 +210,6 @@ async def test_a_killed_master_fails_over_with_no_error_and_nothing_stale(
         )
     logged = caplog.text
     assert "CROSSSLOT" not in logged and "MOVED" not in logged
+    # Connections redis-py held to the killed node go with its clients: collected here, under
+    # this test's warning filters, not in whichever test the collector next runs in.
+    gc.collect()
