@@ -79,6 +79,16 @@ export function createPlayer(source: PlayerSource): Player {
     quality.replaceChildren(...options)
   }
 
+  // play() answers with a promise that a new source or a pause rejects (AbortError), and that
+  // the browser's autoplay policy refuses (NotAllowedError): neither is a failure, the button
+  // simply stays on ▶. Anything else is shown like any other playback error.
+  function start(): void {
+    video.play().catch((error: unknown) => {
+      if (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'NotAllowedError')) return
+      element.dataset.error = error instanceof Error ? error.message : String(error)
+    })
+  }
+
   function levelSwitched(height: number): void {
     element.dataset.levelHeight = String(height)
     const auto = quality.options[0]
@@ -94,7 +104,7 @@ export function createPlayer(source: PlayerSource): Player {
       instance.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
         qualityOptions(data.levels)
         if (resumeAt > 0) video.currentTime = resumeAt
-        if (resume) void video.play()
+        if (resume) start()
       })
       instance.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
         const level = instance.levels[data.level]
@@ -124,7 +134,7 @@ export function createPlayer(source: PlayerSource): Player {
       video.src = url // Safari: quality stays automatic
       quality.disabled = true
       if (resumeAt > 0) video.currentTime = resumeAt
-      if (resume) void video.play()
+      if (resume) start()
     } else {
       element.dataset.error = 'This browser cannot play HLS.'
     }
@@ -168,7 +178,7 @@ export function createPlayer(source: PlayerSource): Player {
   })
 
   play.addEventListener('click', () => {
-    if (video.paused) void video.play()
+    if (video.paused) start()
     else video.pause()
   })
   video.addEventListener('click', () => play.click())
