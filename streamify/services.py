@@ -33,6 +33,7 @@ from streamify.pipelines.triggers.processing_starter import (
     record_only,
 )
 from streamify.pipelines.triggers.sqs_events import poll_sqs
+from streamify.resolvers.record_views import RecordViews
 from streamify.writes.videos import VideoWrites
 
 
@@ -55,6 +56,7 @@ class Services:
     persisted: PersistedStore
     loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    views: RecordViews = field(default_factory=RecordViews)
 
 
 @contextlib.asynccontextmanager

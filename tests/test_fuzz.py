@@ -214,6 +214,9 @@ async def test_authenticated_resolvers_through_a_real_server(
         "STREAMIFY_RATE_LIMIT_LOGIN_PER_MINUTE": "1000000",
         "STREAMIFY_RATE_LIMIT_MUTATIONS_PER_MINUTE": "1000000",
         "STREAMIFY_RATE_LIMIT_PART_SIGNING_PER_MINUTE": "1000000",
+        # Wrong passwords: a generated email repeated a few times would otherwise wait.
+        "STREAMIFY_LOGIN_FREE_FAILURES": "1000000",
+        "STREAMIFY_LOGIN_FAILURES_PER_EMAIL": "1000000",
     }
     async with api_process(settings, **unlimited) as base, httpx.AsyncClient(base_url=base) as http:
         created = await gql(

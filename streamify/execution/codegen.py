@@ -14,6 +14,7 @@ import inspect
 import keyword
 import math
 from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from streamify.execution.plan import Completion, FieldPlan, ObjectPlan, Read, Shape
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 Visitor = Callable[["Run", "Slot"], None]
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# What Strawberry's DateTime, Date and Time scalars serialize with the value's isoformat().
+ISO_TYPES = frozenset({datetime, date, time})
+Flat = Callable[[Any], dict[str, Any] | None]
 
 
 def visitor(plan: ObjectPlan) -> Visitor:
@@ -33,14 +37,82 @@ def visitor(plan: ObjectPlan) -> Visitor:
     return plan.visitor
 
 
-def _generate(plan: ObjectPlan) -> Visitor:
-    constants: dict[str, Any] = {
+def flat(plan: ObjectPlan) -> Flat | None:
+    """For a plan whose fields are all leaves read as attributes: a generated function that
+    returns the object's data whole when every value is already what the answer holds (no
+    null where null is not allowed, nothing to report), else None: the caller then fills the
+    object the general way, which reads the values again and reports what is wrong. A list
+    of such objects (a video's renditions) costs no slot, no position and no call per field."""
+    if not plan.flat_made:
+        plan.flat = _generate_flat(plan)
+        plan.flat_made = True
+    return plan.flat
+
+
+def _constants() -> dict[str, Any]:
+    return {
         "isawaitable": inspect.isawaitable,
         "INT_MIN": INT_MIN,
         "INT_MAX": INT_MAX,
         "isfinite": math.isfinite,
         "all_str": _all_str,
+        "ISO_TYPES": ISO_TYPES,
     }
+
+
+def _generate_flat(plan: ObjectPlan) -> Flat | None:
+    constants = _constants()
+    reads, checks, entries = [], [], []
+    for index, field in enumerate(plan.fields):
+        constants[f"K{index}"] = field.key
+        if field.read is Read.TYPENAME:
+            constants[f"T{index}"] = field.parent
+            entries.append(f"K{index}: T{index}")
+            continue
+        completion = field.completion
+        if field.read is not Read.ATTRIBUTE or field.is_async or completion.shape is not Shape.LEAF:
+            return None
+        v = f"v{index}"
+        reads.append(f"        {v} = {_attribute(field, index, constants)}")
+        null = f"{v} is None or " if completion.nullable else ""
+        test = _fast_test(completion, v)
+        if test is not None:
+            checks.append(f"    if not ({null}{test}):")
+            checks.append("        return None")
+            entries.append(f"K{index}: {v}")
+        elif completion.isoformat:
+            checks.append(f"    if not ({null}type({v}) in ISO_TYPES):")
+            checks.append("        return None")
+            value = f"None if {v} is None else {v}.isoformat()" if null else f"{v}.isoformat()"
+            entries.append(f"K{index}: {value}")
+        elif completion.memo is not None:
+            constants[f"M{index}"] = completion.memo
+            if completion.nullable:
+                checks.append(f"    if {v} is not None:")
+                checks.append("        try:")
+                checks.append(f"            {v} = M{index}[(type({v}), {v})]")
+                checks.append("        except (KeyError, TypeError):")
+                checks.append("            return None")
+            else:
+                checks.append("    try:")
+                checks.append(f"        {v} = M{index}[(type({v}), {v})]")
+                checks.append("    except (KeyError, TypeError):")
+                checks.append("        return None")
+            entries.append(f"K{index}: {v}")
+        else:
+            return None
+    lines = ["def flat(source):"]
+    if reads:
+        lines += ["    try:", *reads, "    except Exception:", "        return None"]
+    lines += [*checks, "    return {" + ", ".join(entries) + "}"]
+    namespace = dict(constants)
+    exec(compile("\n".join(lines), f"<flat {plan.type_name}>", "exec"), namespace)  # noqa: S102
+    made: Flat = namespace["flat"]
+    return made
+
+
+def _generate(plan: ObjectPlan) -> Visitor:
+    constants = _constants()
     lines = ["def visit(run, slot):", "    source = slot.source", "    data = slot.data"]
     for index, field in enumerate(plan.fields):
         constants[f"F{index}"], constants[f"K{index}"] = field, field.key
@@ -124,6 +196,14 @@ def _leaf(field: FieldPlan, index: int, constants: dict[str, Any]) -> list[str]:
             "    else:",
             f"        run.leaf({f}, slot, v)",
         ]
+    if completion.isoformat:
+        null = "v is None or " if completion.nullable else ""
+        return [
+            f"    if {null}type(v) not in ISO_TYPES:",
+            f"        run.leaf({f}, slot, v)",
+            "    else:",
+            f"        data[{k}] = v.isoformat()",
+        ]
     if completion.memo is not None:
         # An enum: its name per value, remembered (run.leaf fills the memo).
         constants[f"M{index}"] = completion.memo
@@ -148,15 +228,16 @@ def _all_str(values: list[Any]) -> bool:
     return all(type(value) is str for value in values)
 
 
-def _fast_test(completion: Completion) -> str | None:
-    """A test for leaf values that are already what the JSON answer holds, or None."""
+def _fast_test(completion: Completion, v: str = "v") -> str | None:
+    """A test that the leaf value in variable `v` is already what the JSON answer holds, or
+    None."""
     passthrough = completion.passthrough
     if passthrough is str:
-        return "type(v) is str"
+        return f"type({v}) is str"
     if passthrough is bool:
-        return "type(v) is bool"
+        return f"type({v}) is bool"
     if passthrough is int:
-        return "type(v) is int and INT_MIN <= v <= INT_MAX"
+        return f"type({v}) is int and INT_MIN <= {v} <= INT_MAX"
     if passthrough is float:
-        return "type(v) is float and isfinite(v)"
+        return f"type({v}) is float and isfinite({v})"
     return None

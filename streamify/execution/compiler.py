@@ -48,6 +48,7 @@ from graphql.language import Visitor
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 from strawberry import Schema
 from strawberry.schema.schema import validate_document
+from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
 from strawberry.types.field import StrawberryField
 
 from streamify.execution.plan import (
@@ -296,6 +297,7 @@ class _Planner:
             completion = Completion(nullable, Shape.LEAF, named, passthrough, memo)  # type: ignore[arg-type]
             if named is GraphQLInt:
                 completion.passthrough = int  # checked against the 32-bit range by the runner
+            completion.isoformat = getattr(named, "serialize", None) is strawberry_isoformat
             return completion
         if is_object_type(type_):
             assert isinstance(type_, GraphQLObjectType)

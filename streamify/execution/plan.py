@@ -40,6 +40,8 @@ class Completion:
     passthrough: type | None = None
     # Enum values serialize to the same name every time: remembered per value.
     memo: dict[Any, Any] | None = None
+    # A DateTime (or Date, Time) whose scalar serializes with the value's own isoformat().
+    isoformat: bool = False
     item: Completion | None = None
     plan: ObjectPlan | None = None
 
@@ -70,3 +72,7 @@ class ObjectPlan:
     fields: list[FieldPlan] = field(default_factory=list)
     # The generated function that fills an object of this plan (execution.codegen).
     visitor: Callable[[Any, Any], None] | None = None
+    # For a plan of leaves only: the generated function that makes its object's data in one
+    # go, or None where a value needs the general completion (execution.codegen.flat).
+    flat: Callable[[Any], dict[str, Any] | None] | None = None
+    flat_made: bool = False

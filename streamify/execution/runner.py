@@ -29,7 +29,7 @@ from graphql.pyutils import inspect as graphql_inspect
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.arguments import convert_arguments
 
-from streamify.execution.codegen import INT_MAX, INT_MIN, visitor
+from streamify.execution.codegen import INT_MAX, INT_MIN, flat, visitor
 from streamify.execution.plan import Completion, FieldPlan, ObjectPlan, Shape
 from streamify.execution.safety import ContextOnlyInfo
 
@@ -139,7 +139,7 @@ class Run:
                         continue
                     value = _outcome(load)
                     if finish is not None and not isinstance(value, BaseException):
-                        value = finish(value)
+                        value = finish(self.context, value)
                     try:
                         complete(field, slot, value)
                     except GraphQLError as failure:
@@ -233,6 +233,12 @@ class Run:
             return
         completion = field.completion
         key, data = field.key, slot.data
+        fill = flat(completion.plan)  # type: ignore[arg-type]
+        if fill is not None:
+            made = fill(value)
+            if made is not None:
+                data[key] = made
+                return
         path = (*slot.path, key)
         child = Slot(value, {}, path, (completion.nullable, data, key, path, None), slot)
         data[key] = child.data
@@ -253,6 +259,7 @@ class Run:
         item = completion.item
         assert item is not None and item.plan is not None
         visit = visitor(item.plan)
+        fill = flat(item.plan)
         key, data = field.key, slot.data
         path = (*slot.path, key)
         link = (completion.nullable, data, key, path, None)
@@ -260,6 +267,11 @@ class Run:
         data[key] = out
         try:
             for index, entry in enumerate(value):
+                if fill is not None and not (entry is None or isinstance(entry, BaseException)):
+                    made = fill(entry)  # None: filled below, with its errors
+                    if made is not None:
+                        out.append(made)
+                        continue
                 item_path = (*path, index)
                 item_link = (item.nullable, out, index, item_path, link)
                 if entry is None or isinstance(entry, BaseException):

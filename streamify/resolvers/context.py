@@ -3,7 +3,7 @@ loaders, and who is asking. Built by a transport (GraphQL, REST), never read fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage
 from streamify.loaders import Loaders
 from streamify.names import RedisNames
+from streamify.resolvers.record_views import RecordViews
 from streamify.writes.videos import VideoWrites
 
 
@@ -56,6 +57,8 @@ class Context:
     client_ip: str = "unknown"
     # Set when an answer carries signed URLs: they expire, so it must not be cached whole.
     signed_urls: bool = False
+    # What records show every viewer, kept by the process (a context of its own keeps its own).
+    views: RecordViews = field(default_factory=RecordViews)
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

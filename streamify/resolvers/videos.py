@@ -92,7 +92,13 @@ async def video_page(
     loader = ctx.loaders.video_by_id
     videos = await _all([loader.load(i) for i in page.video_ids])
     shown = [v for v in videos if v is not None and can_view(ctx, v, by_id=False)]
-    return [(encode_cursor(sql.PageCursor(v.created_at, v.id)), v) for v in shown], page.has_next
+    cursors = ctx.views.cursors
+    return [(cursors.get(v, cursor_of), v) for v in shown], page.has_next
+
+
+def cursor_of(video: Video) -> str:
+    """The video's place in the newest-first order, as clients pass it back in `after`."""
+    return encode_cursor(sql.PageCursor(video.created_at, video.id))
 
 
 async def owner_of(ctx: Context, video: Video) -> User | None:
@@ -100,7 +106,12 @@ async def owner_of(ctx: Context, video: Video) -> User | None:
 
 
 async def renditions_of(ctx: Context, video: Video) -> tuple[Rendition, ...]:
-    return renditions_in(await ctx.loaders.renditions_by_video_id.load(video.id))
+    return renditions_in(await renditions_record_of(ctx, video))
+
+
+async def renditions_record_of(ctx: Context, video: Video) -> VideoRenditions | None:
+    """The loaded record of the video's renditions (None: none stored)."""
+    return await ctx.loaders.renditions_by_video_id.load(video.id)
 
 
 # The same reads for a whole page at once (the compiled GraphQL path): one loader call per

@@ -12,7 +12,7 @@ from typing import Any
 from streamify import domain
 from streamify.resolvers import videos as video_resolvers
 from streamify.schema.context import GraphQLContext
-from streamify.schema.types import RenditionType, UserType, VideoType
+from streamify.schema.types import RenditionType, UserType, VideoType, rendition_objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,23 +22,23 @@ class BatchResolver:
     what the field's own resolver returns."""
 
     loads: Callable[[Any, Sequence[Any]], list[Awaitable[Any]]]
-    finish: Callable[[Any], Any]
+    finish: Callable[[Any, Any], Any]  # (context, loaded value)
 
 
 def _owner_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
     return list(video_resolvers.owner_loads(ctx, [p.record for p in parents]))
 
 
-def _owner(user: domain.User | None) -> UserType | None:
-    return UserType.of(user) if user is not None else None
+def _owner(ctx: GraphQLContext, user: domain.User | None) -> UserType | None:
+    return UserType.of(ctx, user) if user is not None else None
 
 
 def _rendition_loads(ctx: GraphQLContext, parents: Sequence[VideoType]) -> list[Awaitable[Any]]:
     return list(video_resolvers.rendition_loads(ctx, [p.record for p in parents]))
 
 
-def _renditions(found: domain.VideoRenditions | None) -> list[RenditionType]:
-    return [RenditionType.of(r) for r in video_resolvers.renditions_in(found)]
+def _renditions(ctx: GraphQLContext, found: domain.VideoRenditions | None) -> list[RenditionType]:
+    return rendition_objects(ctx, found)
 
 
 # (GraphQL type, field) → its batch form.

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from streamify import domain
 from streamify.resolvers import videos as video_resolvers
-from streamify.resolvers.playback import media_urls
+from streamify.resolvers.playback import media_urls, needs_signature
 from streamify.schema.context import GraphQLContext
 
 Visibility = strawberry.enum(domain.Visibility, description="Who may see a video.")
@@ -22,7 +22,11 @@ class UserType:
     display_name: str
 
     @classmethod
-    def of(cls, user: domain.User) -> UserType:
+    def of(cls, ctx: GraphQLContext, user: domain.User) -> UserType:
+        return ctx.views.users.get(user, cls._made)
+
+    @classmethod
+    def _made(cls, user: domain.User) -> UserType:
         return cls(id=strawberry.ID(str(user.id)), display_name=user.display_name)
 
 
@@ -36,6 +40,19 @@ class RenditionType:
     @classmethod
     def of(cls, r: domain.Rendition) -> RenditionType:
         return cls(height=r.height, width=r.width, bitrate=r.bitrate, codecs=r.codecs)
+
+
+def rendition_objects(
+    ctx: GraphQLContext, found: domain.VideoRenditions | None
+) -> list[RenditionType]:
+    """A video's renditions as GraphQL objects, made once per loaded record."""
+    if found is None:
+        return []
+    return ctx.views.renditions.get(found, _renditions_made)
+
+
+def _renditions_made(found: domain.VideoRenditions) -> list[RenditionType]:
+    return [RenditionType.of(r) for r in video_resolvers.renditions_in(found)]
 
 
 @strawberry.type(name="Manifest")
@@ -112,6 +129,14 @@ class VideoType:
 
     @classmethod
     def of(cls, ctx: GraphQLContext, video: domain.Video) -> VideoType:
+        """The video as GraphQL shows it to this viewer. Without signed URLs it shows every
+        viewer the same: made once per record (`RecordViews`), not once per request."""
+        if needs_signature(video.visibility):
+            return cls._made(ctx, video)
+        return ctx.views.videos.get(video, lambda record: cls._made(ctx, record))
+
+    @classmethod
+    def _made(cls, ctx: GraphQLContext, video: domain.Video) -> VideoType:
         urls = media_urls(ctx, video)
         expires = (
             datetime.fromtimestamp(urls.expires_at, UTC) if urls.expires_at is not None else None
@@ -144,7 +169,7 @@ class VideoType:
     @strawberry.field
     async def owner(self, info: Info[GraphQLContext, None]) -> UserType | None:
         user = await video_resolvers.owner_of(info.context, self.record)
-        return UserType.of(user) if user is not None else None
+        return UserType.of(info.context, user) if user is not None else None
 
     @strawberry.field(description="Processing runs started for this video, retries included.")
     async def processing_attempts(self, info: Info[GraphQLContext, None]) -> int:
@@ -152,8 +177,8 @@ class VideoType:
 
     @strawberry.field
     async def renditions(self, info: Info[GraphQLContext, None]) -> list[RenditionType]:
-        found = await video_resolvers.renditions_of(info.context, self.record)
-        return [RenditionType.of(r) for r in found]
+        found = await video_resolvers.renditions_record_of(info.context, self.record)
+        return rendition_objects(info.context, found)
 
 
 @strawberry.type

@@ -63,6 +63,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "playback": services.playback,
         "cdn_purge": services.cdn_purge,
         "loaders": loaders,
+        "views": services.views,
         "client_ip": conn.client.host if conn.client else "unknown",
     }
 
