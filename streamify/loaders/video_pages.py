@@ -55,6 +55,10 @@ class VideoPageByQueryLoader(DataLoader[PageQuery, VideoPage]):
                     shown = rows[: query.limit]
                     for video in shown:
                         videos.prime(video.id, video)
+                        if deps is not None:
+                            # Read here, not through the loader: a response built from the
+                            # page depends on each video's version all the same.
+                            deps[tier.key(VIDEOS, video.id)] = video.version
                     await tier.put_many(VIDEOS, [(v.id, v.version, v) for v in shown])
                     page = VideoPage(tuple(v.id for v in shown), has_next=len(rows) > query.limit)
                     pages[key] = (generation, page)
