@@ -46,6 +46,7 @@ ROWS = {
     "g": "bare Strawberry + Starlette, static resolvers",
     "s": "full tier, Strawberry execution (compiled off)",
     "h": "plain Starlette endpoint, same tier + loaders",
+    "x": "full tier, every request executed (no resp. cache)",
 }
 TIER_ENV = {
     "a": {
@@ -61,6 +62,7 @@ TIER_ENV = {
     "g": {},
     "s": {"STREAMIFY_GRAPHQL_COMPILED_EXECUTION": "false"},
     "h": {},
+    "x": {"STREAMIFY_RESPONSE_CACHE_ENABLED": "false"},
 }
 VIDEO_FIELDS = (
     "id title description tags visibility status duration createdAt updatedAt "
@@ -352,7 +354,17 @@ def table(results: list[Result]) -> str:
             f" {r.p99_ms:>8.2f} {sql:>9} {cmds:>9} {r.errors:>6}"
         )
     ratios = []
-    pairs = (("c", "s"), ("c", "a"), ("c", "d"), ("c", "h"), ("c", "e"), ("s", "e"), ("f", "e"))
+    pairs = (
+        ("c", "s"),
+        ("c", "a"),
+        ("c", "d"),
+        ("c", "h"),
+        ("c", "e"),
+        ("x", "h"),
+        ("x", "e"),
+        ("s", "e"),
+        ("f", "e"),
+    )
     for top, bottom in pairs:
         if top in by_row and bottom in by_row:
             ratios.append(f"{top}/{bottom} = {by_row[top].rps / by_row[bottom].rps:.2f}")
@@ -365,7 +377,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--scenarios", default="viral,zipf,stampede,list50")
-    parser.add_argument("--rows", default="abcdefgsh")
+    parser.add_argument("--rows", default="abcdefgsxh")
     args = parser.parse_args()
     settings = bench_settings()
     ids = asyncio.run(prepare_data(settings, args.videos))

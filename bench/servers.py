@@ -1,10 +1,11 @@
 """One benchmark server: `python -m bench.servers ROW --port N`, configured by STREAMIFY_* env.
 
-Rows a, b, c, f and s are Streamify itself configured by the runner (s: Strawberry execution),
-h is Streamify with a plain endpoint over the same loaders (bench/loader_endpoint.py); d and e are
-the framework-only baselines of bench/ceiling.py. Every Streamify row runs exactly as
-`streamify serve` does (one process, uvloop, httptools, the same logging, its access log and
-middleware); the bare rows (e, g) run uvicorn with httptools and no access log."""
+Rows a, b, c, f, s and x are Streamify itself configured by the runner (s: Strawberry
+execution, x: the response cache off), h is Streamify with a plain endpoint over the same
+loaders (bench/loader_endpoint.py); d and e are the framework-only baselines of
+bench/ceiling.py. Every Streamify row runs exactly as `streamify serve` does (one process,
+uvloop, httptools, the same logging, its access log and middleware); the bare rows (e, g) run
+uvicorn with httptools and no access log."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def app_for(row: str) -> Starlette:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("row", choices=list("abcdefgsh"))
+    parser.add_argument("row", choices=list("abcdefgsxh"))
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     options: dict[str, Any]

@@ -14,8 +14,9 @@ import pytest
 
 from streamify.infra.settings import Settings
 from streamify.services import Services
-from tests.documents import LOG_IN, LOG_OUT, ORIGIN, PASSWORD, sign_up
+from tests.documents import LOG_IN, LOG_OUT, ORIGIN, PASSWORD, SIGN_UP, sign_up
 from tests.helpers import (
+    LIST_QUERY,
     UPDATE_MUTATION,
     VIDEO_QUERY,
     count_statements,
@@ -116,6 +117,83 @@ async def test_anonymous_responses_are_cached_and_revalidated(
     assert after.json()["data"]["video"]["title"] == "After"
     assert after.headers["etag"] != etag
     assert (await get(client, video, headers={"if-none-match": etag})).status_code == 200
+
+
+async def test_anonymous_post_queries_share_the_cache_and_mutations_never_do(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, title="Before")
+    query = {"query": VIDEO_QUERY, "variables": {"id": str(video)}}
+    first = await client.post("/graphql", json=query)
+    assert first.json()["data"]["video"]["title"] == "Before"
+    assert "etag" not in first.headers  # a POST answer is not for HTTP caches
+    l1_hits = services.cache.stats["video", "l1_hit"]
+    async with count_statements(services.db) as counted:
+        again = await client.post("/graphql", json=query)
+    assert again.content == first.content and counted.statements == 0
+    assert services.cache.stats["video", "l1_hit"] == l1_hits  # answered without executing
+    # The same query over GET is answered from the entry the POST made, with its ETag.
+    as_get = await client.get(
+        "/graphql", params={"query": VIDEO_QUERY, "variables": json.dumps({"id": str(video)})}
+    )
+    assert as_get.content == first.content and as_get.headers["etag"].startswith('"')
+    assert services.cache.stats["video", "l1_hit"] == l1_hits
+
+    token = token_for(services.settings, owner)
+    signed_in = {"authorization": f"Bearer {token}"}
+    renamed = await client.post(
+        "/graphql",
+        json={"query": UPDATE_MUTATION, "variables": {"id": str(video), "input": {"title": "B"}}},
+        headers=signed_in,
+    )
+    assert renamed.json()["data"]["updateVideo"]["title"] == "B"
+    # An anonymous mutation is never answered from the cache: the same one again runs again.
+    sign_up_twice = {
+        "query": SIGN_UP,
+        "variables": {"email": f"{owner.hex[:8]}@example.com", "password": PASSWORD, "name": "B"},
+    }
+    assert "errors" not in (await client.post("/graphql", json=sign_up_twice)).json()
+    conflict = (await client.post("/graphql", json=sign_up_twice)).json()
+    assert conflict["errors"][0]["extensions"]["code"] == "CONFLICT", conflict
+    # The kept answer was read from the video as it was: the update made it stale at once.
+    after = await client.post("/graphql", json=query)
+    assert after.json()["data"]["video"]["title"] == "B"
+    hidden = await client.post(
+        "/graphql",
+        json={
+            "query": UPDATE_MUTATION,
+            "variables": {"id": str(video), "input": {"visibility": "PRIVATE"}},
+        },
+        headers=signed_in,
+    )
+    assert "?" in hidden.json()["data"]["updateVideo"]["manifest"]["url"]
+    assert (await client.post("/graphql", json=query)).json() == {"data": {"video": None}}
+    # What strangers were told is never the answer to a signed-in viewer.
+    owned = await client.post("/graphql", json=query, headers=signed_in)
+    assert owned.json()["data"]["video"]["title"] == "B"
+
+
+async def test_a_kept_page_is_stale_once_a_video_on_it_changes(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """The first answer of a page reads its videos with the page itself (one statement):
+    those reads count for revalidation like any other."""
+    owner = await insert_user(services.db.pool)
+    video = await insert_video(services.db.pool, owner, title="Before")
+    page = {"query": LIST_QUERY, "variables": json.dumps({"first": 5})}
+    cold = await client.get("/graphql", params=page)
+    assert cold.json()["data"]["videos"]["edges"][0]["node"]["title"] == "Before"
+    await client.post(
+        "/graphql",
+        json={"query": UPDATE_MUTATION, "variables": {"id": str(video), "input": {"title": "B"}}},
+        headers={"authorization": f"Bearer {token_for(services.settings, owner)}"},
+    )
+    for answer in (
+        await client.get("/graphql", params=page),
+        await client.post("/graphql", json={"query": LIST_QUERY, "variables": {"first": 5}}),
+    ):
+        assert answer.json()["data"]["videos"]["edges"][0]["node"]["title"] == "B"
 
 
 async def test_responses_are_never_shared_with_other_viewers(

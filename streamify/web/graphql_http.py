@@ -253,10 +253,24 @@ class GraphQLEndpoint:
             if found is not OperationType.QUERY and found is not None:
                 raise RequestError(405, "Only queries may be sent with GET.", headers=ONLY_POST)
         cache_key = None
-        if get and not _has_credentials(request.scope) and settings.response_cache_enabled:
+        if (
+            settings.response_cache_enabled
+            and not _has_credentials(request.scope)
+            and (
+                get
+                or self.operation_types.of(
+                    query, params.operation_name, max_tokens=settings.graphql_max_tokens
+                )
+                is OperationType.QUERY
+            )
+        ):
+            # An anonymous query answers everyone alike, over GET or POST: its answer is kept
+            # while everything it read is current (mutations and signed answers never are).
             cache_key = ResponseCache.key(query, params.operation_name, params.variables, media)
             cached = self.cache.responses.get(cache_key)
             if cached is not None and services_of(request).cache.still_current(cached.deps):
+                if not get:
+                    return Response(cached.body, media_type=cached.media_type)
                 url_key = ResponseCache.url_key(request.scope["query_string"], media)
                 self.cache.by_url[url_key] = cached
                 return _cached(request, cached)
@@ -332,18 +346,29 @@ class GraphQLEndpoint:
             ) from None
         body, status = _shaped(result, media)
         encoded = _encode(body)
+        # Signed media URLs expire: an answer that carries them is neither kept nor shared.
+        lasting = not context.signed_urls
+        keep = (
+            cache_key is not None
+            and status == 200
+            and "errors" not in body
+            and lasting
+            and context.viewer is None
+        )
         if request.method != "GET":
+            if keep:
+                assert cache_key is not None
+                # A GET of the same query may be answered with it: it carries its ETag.
+                cached = CachedResponse(encoded, _etag(encoded), media, deps)
+                self.cache.remember(cache_key, None, cached)
             response = Response(encoded, status_code=status, media_type=media)
             for name, value in sub_response.raw_headers:
                 if name == b"set-cookie":
                     response.raw_headers.append((name, value))
             return response
-        etag = '"' + hashlib.blake2b(encoded, digest_size=16).hexdigest() + '"'
-        cached = CachedResponse(encoded, etag, media, deps)
-        clean = "errors" not in body
-        # Signed media URLs expire: an answer that carries them is neither kept nor shared.
-        lasting = not context.signed_urls
-        if cache_key is not None and status == 200 and clean and lasting and context.viewer is None:
+        cached = CachedResponse(encoded, _etag(encoded), media, deps)
+        if keep:
+            assert cache_key is not None
             self.cache.remember(
                 cache_key, ResponseCache.url_key(request.scope["query_string"], media), cached
             )
@@ -371,6 +396,10 @@ def _shaped(result: ExecutionResult, media: str) -> tuple[dict[str, Any], int]:
     if errors:
         body["errors"] = errors
     return body, 200
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
 def _cached(

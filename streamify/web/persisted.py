@@ -133,7 +133,7 @@ def response_size(response: CachedResponse) -> int:
 
 
 class ResponseCache:
-    """Whole responses of anonymous GET queries, by request and by raw URL: keyed by digests,
+    """Whole responses of anonymous queries, by request and (GET) by raw URL: keyed by digests,
     bounded in bytes (each index half of `max_bytes`, so both together stay within it)."""
 
     def __init__(self, max_bytes: int) -> None:
@@ -157,10 +157,14 @@ class ResponseCache:
     def url_key(query_string: bytes, media_type: str) -> tuple[bytes, str]:
         return hashlib.sha256(query_string).digest(), media_type
 
-    def remember(self, key: bytes, url_key: tuple[bytes, str], response: CachedResponse) -> None:
+    def remember(
+        self, key: bytes, url_key: tuple[bytes, str] | None, response: CachedResponse
+    ) -> None:
+        """Keeps an answer by its request (and by its URL, for a GET)."""
         if response_size(response) <= self.responses.maxsize:
             self.responses[key] = response
-            self.by_url[url_key] = response
+            if url_key is not None:
+                self.by_url[url_key] = response
 
 
 class OperationTypes:
