@@ -218,6 +218,8 @@ def _errors(body: dict[str, Any]) -> list[str]:
 @pytest.fixture
 async def pair(settings: Settings, clean_db: None, clock: FakeClock) -> AsyncIterator[Pair]:
     plan = FaultPlan()
+    # Every query is executed: a kept answer would hide what each path makes of the faults.
+    settings = settings.model_copy(update={"response_cache_enabled": False})
 
     def loaders(db: Database, tier: CacheTier) -> Loaders:
         return FaultyLoaders(db, tier, plan)

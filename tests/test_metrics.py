@@ -6,7 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamify.services import Services
-from tests.helpers import VIDEO_QUERY, gql, insert_user, insert_video
+from tests.helpers import VIDEO_QUERY, gql, insert_user, insert_video, token_for
 
 
 async def test_metrics_count_requests_and_cache_events(
@@ -14,8 +14,9 @@ async def test_metrics_count_requests_and_cache_events(
 ) -> None:
     owner = await insert_user(services.db.pool)
     video = await insert_video(services.db.pool, owner)
+    token = token_for(services.settings, owner)  # signed in: every request is executed
     for _ in range(3):
-        await gql(client, VIDEO_QUERY, {"id": str(video)})
+        await gql(client, VIDEO_QUERY, {"id": str(video)}, token=token)
     response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     samples = {
