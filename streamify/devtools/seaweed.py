@@ -19,6 +19,8 @@ import logging
 import shutil
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +98,15 @@ def embedded_s3(
         "-s3.port.lance=0",
         "-webdav=false",
         "-admin.ui=false",
+        # Mini mode reports usage to SeaweedFS's servers unless told not to; nothing here may
+        # reach the internet.
+        "-master.telemetry=false",
         *(f"{flag}={value}" for flag, value in ports.items()),
     ]
     with logged_server(
         args,
         log_path=state_dir / "s3.log",
-        ready=lambda: port_open(s3_port) and port_open(filer_port),
+        ready=lambda: s3_answers(s3_port) and port_open(filer_port),
         what="the local S3 server (SeaweedFS)",
         timeout=60,
     ):
@@ -109,6 +114,18 @@ def embedded_s3(
         log.info("started local S3 (SeaweedFS) at %s", endpoint)
         # SeaweedFS's address form for a gRPC port that is not the HTTP port + 10000.
         yield LocalS3(endpoint=endpoint, filer=f"127.0.0.1:{filer_port}.{filer_grpc}")
+
+
+def s3_answers(port: int) -> bool:
+    """The S3 gateway answers HTTP (an anonymous caller's 403 counts): a bound port alone may
+    still belong to a gateway that is starting or to somebody else."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _record(bucket: str, event: dict[str, Any]) -> dict[str, Any] | None:
