@@ -5,6 +5,7 @@ and lets anonymous readers read and list nothing (the CDN reads media through pr
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 
 from streamify.devtools.local import free_port
 from streamify.devtools.s3_setup import prepare_s3
-from streamify.devtools.seaweed import embedded_s3
+from streamify.devtools.seaweed import embedded_s3, s3_answers
 from streamify.infra.settings import Settings
 from streamify.infra.storage import open_storage
 from streamify.names import master_key, source_key
@@ -75,3 +76,16 @@ async def test_the_local_s3_checks_signatures_and_keeps_data(tmp_path: Path) -> 
             parts = await storage.list_parts(source_key(video), upload)
         assert kept == b"#EXTM3U\n"
         assert [p.part_number for p in parts] == [1]
+
+
+def test_a_bound_port_is_not_an_s3_that_answers(tmp_path: Path) -> None:
+    """Readiness is an HTTP answer: a port that accepts and says nothing (a gateway still
+    starting, or somebody else's) does not count; an S3 that refuses an anonymous caller does."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        assert not s3_answers(silent.getsockname()[1])
+    with embedded_s3(tmp_path, **KEYS, port=None) as local:
+        port = int(local.endpoint.rsplit(":", 1)[1])
+        assert s3_answers(port)
+    assert not s3_answers(port)
