@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from unicodedata import category
 
 from streamify.domain import CaptionTrack
 from streamify.infra import webvtt
+from streamify.infra.text_lines import split_lines
 from streamify.names import CAPTIONS_FOLDER, caption_file, caption_playlist
 
 SUBTITLES_GROUP = "subs"
@@ -47,8 +49,12 @@ def caption_files(
 
 
 def _quoted(value: str) -> str:
-    # A quoted-string holds no double quote, CR or LF (labels are checked; this is a guard).
-    return value.replace('"', "'").replace("\r", " ").replace("\n", " ")
+    """A quoted-string holds no double quote and no line break of any kind (labels are
+    checked when they are written; this guards the manifests all the same)."""
+    return "".join(
+        "'" if char == '"' else char if char == " " or category(char)[0] not in "CZ" else " "
+        for char in value
+    )
 
 
 def master_with_captions(master: str, captions: Sequence[CaptionTrack]) -> str:
@@ -57,8 +63,8 @@ def master_with_captions(master: str, captions: Sequence[CaptionTrack]) -> str:
     attribute = f',SUBTITLES="{SUBTITLES_GROUP}"'
     lines = [
         line.replace(attribute, "")
-        for line in master.splitlines()
-        if not line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
+        for line in split_lines(master)
+        if line and not line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")
     ]
     if captions:
         lines = [

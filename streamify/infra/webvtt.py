@@ -10,6 +10,7 @@ REGION and NOTE blocks are not kept: no style sheet of a stranger's reaches a pa
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -17,26 +18,48 @@ from dataclasses import dataclass
 from streamify.domain import BadUserInput
 
 MAX_CAPTION_BYTES = 512 * 1024
+# A cue per 1.4 s over the 4 h a video may last: more is not a caption, and the count is
+# what every later step (segmenting, publishing) scales with.
+MAX_CUES = 10_000
+# A cue that spans segment boundaries is repeated in at most this many following HLS
+# segments (players drop the repeats), so the segmented files hold at most 1 + this many
+# copies of the caption, whatever its cues say.
+MAX_REPEATS = 3
 
-_VTT_TIME = re.compile(r"^(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})$")
-_SRT_TIME = re.compile(r"^(\d{1,}):([0-5]\d):([0-5]\d)[,.](\d{3})$")
-_ARROW = re.compile(r"^(\S+)[ \t]+-->[ \t]+(\S+)(?:[ \t]+(.*))?$")
+# Every pattern here runs on a stranger's text: none may backtrack over unbounded input.
+# Timestamps are matched on one whitespace-free token; tags are cut out by a scan for the
+# next "<", ">" or line end, and only then matched on that short span.
+_VTT_TIME = re.compile(r"(?:(\d{2,9}):)?([0-5]\d):([0-5]\d)\.(\d{3})")
+_SRT_TIME = re.compile(r"(\d{1,9}):([0-5]\d):([0-5]\d)[,.](\d{3})")
+_BLANKS = re.compile(r"[ \t]+")
+# A whole timing line at once (the common case; any other shape is looked at part by part
+# to say what is wrong). Its one open-ended part, the settings, runs to the line's end.
+_VTT_TIMING = re.compile(
+    r"(?:(\d{2,9}):)?([0-5]\d):([0-5]\d)\.(\d{3})[ \t]+-->[ \t]+"
+    r"(?:(\d{2,9}):)?([0-5]\d):([0-5]\d)\.(\d{3})(?:[ \t]+(.*))?"
+)
+_SRT_TIMING = re.compile(
+    r"(\d{1,9}):([0-5]\d):([0-5]\d)[,.](\d{3})[ \t]+-->[ \t]+"
+    r"(\d{1,9}):([0-5]\d):([0-5]\d)[,.](\d{3})(?:[ \t]+(.*))?"
+)
 _SETTINGS = {
-    "vertical": re.compile(r"^(rl|lr)$"),
-    "line": re.compile(r"^(-?\d+|\d+(\.\d+)?%)(,(start|center|end))?$"),
-    "position": re.compile(r"^\d+(\.\d+)?%(,(line-left|center|line-right))?$"),
-    "size": re.compile(r"^\d+(\.\d+)?%$"),
-    "align": re.compile(r"^(start|center|end|left|right)$"),
+    "vertical": re.compile(r"rl|lr"),
+    "line": re.compile(r"(?:-?\d{1,9}|\d{1,3}(?:\.\d{1,6})?%)(?:,(?:start|center|end))?"),
+    "position": re.compile(r"\d{1,3}(?:\.\d{1,6})?%(?:,(?:line-left|center|line-right))?"),
+    "size": re.compile(r"\d{1,3}(?:\.\d{1,6})?%"),
+    "align": re.compile(r"start|center|end|left|right"),
 }
-_TAG = re.compile(r"<(/?)([A-Za-z]+)((?:\.[A-Za-z0-9_-]+)*)(?:[ \t]+([^<>\n]*))?>")
-_TIMESTAMP_TAG = re.compile(r"<(?:\d{2,}:)?[0-5]\d:[0-5]\d\.\d{3}>")
+_CANDIDATE_TAG = re.compile(r"<([^<>\n]*)>")
+# A candidate's body (no "<", ">" or line end in it): one way to split it, so no backtracking.
+_TAG_BODY = re.compile(r"(/?)([A-Za-z]+)((?:\.[A-Za-z0-9_-]+)*)(?:[ \t]+(.*))?")
+_TIMESTAMP_TAG = re.compile(r"(?:\d{2,9}:)?[0-5]\d:[0-5]\d\.\d{3}")
 _KEPT_TAGS = {"c", "i", "b", "u", "ruby", "rt", "v", "lang"}
 _ANNOTATED = {"v", "lang"}
 _REFERENCE_NAME = r"(?:amp|lt|gt|lrm|rlm|nbsp|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});"
-_REFERENCE = re.compile("&" + _REFERENCE_NAME)
 _LONE_AMPERSAND = re.compile(f"&(?!{_REFERENCE_NAME})")
-# Override tags of SubStation Alpha that SRT files carry ({\an8}, {\i1}).
-_ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")
+# Override tags of SubStation Alpha that SRT files carry ({\an8}, {\i1}). No "{" inside one,
+# so a run of "{\" without "}" costs one scan to the next "{", not one to the end each.
+_ASS_OVERRIDE = re.compile(r"\{\\[^{}\n]*\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,69 +90,78 @@ def _refuse(line: int, message: str) -> BadUserInput:
 
 
 def _seconds(text: str, pattern: re.Pattern[str], line: int, shape: str) -> float:
-    match = pattern.match(text)
+    match = pattern.fullmatch(text)
     if match is None:
         raise _refuse(line, f"{text[:40]!r} is not a timestamp ({shape})")
     hours, minutes, secs, millis = (int(g) if g else 0 for g in match.groups())
     return hours * 3600 + minutes * 60 + secs + millis / 1000
 
 
-def _settings(raw: str | None) -> str:
+def _settings(raw: str) -> str:
     kept = []
-    for item in (raw or "").split():
+    for item in raw.split():
         name, _, value = item.partition(":")
         pattern = _SETTINGS.get(name)
-        if pattern is not None and pattern.match(value):
+        if pattern is not None and pattern.fullmatch(value):
             kept.append(f"{name}:{value}")
     return " ".join(kept)
 
 
 def sanitise(text: str) -> str:
-    """Cue text with WebVTT's own markup only."""
-    text = _ASS_OVERRIDE.sub("", text)
-    out: list[str] = []
-    at = 0
-    while at < len(text):
-        char = text[at]
-        if char == "<":
-            stamp = _TIMESTAMP_TAG.match(text, at)
-            if stamp is not None:
-                out.append(stamp.group())
-                at = stamp.end()
-                continue
-            tag = _TAG.match(text, at)
-            if tag is not None:
-                closing, name, classes, annotation = tag.groups()
-                name = name.lower()
-                if name in _KEPT_TAGS:
-                    if closing:
-                        out.append(f"</{name}>")
-                    else:
-                        note = ""
-                        if name in _ANNOTATED and annotation and annotation.strip():
-                            note = " " + _escape_text(annotation.strip())
-                        out.append(f"<{name}{classes}{note}>")
-                at = tag.end()  # any other tag goes; its text stays
-                continue
-            out.append("&lt;")
-        elif char == ">":
-            out.append("&gt;")
-        elif char == "&":
-            reference = _REFERENCE.match(text, at)
-            if reference is not None:
-                out.append(reference.group())
-                at = reference.end()
-                continue
-            out.append("&amp;")
-        else:
-            out.append(char)
-        at += 1
-    return "".join(out)
+    """Cue text with WebVTT's own markup only, in a few passes of `re` and `str` over it.
+
+    A candidate tag is a "<" up to the next ">" with no "<" or line end between: one scan
+    stops at the next "<", so no stretch of text is scanned twice over. A tag that is kept
+    comes out spelled with placeholders (\\x00 for "<", \\x01 for ">", \\x02 for "&": control
+    characters that no cue keeps), so the rest is escaped as a whole, then the placeholders
+    become markup again."""
+    text = text.translate(_PLACEHOLDERS_OUT)
+    if "{\\" in text:
+        text = _ASS_OVERRIDE.sub("", text)
+    if "<" in text:
+        text = _CANDIDATE_TAG.sub(_kept_tag, text)
+    if "&" in text:
+        text = _LONE_AMPERSAND.sub("&amp;", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;").translate(_PLACEHOLDERS_IN)
 
 
-def _escape_text(text: str) -> str:
-    """An annotation (`<v Name>`): its `&` escaped unless it starts a reference."""
-    return _LONE_AMPERSAND.sub("&amp;", text)
+_PLACEHOLDERS_OUT = dict.fromkeys((0, 1, 2))
+_PLACEHOLDERS_IN = {0: "<", 1: ">", 2: "&"}
+
+
+def _kept_tag(candidate: re.Match[str]) -> str:
+    body = candidate.group(1)
+    # Captions repeat a few short tags thousands of times: those are worked out once.
+    kept = _short_tag(body) if len(body) <= 64 else _tag(body)
+    return candidate.group(0) if kept is None else kept
+
+
+def _tag(body: str) -> str | None:
+    """What a tag `<body>` becomes, in placeholders: itself (WebVTT's own), "" (any other
+    tag: dropped, its text kept), or None (not a tag: its "<" and ">" are text)."""
+    parts = _TAG_BODY.fullmatch(body)
+    if parts is None:
+        return f"\x00{body}\x01" if _TIMESTAMP_TAG.fullmatch(body) else None
+    closing, name, classes, annotation = parts.groups()
+    name = name.lower()
+    if name not in _KEPT_TAGS:
+        return ""
+    if closing:
+        return f"\x00/{name}\x01"
+    note = ""
+    if name in _ANNOTATED and annotation and annotation.strip():
+        note = " " + _LONE_AMPERSAND.sub("&amp;", annotation.strip()).replace("&", "\x02")
+    kept = f"{name}{classes}{note}"
+    # "<c.x-->" would read as a cue timing line in the file we write: such a tag goes.
+    return "" if kept.endswith("--") else f"\x00{kept}\x01"
+
+
+_short_tag = functools.lru_cache(maxsize=4096)(_tag)
+
+
+def forget_tags() -> None:
+    """Empty the cache of short tags (for measuring a first parse)."""
+    _short_tag.cache_clear()
 
 
 @dataclass
@@ -162,7 +194,30 @@ def _check_encoding(text: str) -> None:
             raise _refuse(text.count("\n", 0, at) + 1, problem)
 
 
-def _cue(block: _Block, *, srt: bool) -> Cue:
+def _timing(line: str) -> tuple[str, str, str] | None:
+    """(start, end, settings) of a cue timing line 'start --> end [settings]', or None."""
+    before, arrow, after = line.strip().partition("-->")
+    if not arrow or before[-1:] not in (" ", "\t") or after[:1] not in (" ", "\t"):
+        return None
+    start = before.strip(" \t")
+    rest = _BLANKS.split(after.strip(" \t"), maxsplit=1)
+    if not start or not rest[0] or _BLANKS.search(start):
+        return None
+    return start, rest[0], rest[1] if len(rest) > 1 else ""
+
+
+def _slow_timing(line: str, number: int, *, srt: bool) -> tuple[float, float, str]:
+    """(start, end, settings) of a timing line the one-pattern match refused, or why not."""
+    timing = _timing(line)
+    if timing is None:
+        raise _refuse(number, "a cue timing line is 'start --> end'")
+    pattern, shape = (_SRT_TIME, "hh:mm:ss,ttt") if srt else (_VTT_TIME, "hh:mm:ss.ttt")
+    start = _seconds(timing[0], pattern, number, shape)
+    end = _seconds(timing[1], pattern, number, shape)
+    return start, end, timing[2]
+
+
+def _cue(block: _Block, *, srt: bool, duration: float | None) -> Cue:
     lines = block.lines
     timing_at = 0
     identifier = ""
@@ -173,16 +228,27 @@ def _cue(block: _Block, *, srt: bool) -> Cue:
         identifier = "" if srt else lines[0].strip()
         timing_at = 1
     number = block.line + timing_at
-    match = _ARROW.match(lines[timing_at].strip())
-    if match is None:
-        raise _refuse(number, "a cue timing line is 'start --> end'")
-    pattern, shape = (_SRT_TIME, "hh:mm:ss,ttt") if srt else (_VTT_TIME, "hh:mm:ss.ttt")
-    start = _seconds(match.group(1), pattern, number, shape)
-    end = _seconds(match.group(2), pattern, number, shape)
+    fast = (_SRT_TIMING if srt else _VTT_TIMING).fullmatch(lines[timing_at].strip())
+    if fast is not None:
+        h1, m1, s1, t1, h2, m2, s2, t2, raw_settings = fast.groups()
+        start = int(h1 or 0) * 3600 + int(m1) * 60 + int(s1) + int(t1) / 1000
+        end = int(h2 or 0) * 3600 + int(m2) * 60 + int(s2) + int(t2) / 1000
+    else:
+        start, end, raw_settings = _slow_timing(lines[timing_at], number, srt=srt)
     if end <= start:
         raise _refuse(
             number, f"the cue ends ({timestamp(end)}) before it starts ({timestamp(start)})"
         )
+    if duration is not None:
+        if start >= duration:
+            raise _refuse(
+                number,
+                f"the cue starts at {timestamp(start)}, after the video ends "
+                f"({timestamp(duration)})",
+            )
+        # A cue shows no longer than the video plays (its end clamped, to the millisecond
+        # the file can say, never onto its start).
+        end = max(min(end, math.floor(duration * 1000) / 1000), start + 0.001)
     text_lines = lines[timing_at + 1 :]
     for offset, line in enumerate(text_lines, start=number + 1):
         if "-->" in line:
@@ -190,20 +256,36 @@ def _cue(block: _Block, *, srt: bool) -> Cue:
     return Cue(
         start=start,
         end=end,
-        text=sanitise("\n".join(line.rstrip() for line in text_lines)),
+        text="\n".join(text_lines),  # as sent: `_sanitised` does every cue's text at once
         identifier=identifier,
-        settings="" if srt else _settings(match.group(3)),
+        settings="" if srt or not raw_settings else _settings(raw_settings),
     )
+
+
+def _sanitised(cues: list[Cue]) -> list[Cue]:
+    """The cues with their text sanitised, all in one pass (sanitising keeps every line
+    break, so the lines are dealt back by count). A line that sanitises to nothing ("{\\an8}",
+    "<font></font>") would end the cue early in the file we write: it goes."""
+    lines = iter(sanitise("\n".join(c.text for c in cues)).split("\n"))
+    out = []
+    for cue in cues:
+        own = [next(lines).rstrip() for _ in range(cue.text.count("\n") + 1)]
+        text = "\n".join(line for line in own if line.strip())
+        out.append(Cue(cue.start, cue.end, text, cue.identifier, cue.settings))
+    return out
 
 
 def parse(content: str, *, duration: float | None = None) -> Captions:
     """Check WebVTT or SRT text; its cues in time order. `duration`, when known, is the
-    video's: a cue starting after it is an error."""
+    video's: a cue starting after it is an error, and every cue ends by then. Linear in the
+    text's length, whatever it holds."""
     size = len(content.encode("utf-8", "surrogatepass"))
     if size > MAX_CAPTION_BYTES:
         raise BadUserInput(f"content is {size} bytes; a caption file is at most 512 KiB.")
     text = content.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     _check_encoding(text)
+    if text.count("-->") > MAX_CUES:
+        raise BadUserInput(f"content has more than {MAX_CUES:,} cues.")
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -221,20 +303,24 @@ def parse(content: str, *, duration: float | None = None) -> Captions:
                 "expected WebVTT (a first line 'WEBVTT') or SRT (a number, then "
                 "'00:00:01,000 --> 00:00:02,000')",
             )
-    cues = [_cue(b, srt=not vtt) for b in blocks]
-    if duration is not None:
-        for block, cue in zip(blocks, cues, strict=True):
-            if cue.start >= duration:
-                raise _refuse(
-                    block.line,
-                    f"the cue starts at {timestamp(cue.start)}, after the video ends "
-                    f"({timestamp(duration)})",
-                )
-    if not cues:
+    if not blocks:
         raise BadUserInput("content has no cues.")
-    return Captions(
-        tuple(sorted(cues, key=lambda c: c.start)), source_format="WebVTT" if vtt else "SRT"
-    )
+    cues = _sanitised([_cue(b, srt=not vtt, duration=duration) for b in blocks])
+    cues.sort(key=lambda c: c.start)
+    return Captions(tuple(cues), source_format="WebVTT" if vtt else "SRT")
+
+
+def stored_form(captions: Captions) -> str:
+    """The WebVTT we keep and publish for these cues; refused if escaping made it larger
+    than a caption may be (every `<` may have become `&lt;`)."""
+    vtt = to_webvtt(captions.cues)
+    size = len(vtt.encode())
+    if size > MAX_CAPTION_BYTES:
+        raise BadUserInput(
+            f"content is {size} bytes once written as WebVTT (stray '<', '>' and '&' "
+            "escaped, times in full); a caption file is at most 512 KiB."
+        )
+    return vtt
 
 
 def _is_skipped_block(first: str) -> bool:
@@ -258,19 +344,32 @@ def to_webvtt(cues: tuple[Cue, ...] | list[Cue], *, header: str = "") -> str:
     return top + "".join("\n" + _cue_text(cue) + "\n" for cue in cues)
 
 
+SEGMENT_HEADER = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
+
+
 def segments(cues: tuple[Cue, ...], duration: float, seconds: float) -> list[tuple[float, str]]:
     """The captions cut into HLS WebVTT segments of `seconds` over the video's `duration`:
-    (segment duration, file text). A cue spanning a boundary is in every segment it
-    overlaps, with its own times (players drop the repeats); times map to the media timeline
-    from 0, as the CMAF segments' do."""
+    (segment duration, file text). A cue is in the segment it starts in and, while it lasts,
+    in at most MAX_REPEATS following ones, with its own times (players drop the repeats);
+    times map to the media timeline from 0, as the CMAF segments' do. Cues past the end are
+    left out and every cue ends by then, so the files hold at most 1 + MAX_REPEATS copies of
+    each cue plus a header per segment, however the cues overlap; one pass over the cues."""
     total = duration if duration > 0 else max((c.end for c in cues), default=seconds)
     count = max(1, math.ceil(total / seconds - 1e-6))
+    inside: list[list[str]] = [[] for _ in range(count)]
+    for cue in cues:
+        if cue.start >= total:
+            continue
+        end = min(cue.end, total)
+        first = min(count - 1, int(cue.start // seconds))
+        last = min(count - 1, first + MAX_REPEATS, math.ceil(end / seconds - 1e-9) - 1)
+        text = "\n" + _cue_text(Cue(cue.start, end, cue.text, cue.identifier, cue.settings))
+        for index in range(first, max(first, last) + 1):
+            inside[index].append(text + "\n")
+    top = "WEBVTT\n" + SEGMENT_HEADER + "\n"
     out = []
     for index in range(count):
         start = index * seconds
         end = min(total, start + seconds) if index == count - 1 else start + seconds
-        inside = [c for c in cues if c.start < end and c.end > start]
-        out.append(
-            (end - start, to_webvtt(inside, header="X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"))
-        )
+        out.append((end - start, top + "".join(inside[index])))
     return out

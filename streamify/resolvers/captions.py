@@ -9,16 +9,15 @@ import unicodedata
 import langcodes
 
 from streamify.domain import BadUserInput, Video
-from streamify.infra import webvtt
 from streamify.resolvers.context import Context
 from streamify.resolvers.rate_limits import rate_limited
 from streamify.resolvers.storage_call import storage_call
 from streamify.resolvers.videos import owned_video
-from streamify.writes.captions import CaptionWrites
+from streamify.writes.captions import CaptionWrites, prepared_caption
 
 MAX_LABEL = 64
 # A normalised tag is letters, digits and hyphens: it names files and goes into manifests.
-TAG_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,35}$")
+TAG_SHAPE = re.compile(r"[A-Za-z0-9-]{1,35}")
 
 
 def validated_language(raw: str) -> str:
@@ -27,7 +26,7 @@ def validated_language(raw: str) -> str:
     if not tag or not langcodes.tag_is_valid(tag):
         raise BadUserInput(f"language: {raw[:40]!r} is not a BCP 47 language tag (e.g. en, pt-BR).")
     standard = langcodes.standardize_tag(tag)
-    if not TAG_SHAPE.match(standard):
+    if not TAG_SHAPE.fullmatch(standard):
         raise BadUserInput(f"language: {raw[:40]!r} is not a BCP 47 language tag (e.g. en, pt-BR).")
     return standard
 
@@ -36,9 +35,19 @@ def validated_label(raw: str) -> str:
     label = raw.strip()
     if not 1 <= len(label) <= MAX_LABEL:
         raise BadUserInput(f"label must be 1 to {MAX_LABEL} characters.")
-    if '"' in label or any(unicodedata.category(ch).startswith("C") for ch in label):
-        raise BadUserInput("label may not hold double quotes or control characters.")
+    if '"' in label or any(not _allowed_in_label(ch) for ch in label):
+        raise BadUserInput(
+            "label may not hold double quotes, control characters, line or paragraph "
+            "separators, or spaces other than the plain space."
+        )
     return label
+
+
+def _allowed_in_label(char: str) -> bool:
+    """Labels go inside quoted manifest attributes: no character of categories C (controls,
+    format, private use, unassigned) or Z (spaces and line and paragraph separators, which
+    `str.splitlines()` and some players break lines on) but the plain space."""
+    return char == " " or unicodedata.category(char)[0] not in "CZ"
 
 
 def writes_of(ctx: Context) -> CaptionWrites:
@@ -54,11 +63,13 @@ async def add_caption(
     video = await owned_video(ctx, raw_video_id, what="videoId", action="change its captions")
     tag = validated_language(language)
     name = validated_label(label)
-    # Up to 512 KiB of text: parsed off the event loop.
-    captions = await asyncio.to_thread(webvtt.parse, content, duration=video.duration_seconds)
+    # Up to 512 KiB of text: parsed (in linear time) and its files made off the event loop.
+    caption = await asyncio.to_thread(
+        prepared_caption, content, language=tag, duration=video.duration_seconds
+    )
     async with storage_call():
         await writes_of(ctx).put(
-            video.id, language=tag, label=name, captions=captions, memo=ctx.loaders
+            video.id, language=tag, label=name, caption=caption, memo=ctx.loaders
         )
     await ctx.cdn_purge.purge(video.id)
     return await _reloaded(ctx, video), tag

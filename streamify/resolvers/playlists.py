@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from streamify.infra.text_lines import split_lines
+
 URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 # The attributes of a DASH SegmentTemplate that name files.
 TEMPLATE_ATTRIBUTE = re.compile(r'\b(initialization|media)="([^"]*)"')
@@ -29,7 +31,7 @@ def with_query(uri: str, query: str) -> str:
 def signed_playlist(text: str, query: str) -> str:
     """An HLS playlist whose URIs (lines and `URI="…"` attributes) carry `query`."""
     lines = []
-    for line in text.splitlines():
+    for line in split_lines(text):
         stripped = line.strip()
         if stripped.startswith("#"):
             lines.append(URI_ATTRIBUTE.sub(lambda m: f'URI="{with_query(m[1], query)}"', line))
@@ -53,7 +55,7 @@ def signed_webvtt(text: str, query: str) -> str:
     """A WebVTT index whose cue payloads (the sprite URL of each tile) carry `query`."""
     lines = []
     in_cue = False
-    for line in text.splitlines():
+    for line in split_lines(text):
         stripped = line.strip()
         if "-->" in stripped:
             in_cue = True

@@ -251,19 +251,88 @@ async def test_a_video_holds_at_most_its_quota_of_captions_and_a_replacement_fit
     stack: Stack,
 ) -> None:
     from streamify.domain import QuotaExceeded
-    from streamify.infra import webvtt
-    from streamify.writes.captions import CaptionWrites
+    from streamify.writes.captions import CaptionWrites, prepared_caption
 
     video_id = await insert_video(stack.services.db.pool, stack.owner)
     writes = CaptionWrites(stack.services.writes, stack.services.storage, max_per_video=2)
-    cues = webvtt.parse(SRT)
+    cues = prepared_caption(SRT, language="en", duration=None)
     for language in ("en", "fr"):
-        await writes.put(video_id, language=language, label=language.upper(), captions=cues)
+        await writes.put(video_id, language=language, label=language.upper(), caption=cues)
     with pytest.raises(QuotaExceeded) as refused:
-        await writes.put(video_id, language="de", label="DE", captions=cues)
+        await writes.put(video_id, language="de", label="DE", caption=cues)
     assert refused.value.extensions["limit"] == "STREAMIFY_CAPTION_MAX_PER_VIDEO"
-    await writes.put(video_id, language="en", label="English", captions=cues)  # replaces
+    await writes.put(video_id, language="en", label="English", caption=cues)  # replaces
     stored = await stack.services.db.pool.fetch(
         "SELECT language, label FROM captions WHERE video_id = $1 ORDER BY language", video_id
     )
     assert [tuple(r) for r in stored] == [("en", "English"), ("fr", "FR")]
+
+
+SEPARATORS = ["\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\u00a0"]
+
+
+async def test_a_label_cannot_add_a_line_to_the_master_through_add_caption(stack: Stack) -> None:
+    """Issue 34.3: U+2028 and friends passed the label check, and `splitlines()` broke the
+    master on them, giving the owner a variant line of their choosing."""
+    video_id = await insert_video(stack.services.db.pool, stack.owner)
+    for sep in SEPARATORS:
+        label = f"English{sep}#EXT-X-STREAM-INF:BANDWIDTH=1{sep}https://evil.example/x.m3u8"
+        refused = await _add(stack, video_id, label=label)
+        assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", repr(sep)
+    stored = await stack.services.db.pool.fetchval(
+        "SELECT count(*) FROM captions WHERE video_id = $1", video_id
+    )
+    assert stored == 0
+
+
+async def test_the_signed_master_keeps_an_odd_character_inside_its_attribute(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A master stored with such a label (before the check existed) is served by the
+    signed-file route with every separator still inside the NAME attribute."""
+    video_id, _ = await _published(stack, tmp_path / "src", "PRIVATE")
+    key = f"{media_prefix(video_id, signed=True)}hls/master.m3u8"
+    storage = stack.services.storage
+    master = (await storage.read_media(key) or b"").decode()
+    name = "".join(f"A{sep}#EXT-X-STREAM-INF:BANDWIDTH=1{sep}evil.m3u8" for sep in SEPARATORS)
+    injected = master.replace(
+        "#EXT-X-STREAM-INF:",
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="en",'
+        'URI="captions/en/index.m3u8"\n#EXT-X-STREAM-INF:',
+        1,
+    )
+    await storage.client.put_object(Bucket=storage.media_bucket, Key=key, Body=injected.encode())
+    found = (await gql(stack.api, VIDEO, {"id": str(video_id)}, token=stack.token))["data"]
+    async with httpx.AsyncClient() as http:
+        served = (await http.get(found["video"]["manifest"]["url"])).text
+    lines = served.split("\n")
+    assert len(lines) == len(injected.split("\n"))
+    variants = [x for x in lines if x.startswith("#EXT-X-STREAM-INF")]
+    assert len(variants) == master.count("#EXT-X-STREAM-INF")
+    assert not any(x.startswith("evil.m3u8") for x in served.replace("\r", "\n").split("\n"))
+
+
+async def test_overlapping_cues_on_a_published_video_stay_a_few_copies_of_the_caption(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Issue 34.2: 10,000 cues spanning the whole video were copied into every segment.
+    Through addCaption now: ends clamped to the video, each cue in at most 1 + MAX_REPEATS
+    segments, the files uploaded after the row's commit."""
+    from streamify.infra.webvtt import MAX_REPEATS, SEGMENT_HEADER
+
+    video_id, stream = await _published(stack, tmp_path / "src", "PUBLIC")
+    content = "WEBVTT\n\n" + "00:00:00.000 --> 99:00:00.000\nx\n\n" * 10_000
+    added = await _add(stack, video_id, content=content)
+    assert "errors" not in added, added
+    storage = stack.services.storage
+    prefix = f"{media_prefix(video_id)}hls/captions/en/"
+    keys = await list_keys(storage.client, storage.media_bucket, prefix)
+    segments = [k for k in keys if k.endswith(".vtt")]
+    assert len(segments) == int(-(-stream.info.duration // 6))
+    whole = await storage.read_media(f"{media_prefix(video_id)}hls/captions/en.vtt")
+    assert whole is not None and b"99:00:00.000" not in whole
+    total = 0
+    for segment in segments:
+        total += len(await storage.read_media(segment) or b"")
+    header = len(f"WEBVTT\n{SEGMENT_HEADER}\n")
+    assert total <= (1 + MAX_REPEATS) * len(whole) + len(segments) * header

@@ -15,13 +15,12 @@ import pytest
 
 from streamify.devtools.clips import synthetic_clip
 from streamify.domain import VideoStatus
-from streamify.infra import webvtt
 from streamify.infra.events import ProcessingEvent
 from streamify.infra.settings import Settings
 from streamify.pipelines.transcode import dash, media
 from streamify.pipelines.transcode.flow import transcode_video
 from streamify.services import Services
-from streamify.writes.captions import CaptionWrites
+from streamify.writes.captions import CaptionWrites, prepared_caption
 from tests.helpers import VIDEO_QUERY, collect_events, ffprobe_json, gql
 from tests.hls_conformance import check_stream
 from tests.pipelines.prefect import uploaded_video
@@ -52,8 +51,10 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     video_id = await uploaded_video(services, source)
     # A caption added before the stream exists is published by the flow with it.
     captions = CaptionWrites(services.writes, services.storage, max_per_video=5)
-    caption = webvtt.parse("WEBVTT\n\n00:00:01.000 --> 00:00:05.000\nEarly caption\n")
-    await captions.put(video_id, language="fr", label="Français", captions=caption)
+    caption = prepared_caption(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:05.000\nEarly caption\n", language="fr", duration=None
+    )
+    await captions.put(video_id, language="fr", label="Français", caption=caption)
     seen: list[ProcessingEvent] = []
     subscribed = asyncio.Event()
     listener = asyncio.create_task(collect_events(services, video_id, seen, subscribed))

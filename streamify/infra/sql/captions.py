@@ -77,3 +77,9 @@ async def lock_manifests(conn: Connection, video_id: UUID) -> None:
         "SELECT pg_advisory_xact_lock(hashtext('streamify-manifests'), hashtext($1))",
         str(video_id),
     )
+
+
+async def duration_of(conn: Connection, video_id: UUID) -> float | None:
+    """The video's duration as the flow last published it (None until then)."""
+    found = await conn.fetchval("SELECT duration_seconds FROM videos WHERE id = $1", video_id)
+    return None if found is None else float(found)

@@ -579,7 +579,8 @@ class Ladder:
             await caption_sql.lock_manifests(conn, vid)
             stored = await caption_sql.captions_of(conn, vid)
             for caption in stored:
-                for relative, text in files_of(caption, self.info.duration):
+                made = await asyncio.to_thread(files_of, caption, self.info.duration)
+                for relative, text in made:
                     await write(relative, text)
             tracks = tracks_of(stored)
             await write("master.m3u8", subtitle_tracks.master_with_captions(master, tracks))

@@ -350,7 +350,7 @@ def segment_durations(playlist: Path) -> list[tuple[str, float]]:
     """(segment file, duration) of a VOD media playlist."""
     found: list[tuple[str, float]] = []
     pending: float | None = None
-    for line in playlist.read_text().splitlines():
+    for line in playlist.read_text().split("\n"):
         if line.startswith("#EXTINF:"):
             pending = float(line.removeprefix("#EXTINF:").split(",")[0])
         elif line and not line.startswith("#") and pending is not None:
@@ -417,7 +417,7 @@ def measure_iframe_rates(playlist: Path) -> Rates | None:
         return None
     entries: list[tuple[float, int]] = []
     seconds = 0.0
-    for line in playlist.read_text().splitlines():
+    for line in playlist.read_text().split("\n"):
         if line.startswith("#EXTINF:"):
             seconds = float(line.removeprefix("#EXTINF:").split(",")[0])
         elif line.startswith("#EXT-X-BYTERANGE:"):
