@@ -176,6 +176,10 @@ class RedisNames:
     def login_known(self, email_tag: str) -> str:
         return f"{self.prefix}login:{{{email_tag}}}:known"
 
+    def login_gate(self, email_tag: str) -> str:
+        """When an address new to the account may next try, past the per-email ceiling."""
+        return f"{self.prefix}login:{{{email_tag}}}:gate"
+
     # The persisted-query store: one hash tag, so its script runs on one cluster slot.
     def persisted_query(self, digest: str) -> str:
         return f"{self.prefix}{{apq}}:doc:{digest}"

@@ -3,11 +3,15 @@
 - Per (email, client address): the first `free_failures` wrong passwords cost nothing, then
   each one doubles the wait before that address may try that email again (1 s, 2 s, 4 s, …,
   at most `max_delay`). A success clears it.
-- Per email: past `email_ceiling` failures in `window` (many addresses guessing), an address
-  that never logged in to that account may try once per `short_wait` (its first try waits
-  too); an address that did log in before passes at once. So a correct password from the
-  owner's usual place, or from a new one after a short wait, still opens the account: no
-  number of wrong guesses from elsewhere locks it.
+- Per email: past `email_ceiling` failures in `window` (many addresses guessing), addresses
+  that never logged in to that account may try, all of them together, once per
+  `short_wait` (a new address's first try waits too); an address that did log in before
+  passes at once. So the account takes at most one guess per short wait from however many
+  addresses, while a correct password from the owner's usual place opens it at once, and
+  from a new place after a short wait (sooner or later, while a flood takes the turns).
+
+Addresses are counted as `client_address.limit_subject` says: an IPv6 client by its /64, so
+the 2^64 addresses of one network guess as one.
 
 Emails are keyed as PostgreSQL compares them (`lower()` in the database), hashed, under one
 hash tag per email so each script touches one cluster slot. When Redis is down nothing is
@@ -26,9 +30,9 @@ from streamify.names import RedisNames
 log = logging.getLogger(__name__)
 
 BEFORE_ATTEMPT = """
-local pair, failures, known = KEYS[1], KEYS[2], KEYS[3]
+local pair, failures, known, gate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, address = tonumber(ARGV[1]), ARGV[2]
-local short_wait, ceiling = tonumber(ARGV[3]), tonumber(ARGV[4])
+local short_wait, ceiling, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ready_at = tonumber(redis.call('HGET', pair, 'next') or '0')
 -- Redis hands Lua numbers back as integers, truncated: round a wait up.
 if now < ready_at then return math.ceil(ready_at - now) end
@@ -38,6 +42,10 @@ if failed >= ceiling and redis.call('SISMEMBER', known, address) == 0 then
   redis.call('HSET', pair, 'waited', '1', 'next', now + short_wait)
   redis.call('EXPIRE', pair, 3600)
   if not waited then return short_wait end
+  -- One turn per short wait for every new address together.
+  local open_at = tonumber(redis.call('GET', gate) or '0')
+  if now < open_at then return math.ceil(open_at - now) end
+  redis.call('SET', gate, now + short_wait, 'EX', window)
 end
 return 0
 """
@@ -76,25 +84,26 @@ class LoginThrottle:
         self._before = client.register_script(BEFORE_ATTEMPT)
         self._failed = client.register_script(FAILED)
 
-    def _keys(self, email_key: str, address: str) -> tuple[str, str, str]:
+    def _keys(self, email_key: str, address: str) -> tuple[str, str, str, str]:
         tag = hashlib.sha256(email_key.encode()).hexdigest()[:32]
         return (
             self.names.login_pair(tag, address),
             self.names.login_failures(tag),
             self.names.login_known(tag),
+            self.names.login_gate(tag),
         )
 
     async def before_attempt(self, email_key: str, address: str) -> int | None:
         """None: go ahead; otherwise the whole seconds to wait before trying again."""
-        pair, failures, known = self._keys(email_key, address)
         try:
             wait = await self._before(
-                keys=[pair, failures, known],
+                keys=list(self._keys(email_key, address)),
                 args=[
                     time.time(),
                     address,
                     self.policy.short_wait_seconds,
                     self.policy.email_ceiling,
+                    self.policy.window_seconds,
                 ],
             )
         except REDIS_DOWN_ERRORS as exc:
@@ -104,7 +113,7 @@ class LoginThrottle:
         return None if seconds <= 0 else seconds
 
     async def failed(self, email_key: str, address: str) -> None:
-        pair, failures, _ = self._keys(email_key, address)
+        pair, failures, _, _ = self._keys(email_key, address)
         try:
             await self._failed(
                 keys=[pair, failures],
@@ -119,7 +128,7 @@ class LoginThrottle:
             log.warning("log-in failure not counted, Redis unavailable: %s", exc)
 
     async def succeeded(self, email_key: str, address: str) -> None:
-        pair, _, known = self._keys(email_key, address)
+        pair, _, known, _ = self._keys(email_key, address)
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(pair)

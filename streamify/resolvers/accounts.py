@@ -35,7 +35,7 @@ class Tokens:
 
 @rate_limited()
 async def sign_up(ctx: Context, *, email: str, password: str, display_name: str) -> Tokens:
-    await enforce(ctx, "signup", ctx.client_ip, limit=ctx.settings.rate_limit_login_per_minute)
+    await enforce(ctx, "signup", ctx.client_network, limit=ctx.settings.rate_limit_login_per_minute)
     email = email.strip()
     display_name = display_name.strip()
     if not EMAIL.match(email):
@@ -61,10 +61,10 @@ async def sign_up(ctx: Context, *, email: str, password: str, display_name: str)
 @rate_limited()
 async def log_in(ctx: Context, *, email: str, password: str) -> Tokens:
     settings = ctx.settings
-    await enforce(ctx, "login-ip", ctx.client_ip, limit=settings.rate_limit_login_per_minute)
+    await enforce(ctx, "login-ip", ctx.client_network, limit=settings.rate_limit_login_per_minute)
     key = await sql.email_key(ctx.db.pool, email.strip())
     throttle = LoginThrottle(ctx.redis, ctx.names, login_policy(settings))
-    wait = await throttle.before_attempt(key, ctx.client_ip)
+    wait = await throttle.before_attempt(key, ctx.client_network)
     if wait is not None:
         raise RateLimited(
             f"Too many failed log-ins; try again in {wait} s.", retry_after_seconds=wait
@@ -73,9 +73,9 @@ async def log_in(ctx: Context, *, email: str, password: str) -> Tokens:
     password_hash = found[1] if found else None
     # Verified even for unknown emails, so timing does not tell which emails exist.
     if not await verify_password(password_hash, password) or found is None:
-        await throttle.failed(key, ctx.client_ip)
+        await throttle.failed(key, ctx.client_network)
         raise Unauthenticated("Wrong email or password.")
-    await throttle.succeeded(key, ctx.client_ip)
+    await throttle.succeeded(key, ctx.client_network)
     return await _open_session(ctx, found[0])
 
 
@@ -89,7 +89,9 @@ def login_policy(settings: Settings) -> LoginPolicy:
 
 @rate_limited()
 async def refresh(ctx: Context, token: str) -> Tokens:
-    await enforce(ctx, "refresh", ctx.client_ip, limit=ctx.settings.rate_limit_mutations_per_minute)
+    await enforce(
+        ctx, "refresh", ctx.client_network, limit=ctx.settings.rate_limit_mutations_per_minute
+    )
     token_hash = hash_refresh_token(token)
     now = datetime.now(UTC)
     reused_session = None

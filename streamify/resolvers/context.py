@@ -53,8 +53,8 @@ class Context:
     viewer: Viewer | None
     # Why presented credentials were refused; raised only where a viewer is needed.
     auth_error: str | None = None
-    # Where the request came from (rate limits of anonymous callers).
-    client_ip: str = "unknown"
+    # Where the request came from as per-address limits count it: an IPv6 client's /64.
+    client_network: str = "unknown"
     # Set when an answer carries signed URLs: they expire, so it must not be cached whole.
     signed_urls: bool = False
     # What records show every viewer, kept by the process (a context of its own keeps its own).

@@ -25,7 +25,7 @@ async def processing_events(ctx: Context, raw_id: str) -> AsyncIterator[Processi
     video = await ctx.loaders.video_by_id.load(video_id)
     if video is None or not can_view(ctx, video, by_id=True):
         raise NotFound("No such video.")
-    subscriber = ctx.viewer.user_id if ctx.viewer is not None else f"ip:{ctx.client_ip}"
+    subscriber = ctx.viewer.user_id if ctx.viewer is not None else f"ip:{ctx.client_network}"
     limit = ctx.settings.subscriptions_per_subscriber
     try:
         subscription = ctx.fanout.subscription(video_id, subscriber=subscriber)

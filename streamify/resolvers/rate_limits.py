@@ -26,7 +26,7 @@ async def enforce(ctx: Context, scope: str, subject: str, *, limit: int) -> None
 
 def caller_subject(ctx: Context) -> str:
     """Signed-in callers are counted by user, anonymous ones by address."""
-    return str(ctx.viewer.user_id) if ctx.viewer else f"ip:{ctx.client_ip}"
+    return str(ctx.viewer.user_id) if ctx.viewer else f"ip:{ctx.client_network}"
 
 
 def _mutations(settings: Settings) -> int:

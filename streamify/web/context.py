@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from streamify.infra.client_address import limit_subject
 from streamify.infra.settings import Settings
 from streamify.infra.tokens import InvalidToken, TokenType, verify_token
 from streamify.loaders import Loaders
@@ -64,7 +65,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "cdn_purge": services.cdn_purge,
         "loaders": loaders,
         "views": services.views,
-        "client_ip": conn.client.host if conn.client else "unknown",
+        "client_network": limit_subject(conn.client.host) if conn.client else "unknown",
     }
 
 

@@ -35,6 +35,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperation
 
 from streamify.domain import RateLimited
 from streamify.execution.engine import CompiledExecution
+from streamify.infra.client_address import limit_subject
 from streamify.schema import name_pre_execution_error
 from streamify.web import graphiql
 from streamify.web.context import graphql_context_for, services_of
@@ -292,7 +293,7 @@ class GraphQLEndpoint:
                     services,
                     digest,
                     query,
-                    client=request.client.host if request.client else "unknown",
+                    client=limit_subject(request.client.host) if request.client else "unknown",
                 )
             except RateLimited as exc:
                 raise RequestError(

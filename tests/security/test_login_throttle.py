@@ -121,3 +121,58 @@ async def test_case_variants_postgresql_folds_share_one_counter(services: Servic
         for _ in range(4):
             assert await log_in(guesser, email, "wrong password!") == ("UNAUTHENTICATED", None)
         assert (await log_in(guesser, f"  {variant} ", "wrong password!"))[0] == "RATE_LIMITED"
+
+
+async def test_two_hundred_addresses_of_one_ipv6_network_get_the_wait_of_one(
+    services: Services,
+) -> None:
+    """Issue 34.6: every log-in limit was keyed by the full address, and one /64 holds 2^64
+    of them; now they are one subject, so 200 of them guess as one address does."""
+    async with addresses(services) as at:
+        owner = at("2001:db8:aaaa:1::1")
+        email = f"hedy-{id(owner)}@example.com"
+        await sign_up(owner, email)
+        answers = [
+            (await log_in(at(f"2001:db8:bbbb:2:{n:x}:{n * 7:x}::{n + 1:x}"), email, "wrong!!"))[0]
+            for n in range(200)
+        ]
+        # One address: three free failures, a fourth that starts the doubling wait, then waits.
+        assert answers.count("UNAUTHENTICATED") == 4
+        assert answers.count("RATE_LIMITED") == 196
+        # The owner, in another network, is not slowed by it.
+        assert await log_in(owner, email, PASSWORD) == ("ok", None)
+
+
+async def test_past_the_ceiling_new_addresses_together_get_one_turn_per_short_wait(
+    services: Services,
+) -> None:
+    """Before, each new address past the per-email ceiling got a guess every short wait, so
+    N addresses made N guesses; now the account takes one guess per short wait from all of
+    them, while a known address still passes at once."""
+    async with addresses(services) as at:
+        home = at("192.0.2.1")
+        email = f"joan-{id(home)}@example.com"
+        await sign_up(home, email)
+        assert await log_in(home, email, PASSWORD) == ("ok", None)
+        for n in range(12):  # past the ceiling of 20 failures, from 12 addresses
+            client = at(f"198.51.100.{n + 1}")
+            for _ in range(2):
+                await log_in(client, email, "wrong password!")
+        crowd = [at(f"203.0.113.{n + 1}") for n in range(30)]
+        for client in crowd:  # each new address's first try waits
+            assert (await log_in(client, email, "wrong password!"))[0] == "RATE_LIMITED"
+        await asyncio.sleep(SHORT_WAIT + 0.1)
+        turns = [(await log_in(client, email, "wrong password!"))[0] for client in crowd]
+        assert turns.count("UNAUTHENTICATED") == 1, turns
+        assert await log_in(home, email, PASSWORD) == ("ok", None)
+
+
+def test_limits_count_an_ipv6_client_by_its_network() -> None:
+    from streamify.infra.client_address import limit_subject
+
+    assert limit_subject("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert limit_subject("2001:db8:1:2::1") == limit_subject("2001:db8:1:2:ffff::9")
+    assert limit_subject("2001:db8:1:3::1") != limit_subject("2001:db8:1:2::1")
+    assert limit_subject("::ffff:198.51.100.7") == "198.51.100.7"
+    assert limit_subject("198.51.100.7") == "198.51.100.7"
+    assert limit_subject("testclient") == "testclient"
