@@ -61,19 +61,25 @@ def with_state(app: ASGIApp, services: Services) -> ASGIApp:
 
 
 @contextlib.asynccontextmanager
-async def api_process(settings: Settings, **env: str) -> AsyncIterator[str]:
-    """`streamify serve` in its own process on the test's services; yields its base URL."""
+async def api_process(
+    settings: Settings, *, output: Path | None = None, **env: str
+) -> AsyncIterator[str]:
+    """`streamify serve` in its own process on the test's services; yields its base URL.
+    `output`: a file for what it prints (its access log among it)."""
     port = free_port()
     environment = {**os.environ, **service_env(settings), **env}
     # A second API process must not poll the test's event queue.
     environment.pop("STREAMIFY_S3_EVENTS_QUEUE_URL", None)
+    sink = output.open("wb") if output is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=sink,
+        stderr=sink,
         start_new_session=True,
     )
+    if output is not None:
+        sink.close()  # type: ignore[union-attr]
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_ready(base, proc)

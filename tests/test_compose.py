@@ -102,10 +102,15 @@ def test_browsers_reach_the_api_replicas_and_uploads_through_the_edge() -> None:
     assert env["STREAMIFY_S3_PUBLIC_ENDPOINT_URL"] == public
     assert env["STREAMIFY_CORS_ALLOW_ORIGINS"] == f'["{public}"]'
     assert services["minio"]["environment"]["MINIO_API_CORS_ALLOW_ORIGIN"] == public
-    subnet = spec["networks"]["default"]["ipam"]["config"][0]["subnet"]
-    assert ipaddress.ip_network(env["STREAMIFY_FORWARDED_ALLOW_IPS"]) == ipaddress.ip_network(
-        subnet
-    )
+    # The API believes forwarding headers from the edge's own fixed address and nothing else
+    # of the network (its gateway is where a host's TLS terminator connects from).
+    subnet = ipaddress.ip_network(spec["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    edge_address = ipaddress.ip_address(edge["networks"]["default"]["ipv4_address"])
+    trusted = [
+        ipaddress.ip_network(x.strip()) for x in env["STREAMIFY_FORWARDED_ALLOW_IPS"].split(",")
+    ]
+    assert trusted == [ipaddress.ip_network(f"{edge_address}/32")]
+    assert edge_address in subnet and edge_address != next(subnet.hosts())
     assert env["STREAMIFY_WORKERS"] == "${STREAMIFY_WORKERS:-1}"
 
 

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # A proxy's id is taken as it is only when it is short and plain: it reaches logs and headers.
-ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Ids this process makes: a random tag per process, then a counter (unique across processes
 # without a random draw per request).
 _PROCESS = secrets.token_hex(4)

@@ -198,7 +198,7 @@ class RequestLayer:
             peer = scope.get("client")
             if peer is not None and peer[0] in self.trusted:
                 text = offered.decode("latin-1")
-                if request_ids.ACCEPTABLE.match(text):
+                if request_ids.ACCEPTABLE.fullmatch(text):
                     return text
         return request_ids.new()
 

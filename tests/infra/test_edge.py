@@ -5,7 +5,10 @@ reachable there; WebSockets pass."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ class Edge:
     url: str
     token: str
     settings: Settings
+    api_output: Path
 
 
 @pytest.fixture
@@ -39,8 +43,13 @@ async def edge(settings: Settings, services: Services, tmp_path: Path) -> AsyncI
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     assert settings.s3_endpoint_url is not None
+    output = tmp_path / "api.log"
     async with api_process(
-        settings, STREAMIFY_WORKERS="2", STREAMIFY_S3_PUBLIC_ENDPOINT_URL=public
+        settings,
+        output=output,
+        STREAMIFY_WORKERS="2",
+        STREAMIFY_S3_PUBLIC_ENDPOINT_URL=public,
+        STREAMIFY_ACCESS_LOG="true",
     ) as api:
         with local_edge(
             tmp_path / "edge",
@@ -50,7 +59,7 @@ async def edge(settings: Settings, services: Services, tmp_path: Path) -> AsyncI
             raw_bucket=settings.s3_raw_bucket,
         ) as url:
             user = await insert_user(services.db.pool)
-            yield Edge(url, token_for(settings, user), settings)
+            yield Edge(url, token_for(settings, user), settings, output)
 
 
 async def _gql(http: httpx.AsyncClient, edge: Edge, query: str, variables: dict[str, Any]) -> Any:
@@ -131,3 +140,59 @@ async def test_api_routes_and_subscriptions_pass_the_edge(edge: Edge) -> None:
             )
         )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
+
+
+async def test_a_client_chooses_neither_its_address_nor_its_request_id(edge: Edge) -> None:
+    """Issue 34.5: the edge appended to the client's X-Forwarded-For and passed its
+    X-Request-Id on, so per-address limits counted whatever address a client named and
+    request ids in logs and run tags were the client's. Now the edge is the first hop."""
+    forged = {"x-forwarded-for": "203.0.113.9", "x-request-id": "chosen-by-the-client"}
+    async with httpx.AsyncClient(base_url=edge.url) as http:
+        answer = await http.post("/graphql", json={"query": "{ __typename }"}, headers=forged)
+    assert answer.status_code == 200
+    request_id = answer.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id  # nginx's $request_id
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(x) for x in edge.api_output.read_text().splitlines() if '"ms"' in x]
+        seen = [x for x in lines if x.get("request_id") == request_id]
+        if seen or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert [x["client"] for x in seen] == ["127.0.0.1"], lines[-3:]
+
+
+async def test_a_part_upload_reaches_s3_without_the_clients_amz_headers(edge: Edge) -> None:
+    """Issue 34.7: only the Host the signature covers and the body's own headers reach S3,
+    so a client's `x-amz-copy-source` (UploadPartCopy with the server's credentials) or any
+    other `x-amz-*` never does: the part is stored as the client's own bytes."""
+    source = b"own bytes " * 1000
+    async with httpx.AsyncClient(base_url=edge.url, timeout=30) as http:
+        created = (
+            await _gql(
+                http,
+                edge,
+                CREATE,
+                {
+                    "input": {
+                        "filename": "clip.mp4",
+                        "contentType": "video/mp4",
+                        "sizeBytes": len(source),
+                        "title": "Headers",
+                        "description": "",
+                    }
+                },
+            )
+        )["createUpload"]
+        signed = await _gql(http, edge, SIGN, {"id": created["id"], "parts": [1]})
+        url = signed["signUploadParts"][0]["url"]
+        hostile = {
+            "x-amz-copy-source": f"/{edge.settings.s3_media_bucket}/anything",
+            "x-amz-copy-source-range": "bytes=0-9",
+            "x-amz-meta-injected": "yes",
+            "x-amz-acl": "public-read",
+        }
+        put = await http.put(url, content=source, headers=hostile)
+        assert put.status_code == 200, put.text
+        seen = (await _gql(http, edge, UPLOAD, {"id": created["id"]}))["upload"]
+        assert seen["parts"][0]["sizeBytes"] == len(source)
