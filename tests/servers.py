@@ -62,7 +62,7 @@ def with_state(app: ASGIApp, services: Services) -> ASGIApp:
 
 @contextlib.asynccontextmanager
 async def api_process(
-    settings: Settings, *, output: Path | None = None, **env: str
+    settings: Settings, *, output: Path | str | None = None, **env: str
 ) -> AsyncIterator[str]:
     """`streamify serve` in its own process on the test's services; yields its base URL.
     `output`: a file for what it prints (its access log among it)."""
@@ -70,16 +70,17 @@ async def api_process(
     environment = {**os.environ, **service_env(settings), **env}
     # A second API process must not poll the test's event queue.
     environment.pop("STREAMIFY_S3_EVENTS_QUEUE_URL", None)
-    sink = output.open("wb") if output is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
-        env=environment,
-        stdout=sink,
-        stderr=sink,
-        start_new_session=True,
-    )
-    if output is not None:
-        sink.close()  # type: ignore[union-attr]
+    with contextlib.ExitStack() as files:
+        sink: Any = subprocess.DEVNULL
+        if output is not None:
+            sink = files.enter_context(Path(output).open("wb"))  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamify", "serve", "--port", str(port)],
+            env=environment,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_ready(base, proc)

@@ -38,7 +38,7 @@ def caption_files(
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
     ]
-    files = [(caption_file(language), webvtt.to_webvtt(cues))]
+    files = [(caption_file(language), webvtt.to_webvtt(cues, until=duration or None))]
     for index, (seconds, text) in enumerate(parts):
         name = f"{index:05d}.vtt"
         playlist += [f"#EXTINF:{seconds:.3f},", name]

@@ -14,6 +14,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from streamify.domain import BadUserInput
 
@@ -62,8 +63,8 @@ _LONE_AMPERSAND = re.compile(f"&(?!{_REFERENCE_NAME})")
 _ASS_OVERRIDE = re.compile(r"\{\\[^{}\n]*\}")
 
 
-@dataclass(frozen=True, slots=True)
-class Cue:
+class Cue(NamedTuple):
+    # A tuple, not a frozen dataclass: a caption makes up to 10,000 of them, twice.
     start: float  # seconds
     end: float
     text: str  # sanitised cue text (WebVTT markup only), lines joined by "\n"
@@ -78,11 +79,12 @@ class Captions:
 
 
 def timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+    return _timestamp(round(seconds * 1000))
+
+
+@functools.lru_cache(maxsize=16384)
+def _timestamp(ms: int) -> str:
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def _refuse(line: int, message: str) -> BadUserInput:
@@ -126,6 +128,8 @@ def sanitise(text: str) -> str:
 
 
 _PLACEHOLDERS_OUT = dict.fromkeys((0, 1, 2))
+# What parsing takes out of a whole file first: the placeholders and the cue break.
+_WORKING_CHARACTERS = dict.fromkeys((0, 1, 2, 3))
 _PLACEHOLDERS_IN = {0: "<", 1: ">", 2: "&"}
 
 
@@ -164,23 +168,30 @@ def forget_tags() -> None:
     _short_tag.cache_clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Block:
     line: int  # of its first line, counting from 1
     lines: list[str]
 
 
-def _blocks(lines: list[str], first: int = 0) -> list[_Block]:
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    for number, line in enumerate(lines[first:], start=first + 1):
-        if line.strip():
-            if current is None:
-                current = _Block(number, [])
-                blocks.append(current)
-            current.lines.append(line)
-        else:
-            current = None
+# A line of nothing but whitespace (as `str.strip()` sees it) separates blocks like an empty
+# one; blocks are then cut at runs of line feeds, in C, counting lines as they go.
+_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+_GAP = re.compile(r"(\n{2,})")
+
+
+def _blocks(text: str) -> list[_Block]:
+    text = _BLANK_LINE.sub("", text)
+    body = text.lstrip("\n")
+    line = len(text) - len(body) + 1
+    pieces = _GAP.split(body)
+    blocks = []
+    for at in range(0, len(pieces), 2):
+        block = pieces[at]
+        if block:
+            blocks.append(_Block(line, block.removesuffix("\n").split("\n")))
+        if at + 1 < len(pieces):
+            line += block.count("\n") + len(pieces[at + 1])
     return blocks
 
 
@@ -249,30 +260,34 @@ def _cue(block: _Block, *, srt: bool, duration: float | None) -> Cue:
         # A cue shows no longer than the video plays (its end clamped, to the millisecond
         # the file can say, never onto its start).
         end = max(min(end, math.floor(duration * 1000) / 1000), start + 0.001)
-    text_lines = lines[timing_at + 1 :]
-    for offset, line in enumerate(text_lines, start=number + 1):
-        if "-->" in line:
-            raise _refuse(offset, "a timing line inside a cue: separate cues with an empty line")
-    return Cue(
-        start=start,
-        end=end,
-        text="\n".join(text_lines),  # as sent: `_sanitised` does every cue's text at once
-        identifier=identifier,
-        settings="" if srt or not raw_settings else _settings(raw_settings),
-    )
+    text = "\n".join(lines[timing_at + 1 :])  # as sent: `_sanitised` does all cues at once
+    if "-->" in text:
+        offset = number + 1 + text.count("\n", 0, text.index("-->"))
+        raise _refuse(offset, "a timing line inside a cue: separate cues with an empty line")
+    settings = "" if srt or not raw_settings else _settings(raw_settings)
+    return Cue(start, end, text, identifier, settings)
+
+
+# Between two cues' texts while they are sanitised as one (the text holds no U+0003: the
+# control characters sanitising uses are taken out of the whole file first).
+_CUE_BREAK = "\x03"
+# Only where a run of blanks starts (the lookbehind): tried from inside a run too, a run of
+# n blanks not at a line's end would cost n^2.
+_TRAILING_BLANKS = re.compile(r"(?<![^\S\n])[^\S\n]+$", re.MULTILINE)
+_EMPTY_LINES = re.compile(r"\n{2,}")
 
 
 def _sanitised(cues: list[Cue]) -> list[Cue]:
-    """The cues with their text sanitised, all in one pass (sanitising keeps every line
-    break, so the lines are dealt back by count). A line that sanitises to nothing ("{\\an8}",
-    "<font></font>") would end the cue early in the file we write: it goes."""
-    lines = iter(sanitise("\n".join(c.text for c in cues)).split("\n"))
-    out = []
-    for cue in cues:
-        own = [next(lines).rstrip() for _ in range(cue.text.count("\n") + 1)]
-        text = "\n".join(line for line in own if line.strip())
-        out.append(Cue(cue.start, cue.end, text, cue.identifier, cue.settings))
-    return out
+    """The cues with their text sanitised, all in one pass of `sanitise` and two of `re`. A
+    line that sanitises to nothing ("{\\an8}", "<font></font>") would end the cue early in the
+    file we write: it goes, and so do blanks at a line's end."""
+    joined = sanitise(f"\n{_CUE_BREAK}\n".join(c.text for c in cues))
+    joined = _EMPTY_LINES.sub("\n", _TRAILING_BLANKS.sub("", joined))
+    texts = joined.split(_CUE_BREAK)
+    return [
+        Cue(c.start, c.end, t.strip("\n"), c.identifier, c.settings)
+        for c, t in zip(cues, texts, strict=True)
+    ]
 
 
 def parse(content: str, *, duration: float | None = None) -> Captions:
@@ -284,25 +299,22 @@ def parse(content: str, *, duration: float | None = None) -> Captions:
         raise BadUserInput(f"content is {size} bytes; a caption file is at most 512 KiB.")
     text = content.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     _check_encoding(text)
+    text = text.translate(_WORKING_CHARACTERS)
     if text.count("-->") > MAX_CUES:
         raise BadUserInput(f"content has more than {MAX_CUES:,} cues.")
-    lines = text.split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
+    blocks = _blocks(text)
+    if not blocks:
         raise BadUserInput("content is empty: send a WebVTT or SRT file.")
-    head = lines[first]
+    head = blocks[0].lines[0]
     vtt = head == "WEBVTT" or head.startswith(("WEBVTT ", "WEBVTT\t"))
     if vtt:
-        blocks = _blocks(lines, first)[1:]  # the header block goes
-        blocks = [b for b in blocks if not _is_skipped_block(b.lines[0])]
-    else:
-        blocks = _blocks(lines)
-        if not any("-->" in line for line in blocks[0].lines[:2]):
-            raise _refuse(
-                first + 1,
-                "expected WebVTT (a first line 'WEBVTT') or SRT (a number, then "
-                "'00:00:01,000 --> 00:00:02,000')",
-            )
+        blocks = [b for b in blocks[1:] if not _is_skipped_block(b.lines[0])]  # header goes
+    elif not any("-->" in line for line in blocks[0].lines[:2]):
+        raise _refuse(
+            blocks[0].line,
+            "expected WebVTT (a first line 'WEBVTT') or SRT (a number, then "
+            "'00:00:01,000 --> 00:00:02,000')",
+        )
     if not blocks:
         raise BadUserInput("content has no cues.")
     cues = _sanitised([_cue(b, srt=not vtt, duration=duration) for b in blocks])
@@ -328,20 +340,29 @@ def _is_skipped_block(first: str) -> bool:
     return word in ("NOTE", "STYLE", "REGION") and "-->" not in first
 
 
-def _cue_text(cue: Cue) -> str:
-    head = f"{timestamp(cue.start)} --> {timestamp(cue.end)}"
-    if cue.settings:
-        head += " " + cue.settings
-    parts = [cue.identifier, head] if cue.identifier else [head]
-    if cue.text:
-        parts.append(cue.text)
-    return "\n".join(parts)
+def _render(start: float, end: float, text: str, identifier: str, settings: str) -> str:
+    head = f"{timestamp(start)} --> {timestamp(end)}"
+    if settings:
+        head = f"{head} {settings}"
+    if identifier:
+        head = f"{identifier}\n{head}"
+    return f"\n{head}\n{text}\n" if text else f"\n{head}\n"
 
 
-def to_webvtt(cues: tuple[Cue, ...] | list[Cue], *, header: str = "") -> str:
-    """A WebVTT file of these cues (`header`: lines after WEBVTT, such as X-TIMESTAMP-MAP)."""
+def to_webvtt(
+    cues: tuple[Cue, ...] | list[Cue], *, header: str = "", until: float | None = None
+) -> str:
+    """A WebVTT file of these cues (`header`: lines after WEBVTT, such as X-TIMESTAMP-MAP);
+    with `until` (the video's duration), cues from then on left out and every cue ending by
+    then."""
     top = "WEBVTT\n" + (header + "\n" if header else "")
-    return top + "".join("\n" + _cue_text(cue) + "\n" for cue in cues)
+    if until is None:
+        return top + "".join(_render(*cue) for cue in cues)
+    return top + "".join(
+        _render(c.start, min(c.end, until), c.text, c.identifier, c.settings)
+        for c in cues
+        if c.start < until
+    )
 
 
 SEGMENT_HEADER = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
@@ -363,9 +384,9 @@ def segments(cues: tuple[Cue, ...], duration: float, seconds: float) -> list[tup
         end = min(cue.end, total)
         first = min(count - 1, int(cue.start // seconds))
         last = min(count - 1, first + MAX_REPEATS, math.ceil(end / seconds - 1e-9) - 1)
-        text = "\n" + _cue_text(Cue(cue.start, end, cue.text, cue.identifier, cue.settings))
+        text = _render(cue.start, end, cue.text, cue.identifier, cue.settings)
         for index in range(first, max(first, last) + 1):
-            inside[index].append(text + "\n")
+            inside[index].append(text)
     top = "WEBVTT\n" + SEGMENT_HEADER + "\n"
     out = []
     for index in range(count):
