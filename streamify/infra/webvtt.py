@@ -176,12 +176,13 @@ class _Block:
 
 # A line of nothing but whitespace (as `str.strip()` sees it) separates blocks like an empty
 # one; blocks are then cut at runs of line feeds, in C, counting lines as they go.
-_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+# (A pattern that starts with a line feed: `re` jumps from one to the next.)
+_BLANK_LINE = re.compile(r"\n[^\S\n]+(?=\n|\Z)")
 _GAP = re.compile(r"(\n{2,})")
 
 
 def _blocks(text: str) -> list[_Block]:
-    text = _BLANK_LINE.sub("", text)
+    text = _BLANK_LINE.sub("\n", "\n" + text)[1:]
     body = text.lstrip("\n")
     line = len(text) - len(body) + 1
     pieces = _GAP.split(body)
