@@ -32,7 +32,9 @@ def _repeat(unit: str) -> Callable[[int], str]:
 
 
 SHAPES: dict[str, Callable[[int], str]] = {
-    "<v then spaces, no >": lambda size: (HEAD + "<v" + " " * size)[:size],
+    # A letter after the blanks: cue lines are stripped at their end.
+    "<v then spaces, no >": lambda size: (HEAD + "<v" + " " * size)[: size - 1] + "x",
+    "<v then tabs and spaces": lambda size: (HEAD + "<v" + " \t" * size)[: size - 1] + "x",
     "{\\ repeated, no }": _repeat("{\\"),
     "< repeated": _repeat("<"),
     "& repeated": _repeat("&"),
@@ -56,19 +58,17 @@ async def _health(api: str, stop: asyncio.Event, worst: list[float]) -> None:
 async def run(api: str, kib: int) -> list[dict[str, Any]]:
     rows = []
     async with httpx.AsyncClient(base_url=api, timeout=3600) as http:
+        email = f"hostile-{uuid.uuid4().hex[:8]}@example.com"
+        password = "correct horse battery"
+        signed = await http.post(
+            "/graphql",
+            json={
+                "query": SIGN_UP,
+                "variables": {"email": email, "password": password, "name": "H"},
+            },
+        )
+        auth = {"Authorization": f"Bearer {signed.json()['data']['signUp']['accessToken']}"}
         for name, make in SHAPES.items():
-            # A user per caption: the mutation rate limit is per user.
-            email = f"hostile-{uuid.uuid4().hex[:8]}@example.com"
-            password = "correct horse battery"
-            signed = await http.post(
-                "/graphql",
-                json={
-                    "query": SIGN_UP,
-                    "variables": {"email": email, "password": password, "name": "H"},
-                },
-            )
-            token = signed.json()["data"]["signUp"]["accessToken"]
-            auth = {"Authorization": f"Bearer {token}"}
             upload = {"filename": "x.mp4", "contentType": "video/mp4", "sizeBytes": 1 << 20}
             created = await http.post(
                 "/graphql", json={"query": CREATE, "variables": {"input": upload}}, headers=auth

@@ -36,8 +36,9 @@ def _cues_of(cue: str) -> Callable[[int], str]:
 
 HOSTILE: dict[str, Callable[[int], str]] = {
     # The two the review found: an unterminated tag full of blanks, and "{\" without "}".
-    "<v and spaces, no >": lambda size: (HEAD + "<v" + " " * size)[:size],
-    "<v and tabs and spaces": _cue_of(" \t"),
+    # (A letter after the blanks: cue lines are stripped at their end.)
+    "<v and spaces, no >": lambda size: (HEAD + "<v" + " " * size)[: size - 1] + "x",
+    "<v and tabs and spaces, no >": lambda size: (HEAD + "<v" + " \t" * size)[: size - 1] + "x",
     "{\\ without }": _cue_of("{\\"),
     "{ without \\": _cue_of("{"),
     "< run": _cue_of("<"),
