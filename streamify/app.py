@@ -29,6 +29,7 @@ from streamify.schema.context import GraphQLContext
 from streamify.services import Services, open_services
 from streamify.web import graphiql, media, uppy, web_app
 from streamify.web.access_log import AccessLog
+from streamify.web.beacons import beacons
 from streamify.web.context import graphql_context_for, services_of, viewer_from_token
 from streamify.web.cors import CorsPolicy
 from streamify.web.graphql_http import GraphQLEndpoint
@@ -152,6 +153,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/hooks/s3", s3_hook, methods=["POST"]),
+            Route("/beacons", beacons, methods=["POST"]),
             *uppy.routes,
             *media.routes,
             *web_app.routes(),

@@ -17,6 +17,12 @@ class Visibility(enum.StrEnum):
     PRIVATE = "PRIVATE"
 
 
+class VideoOrder(enum.StrEnum):
+    NEWEST = "NEWEST"
+    MOST_VIEWED = "MOST_VIEWED"  # by views as flushed (at most a flush interval behind)
+    TRENDING = "TRENDING"  # by views decayed with STREAMIFY_TRENDING_HALF_LIFE_HOURS
+
+
 class VideoStatus(enum.StrEnum):
     UPLOADING = "UPLOADING"
     UPLOADED = "UPLOADED"

@@ -196,6 +196,22 @@ class RedisNames:
     def persisted_bytes(self) -> str:
         return f"{self.prefix}{{apq}}:bytes"
 
+    # Viewing statistics: every key of counter shard k shares the hash tag {st<k>}, so one
+    # script counts a beacon (and one claims a flush) in one slot, and a viral video's
+    # counters are spread over every shard's slot.
+    def stats_shard(self, shard: int) -> str:
+        """The prefix of every key of one counter shard."""
+        return f"{self.prefix}stats:{{st{shard}}}:"
+
+    @property
+    def trending(self) -> str:
+        """Videos by decayed views (a sorted set, written by the flushers only)."""
+        return f"{self.prefix}{{trending}}:videos"
+
+    @property
+    def trending_epoch(self) -> str:
+        return f"{self.prefix}{{trending}}:epoch"
+
     def subscription_leases(self, subscriber: str) -> str:
         """The processing subscriptions a user (or address) holds, in every API process."""
         return f"{self.prefix}subs:{subscriber}"

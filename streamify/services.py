@@ -21,6 +21,7 @@ from streamify.infra.redis_client import RedisClient, create_redis
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage, open_sqs, open_storage
 from streamify.infra.subscription_leases import SubscriptionLeases
+from streamify.infra.viewing.viewing import Viewing, viewing_from
 from streamify.loaders import LoadersFactory, build_loaders
 from streamify.names import RedisNames
 from streamify.pipelines.sweeps.stalled_videos import restart_stalled
@@ -54,6 +55,7 @@ class Services:
     playback: Playback
     cdn_purge: CdnPurge
     persisted: PersistedStore
+    viewing: Viewing
     loaders_factory: LoadersFactory = build_loaders
     background: list[asyncio.Task[None]] = field(default_factory=list)
     views: RecordViews = field(default_factory=RecordViews)
@@ -142,6 +144,7 @@ async def open_services(
                 max_bytes=settings.persisted_query_store_max_bytes,
                 ttl_seconds=settings.persisted_query_ttl_seconds,
             ),
+            viewing=viewing_from(settings, client, names, db),
             loaders_factory=loaders_factory,
         )
         tasks = services.background
@@ -174,6 +177,12 @@ async def open_services(
                         interval=settings.upload_sweep_interval_seconds,
                     ),
                     name="sweeper",
+                )
+            )
+            tasks.append(
+                asyncio.create_task(
+                    services.viewing.flusher.run(settings.stats_flush_seconds),
+                    name="stats-flusher",
                 )
             )
             if settings.s3_events_queue_url:

@@ -162,6 +162,22 @@ class Metrics:
             registry=self.registry,
         )
         self._executions: dict[str | None, Any] = {}
+        self.beacon_events = Counter(
+            "streamify_beacon_events",
+            "Playback events by what became of them: counted, or dropped (invisible video, bot, "
+            "session_rate, address_rate, invalid, redis_down).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.stats_flushes = Counter(
+            "streamify_stats_flushes",
+            "Flushes of counted viewing deltas this process applied to PostgreSQL.",
+            registry=self.registry,
+        )
+
+    def beacons(self, outcome: str, events: int) -> None:
+        if events:
+            self.beacon_events.labels(outcome).inc(events)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         # labels() takes a lock and builds a key each call; the children are kept instead.

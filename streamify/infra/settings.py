@@ -221,6 +221,22 @@ class Settings(BaseSettings):
     upload_quota_pending_bytes: int = Field(default=20 * 1024**3, ge=1)
     # Captions per video (one per language, 512 KiB each at most).
     caption_max_per_video: int = Field(default=20, ge=1, le=200)
+
+    # Viewing statistics (POST /beacons, docs/architecture.md "Counting what viewers do").
+    # Counted deltas move from Redis to PostgreSQL this often, by every API process in turn.
+    stats_flush_seconds: float = Field(default=5.0, gt=0)
+    # How stale `Video.stats` may be: its own cache, and any kept response that shows it.
+    stats_max_staleness_seconds: float = Field(default=5.0, gt=0)
+    # A session's start counts a view once per video until it has been idle this long.
+    stats_view_window_seconds: int = Field(default=1800, ge=60)
+    # Counter shards: a viral video's counters are spread over this many Redis slots.
+    stats_shards: int = Field(default=16, ge=1, le=256)
+    # Trending: views decayed with this half-life.
+    trending_half_life_hours: float = Field(default=24.0, gt=0)
+    # Beacon events one session may send a minute, and one address (an IPv6 /64) a second
+    # in each API process.
+    beacon_events_per_session_per_minute: int = Field(default=120, ge=1)
+    beacon_events_per_address_per_second: int = Field(default=200, ge=1)
     storage_quota_bytes: int | None = Field(default=None, ge=1)
     upload_default_part_bytes: int = 8 * 1024**2
     upload_ttl_seconds: int = 24 * 3600

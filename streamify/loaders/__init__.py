@@ -13,12 +13,15 @@ from strawberry.dataloader import DataLoader
 
 from streamify.infra.cache.tier import CacheTier
 from streamify.infra.db import Database
+from streamify.infra.viewing.reader import StatsReader
+from streamify.loaders.expiry import ResponseExpiry
 from streamify.loaders.processing_attempts import ProcessingAttemptsByVideoIdLoader
 from streamify.loaders.renditions import RenditionsByVideoIdLoader
 from streamify.loaders.sessions import SessionByIdLoader
 from streamify.loaders.uploads import UploadByIdLoader
 from streamify.loaders.users import UserByIdLoader
 from streamify.loaders.video_pages import VideoPageByQueryLoader
+from streamify.loaders.video_stats import VideoStatsByIdLoader
 from streamify.loaders.videos import VideoByIdLoader
 
 K = TypeVar("K", bound=Hashable)
@@ -33,6 +36,10 @@ class Loaders:
         self.tier = tier
         # When set (by the response cache), every cached read records its key and version.
         self.deps: dict[str, int] | None = None
+        # Viewing totals come from their own reader (set with the request's context), and
+        # make the response expire by itself.
+        self.stats_reader: StatsReader | None = None
+        self.expiry = ResponseExpiry()
 
     @cached_property
     def video_by_id(self) -> VideoByIdLoader:
@@ -57,6 +64,11 @@ class Loaders:
     @cached_property
     def processing_attempts_by_video_id(self) -> ProcessingAttemptsByVideoIdLoader:
         return ProcessingAttemptsByVideoIdLoader(self.db)
+
+    @cached_property
+    def video_stats_by_id(self) -> VideoStatsByIdLoader:
+        assert self.stats_reader is not None, "the request's context sets the stats reader"
+        return VideoStatsByIdLoader(self.stats_reader, self.expiry)
 
     @cached_property
     def session_by_id(self) -> SessionByIdLoader:

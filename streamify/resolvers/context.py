@@ -16,6 +16,7 @@ from streamify.infra.playback_signing import Playback
 from streamify.infra.redis_client import RedisClient
 from streamify.infra.settings import Settings
 from streamify.infra.storage import Storage
+from streamify.infra.viewing.viewing import Viewing
 from streamify.loaders import Loaders
 from streamify.names import RedisNames
 from streamify.resolvers.record_views import RecordViews
@@ -50,6 +51,7 @@ class Context:
     playback: Playback
     cdn_purge: CdnPurge
     loaders: Loaders
+    viewing: Viewing
     viewer: Viewer | None
     # Why presented credentials were refused; raised only where a viewer is needed.
     auth_error: str | None = None

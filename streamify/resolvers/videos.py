@@ -21,6 +21,7 @@ from streamify.domain import (
     VideoStatus,
     Visibility,
 )
+from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.sql import events as event_sql
 from streamify.infra.sql import uploads as upload_sql
 from streamify.infra.sql import videos as sql
@@ -208,6 +209,8 @@ async def update_video(ctx: Context, raw_id: str, patch: VideoPatch) -> Video:
             log.warning("old media copies of video %s stay until it is deleted", video_id)
     if access_changed:
         await ctx.cdn_purge.purge(video_id)
+        if updated.visibility is not Visibility.PUBLIC:
+            await _out_of_trending(ctx, video_id)
     ctx.loaders.video_by_id.prime(video_id, updated)
     return updated
 
@@ -236,7 +239,17 @@ async def delete_video(ctx: Context, raw_id: str) -> UUID:
             await ctx.storage.delete_video_objects(video_id)
         await tx.delete(video_id, version)
     await ctx.cdn_purge.purge(video_id)
+    await _out_of_trending(ctx, video_id)
     return video_id
+
+
+async def _out_of_trending(ctx: Context, video_id: UUID) -> None:
+    """Trending ranks PUBLIC videos only: a video hidden or deleted leaves it at once (the
+    listing also checks each video it shows)."""
+    try:
+        await ctx.viewing.trending.remove([video_id])
+    except REDIS_DOWN_ERRORS:
+        log.warning("video %s stays in the trending set until Redis answers", video_id)
 
 
 @rate_limited()

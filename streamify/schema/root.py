@@ -5,7 +5,9 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
+from streamify import domain
 from streamify.resolvers import captions as caption_resolvers
+from streamify.resolvers import video_orders
 from streamify.resolvers import videos as video_resolvers
 from streamify.resolvers.playback import media_urls
 from streamify.resolvers.processing import processing_events
@@ -19,6 +21,7 @@ from streamify.schema.types import (
     UpdateVideoInput,
     VideoConnection,
     VideoEdge,
+    VideoOrder,
     VideoStatus,
     VideoType,
     captions_of,
@@ -33,22 +36,36 @@ class Query(UploadQuery, AccountQuery):
         found = await video_resolvers.video_by_id(info.context, id)
         return VideoType.of(info.context, found) if found is not None else None
 
-    @strawberry.field(description="Videos, newest first, as a Relay connection.")
+    @strawberry.field(
+        description="Videos as a Relay connection: newest first, most viewed first, or trending "
+        "(views decayed with a half-life)."
+    )
     async def videos(
         self,
         info: Info[GraphQLContext, None],
+        *,
         first: int | None = None,
         after: str | None = None,
         owner_id: strawberry.ID | None = None,
         status: VideoStatus | None = None,  # type: ignore[valid-type]
+        order_by: VideoOrder | None = VideoOrder.NEWEST,  # type: ignore[valid-type]
     ) -> VideoConnection:
-        pairs, has_next = await video_resolvers.video_page(
-            info.context, first=first, after=after, owner_id=owner_id, status=status
-        )
+        ctx = info.context
+        order = domain.VideoOrder(order_by or domain.VideoOrder.NEWEST)
+        listing = video_orders.listing_of(ctx, first=first, owner_id=owner_id, status=status)
+        if order is domain.VideoOrder.NEWEST:
+            pairs, has_next = await video_resolvers.video_page(
+                ctx, first=first, after=after, owner_id=owner_id, status=status
+            )
+        elif order is domain.VideoOrder.MOST_VIEWED:
+            pairs, has_next = await video_orders.most_viewed(ctx, listing, after)
+        else:
+            pairs, has_next = await video_orders.trending(ctx, listing, after)
         edges = [
             VideoEdge(cursor=cursor, node=VideoType.of(info.context, v)) for cursor, v in pairs
         ]
         return VideoConnection(
+            count=video_orders.total_of(ctx, listing, order),
             edges=edges,
             page_info=PageInfo(
                 has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import strawberry
@@ -11,9 +12,11 @@ from streamify import domain
 from streamify.resolvers import videos as video_resolvers
 from streamify.resolvers.playback import media_urls, needs_signature
 from streamify.schema.context import GraphQLContext
+from streamify.schema.stats import VideoStatsType, stats_of
 
 Visibility = strawberry.enum(domain.Visibility, description="Who may see a video.")
 VideoStatus = strawberry.enum(domain.VideoStatus, description="Where a video is in its life.")
+VideoOrder = strawberry.enum(domain.VideoOrder, description="The order of a list of videos.")
 
 
 @strawberry.type(name="User")
@@ -180,6 +183,12 @@ class VideoType:
         found = await video_resolvers.renditions_record_of(info.context, self.record)
         return rendition_objects(info.context, found)
 
+    @strawberry.field(
+        description="How it is watched: counted from players' beacons (POST /beacons)."
+    )
+    async def stats(self, info: Info[GraphQLContext, None]) -> VideoStatsType:
+        return await stats_of(info.context, self.record)
+
 
 @strawberry.type
 class PageInfo:
@@ -195,8 +204,13 @@ class VideoEdge:
 
 @strawberry.type
 class VideoConnection:
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
     edges: list[VideoEdge]
     page_info: PageInfo
+
+    @strawberry.field(description="How many videos the whole list holds (every page).")
+    async def total_count(self) -> int:
+        return await self.count()
 
     @strawberry.field
     def nodes(self) -> list[VideoType]:

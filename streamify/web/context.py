@@ -50,6 +50,7 @@ async def graphql_context_for(
 
 
 def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[str, Any]:
+    loaders.stats_reader = services.viewing.reader
     return {
         "settings": services.settings,
         "db": services.db,
@@ -64,6 +65,7 @@ def _fields(conn: HTTPConnection, services: Services, loaders: Loaders) -> dict[
         "playback": services.playback,
         "cdn_purge": services.cdn_purge,
         "loaders": loaders,
+        "viewing": services.viewing,
         "views": services.views,
         "client_network": limit_subject(conn.client.host) if conn.client else "unknown",
     }

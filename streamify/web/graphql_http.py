@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from streamify.domain import RateLimited
 from streamify.execution.engine import CompiledExecution
 from streamify.infra.client_address import limit_subject
 from streamify.schema import name_pre_execution_error
+from streamify.services import Services
 from streamify.web import graphiql
 from streamify.web.context import graphql_context_for, services_of
 from streamify.web.persisted import (
@@ -219,7 +221,7 @@ class GraphQLEndpoint:
             headers = dict(scope["headers"])
             media = negotiate(headers.get(b"accept", b"").decode("latin-1"))
             hit = self.cache.by_url.get(ResponseCache.url_key(scope["query_string"], media or ""))
-            if hit is not None and scope["state"]["services"].cache.still_current(hit.deps):
+            if hit is not None and _fresh(scope["state"]["services"], hit):
                 await _cached(Request(scope, receive), hit)(scope, receive, send)
                 return
         request = Request(scope, receive)
@@ -269,7 +271,7 @@ class GraphQLEndpoint:
             # while everything it read is current (mutations and signed answers never are).
             cache_key = ResponseCache.key(query, params.operation_name, params.variables, media)
             cached = self.cache.responses.get(cache_key)
-            if cached is not None and services_of(request).cache.still_current(cached.deps):
+            if cached is not None and _fresh(services_of(request), cached):
                 if not get:
                     return Response(cached.body, media_type=cached.media_type)
                 url_key = ResponseCache.url_key(request.scope["query_string"], media)
@@ -349,6 +351,9 @@ class GraphQLEndpoint:
         encoded = _encode(body)
         # Signed media URLs expire: an answer that carries them is neither kept nor shared.
         lasting = not context.signed_urls
+        # Viewing totals are kept only as long as they may be stale, and so is an answer
+        # that shows them.
+        expires_at = context.loaders.expiry.at
         keep = (
             cache_key is not None
             and status == 200
@@ -360,14 +365,14 @@ class GraphQLEndpoint:
             if keep:
                 assert cache_key is not None
                 # A GET of the same query may be answered with it: it carries its ETag.
-                cached = CachedResponse(encoded, _etag(encoded), media, deps)
+                cached = CachedResponse(encoded, _etag(encoded), media, deps, expires_at)
                 self.cache.remember(cache_key, None, cached)
             response = Response(encoded, status_code=status, media_type=media)
             for name, value in sub_response.raw_headers:
                 if name == b"set-cookie":
                     response.raw_headers.append((name, value))
             return response
-        cached = CachedResponse(encoded, _etag(encoded), media, deps)
+        cached = CachedResponse(encoded, _etag(encoded), media, deps, expires_at)
         if keep:
             assert cache_key is not None
             self.cache.remember(
@@ -401,6 +406,14 @@ def _shaped(result: ExecutionResult, media: str) -> tuple[dict[str, Any], int]:
 
 def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _fresh(services: Services, cached: CachedResponse) -> bool:
+    """A kept answer still answers: nothing it read changed, and what expires by itself
+    (viewing totals) has not."""
+    if cached.expires_at is not None and time.monotonic() >= cached.expires_at:
+        return False
+    return services.cache.still_current(cached.deps)
 
 
 def _cached(

@@ -126,6 +126,8 @@ class CachedResponse:
     etag: str
     media_type: str
     deps: dict[str, int]
+    # When it stops answering (monotonic seconds): set when it shows what expires by itself.
+    expires_at: float | None = None
 
 
 def response_size(response: CachedResponse) -> int:

@@ -22,7 +22,7 @@ from streamify.web import body_limit
 from streamify.web.access_log import AccessLog, AccessRecord
 from streamify.web.cors import CorsPolicy
 
-KNOWN_ROUTES = ("/graphql", "/s3/", "/hooks/", "/healthz", "/readyz", "/metrics")
+KNOWN_ROUTES = ("/graphql", "/s3/", "/hooks/", "/beacons", "/healthz", "/readyz", "/metrics")
 REQUEST_ID = b"x-request-id"
 PLAIN_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 

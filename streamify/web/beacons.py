@@ -1,0 +1,44 @@
+"""POST /beacons: players' playback events, one or a JSON array of at most 50, as
+`application/json` or as the `text/plain` body `navigator.sendBeacon` sends (no CORS
+preflight). Answers 204 whatever became of the events (a 400 for a body that is not a beacon,
+a 415 for another content type, a 429 for an address sending too many)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from streamify.infra.viewing.events import MAX_BEACON_BYTES, BadBeacon, decode
+from streamify.resolvers.beacons import take_beacon
+from streamify.web.context import context_for, services_of
+
+ACCEPTED_TYPES = ("application/json", "text/plain")
+
+
+async def beacons(request: Request) -> Response:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in ACCEPTED_TYPES:
+        return PlainTextResponse("Send application/json or text/plain.", status_code=415)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BEACON_BYTES:
+            return PlainTextResponse(
+                f"A beacon is at most {MAX_BEACON_BYTES} bytes.", status_code=413
+            )
+    try:
+        raw = decode(bytes(body))
+    except BadBeacon as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    ctx = await context_for(request)
+    outcome = await take_beacon(ctx, raw, user_agent=request.headers.get("user-agent", ""))
+    metrics = services_of(request).metrics
+    for name, count in vars(outcome).items():
+        metrics.beacons(name, count)
+    if outcome.address_rate:
+        return PlainTextResponse(
+            "Too many playback events from this address.",
+            status_code=429,
+            headers={"retry-after": "1"},
+        )
+    return Response(status_code=204)
