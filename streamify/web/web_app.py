@@ -21,7 +21,16 @@ ASSETS = Path(__file__).parent / "static" / "app"
 INDEX = ASSETS / "index.html"
 FAVICON = ASSETS / "favicon.svg"
 # The app's own paths (frontend/app/src/main.ts); any other path stays a 404.
-PAGES = ("/", "/login", "/signup", "/library", "/upload", "/videos/{id}", "/videos/{id}/processing")
+PAGES = (
+    "/",
+    "/trending",
+    "/login",
+    "/signup",
+    "/library",
+    "/upload",
+    "/videos/{id}",
+    "/videos/{id}/processing",
+)
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Streamify</title></head>
 <body><p>The web app was not built. Run <code>./scripts/system-deps.sh app</code> (it needs

@@ -3,7 +3,7 @@ import '@uppy/dashboard/css/style.min.css'
 import './styles.css'
 import { h } from './dom'
 import { logInPage, signUpPage } from './pages/auth'
-import { feedPage, myVideosPage } from './pages/library'
+import { feedPage, myVideosPage, trendingPage } from './pages/library'
 import { processingPage } from './pages/processing'
 import { uploadPage } from './pages/upload'
 import { watchPage } from './pages/watch'
@@ -48,6 +48,7 @@ function header(viewer: SignedIn | null): void {
 }
 
 route('/', feedPage)
+route('/trending', trendingPage)
 route('/login', logInPage)
 route('/signup', signUpPage)
 route('/library', myVideosPage)

@@ -1,6 +1,6 @@
 // The public feed and the viewer's own videos (every status): cards over the Relay
 // connection, the next page fetched with `after:` when the end of the list scrolls into view.
-import { Feed, MyVideos, type VideoCardFragment, type VideoPageFragment } from '../../generated/operations'
+import { Feed, MyVideos, Trending, type VideoCardFragment, type VideoPageFragment } from '../../generated/operations'
 import { alertBox, h } from '../dom'
 import { count as counted, duration, statusWord } from '../format'
 import { ApiError, request } from '../graphql'
@@ -30,6 +30,7 @@ function card(video: VideoCardFragment, mine: boolean): HTMLElement {
       mine ? h('span', { class: `badge status-${video.status.toLowerCase()}` }, statusWord(video.status)) : null,
       mine && video.visibility !== 'PUBLIC' ? h('span', { class: 'badge' }, video.visibility === 'PRIVATE' ? 'Private' : 'Unlisted') : null,
       mine ? null : h('span', {}, video.owner?.displayName ?? ''),
+      video.playable ? h('span', { class: 'views' }, counted(video.stats.views, 'view', 'views')) : null,
     ),
     mine && video.failureReason ? h('p', { class: 'failure' }, video.failureReason) : null,
   )
@@ -41,12 +42,14 @@ function infiniteList(
   empty: HTMLElement,
   fetchPage: (after: string | null) => Promise<VideoPageFragment>,
   mine: boolean,
+  tabs?: HTMLElement,
 ): () => void {
   const list = h('ul', { class: 'video-grid', 'aria-label': title })
   const status = h('div', { class: 'list-status', 'aria-live': 'polite' })
   const more = h('button', { type: 'button', class: 'secondary' }, 'Load more')
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' })
   main.append(h('h1', {}, title), list, status, more, sentinel)
+  if (tabs) main.querySelector('h1')?.after(tabs)
   more.hidden = true
 
   let after: string | null = null
@@ -88,6 +91,13 @@ function infiniteList(
   return () => observer.disconnect()
 }
 
+/** "Latest" and "Trending", the feed's two orders, as links (each a page of its own). */
+function feedTabs(current: 'latest' | 'trending'): HTMLElement {
+  const tab = (key: 'latest' | 'trending', href: string, label: string): HTMLElement =>
+    h('li', {}, h('a', { href, ...(key === current ? { 'aria-current': 'page' } : {}) }, label))
+  return h('nav', { class: 'tabs', 'aria-label': 'Feed' }, h('ul', {}, tab('latest', '/', 'Latest'), tab('trending', '/trending', 'Trending')))
+}
+
 export const feedPage: Page = {
   async render(main) {
     return infiniteList(
@@ -96,6 +106,20 @@ export const feedPage: Page = {
       h('p', {}, 'No videos yet. ', h('a', { href: '/upload' }, 'Upload one'), '.'),
       async (after) => (await request(Feed, { first: PAGE_SIZE, after })).videos,
       false,
+      feedTabs('latest'),
+    )
+  },
+}
+
+export const trendingPage: Page = {
+  async render(main) {
+    return infiniteList(
+      main,
+      'Trending',
+      h('p', {}, 'Nothing is trending yet: videos trend as people watch them.'),
+      async (after) => (await request(Trending, { first: PAGE_SIZE, after })).videos,
+      false,
+      feedTabs('trending'),
     )
   },
 }

@@ -1,11 +1,12 @@
 // One video: the player, what it is, and for its owner the metadata editor, captions and delete.
 import { AddCaption, DeleteVideo, RemoveCaption, UpdateVideo, Watch, type WatchableFragment } from '../../generated/operations'
 import { alertBox, announce, h } from '../dom'
-import { date, duration, statusWord } from '../format'
+import { count, date, duration, statusWord } from '../format'
 import { ApiError, request } from '../graphql'
 import { createPlayer, type Player, type PlayerSource } from '../player/player'
 import { navigate, type Page } from '../router'
 import { viewer } from '../session'
+import { statsCard } from './stats'
 
 // Ask for fresh URLs this long before signed ones expire.
 const REFRESH_MARGIN_MS = 60_000
@@ -13,6 +14,7 @@ const REFRESH_MARGIN_MS = 60_000
 function sourceOf(video: WatchableFragment): PlayerSource | null {
   if (!video.manifest) return null
   return {
+    videoId: video.id,
     manifestUrl: video.manifest.url,
     posterUrl: video.thumbnailUrl,
     storyboardVttUrl: video.storyboard?.vttUrl ?? null,
@@ -31,6 +33,7 @@ function details(video: WatchableFragment): HTMLElement {
       'p',
       { class: 'meta' },
       h('span', {}, video.owner?.displayName ?? ''),
+      h('span', { class: 'views' }, count(video.stats.views, 'view', 'views')),
       h('span', {}, date(video.createdAt)),
       h('span', {}, duration(video.duration)),
       video.visibility !== 'PUBLIC' ? h('span', { class: 'badge' }, video.visibility) : null,
@@ -216,7 +219,10 @@ export const watchPage: Page = {
     }
     scheduleRefresh(video)
 
+    let stats: ReturnType<typeof statsCard> | undefined
     if (mine) {
+      stats = statsCard(video.id)
+      layout.append(stats.element)
       layout.append(
         editor(video, (updated) => {
           const next = sourceOf(updated)
@@ -246,6 +252,7 @@ export const watchPage: Page = {
     }
     return () => {
       window.clearTimeout(refresh)
+      stats?.stop()
       player?.destroy()
     }
   },

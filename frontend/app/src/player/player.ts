@@ -3,6 +3,7 @@
 import Hls from 'hls.js'
 import { h } from '../dom'
 import { bitrate, duration as clock } from '../format'
+import { playbackBeacons } from './beacons'
 import { loadStoryboard, tileAt, type Tile } from './storyboard'
 
 export interface Rendition {
@@ -12,6 +13,7 @@ export interface Rendition {
 }
 
 export interface PlayerSource {
+  videoId: string
   manifestUrl: string
   posterUrl: string | null
   storyboardVttUrl: string | null
@@ -66,6 +68,7 @@ export function createPlayer(source: PlayerSource): Player {
 
   let hls: Hls | undefined
   let tiles: Tile[] = []
+  const beacons = playbackBeacons(video, source.videoId)
   let renditions = [...source.renditions].sort((a, b) => b.height - a.height)
   let lengthSeconds = source.duration ?? 0
 
@@ -83,6 +86,7 @@ export function createPlayer(source: PlayerSource): Player {
   // the browser's autoplay policy refuses (NotAllowedError): neither is a failure, the button
   // simply stays on ▶. Anything else is shown like any other playback error.
   function start(): void {
+    beacons.playRequested()
     video.play().catch((error: unknown) => {
       if (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'NotAllowedError')) return
       element.dataset.error = error instanceof Error ? error.message : String(error)
@@ -108,7 +112,10 @@ export function createPlayer(source: PlayerSource): Player {
       })
       instance.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
         const level = instance.levels[data.level]
-        if (level) levelSwitched(level.height)
+        if (level) {
+          levelSwitched(level.height)
+          beacons.renditionChanged(level.height)
+        }
       })
       instance.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
         const tracks = data.subtitleTracks
@@ -126,7 +133,10 @@ export function createPlayer(source: PlayerSource): Player {
         element.dataset.captions = data.id >= 0 ? (instance.subtitleTracks[data.id]?.lang ?? '') : ''
       })
       instance.on(Hls.Events.ERROR, (_, data) => {
-        if (data.fatal) element.dataset.error = `${data.type}: ${data.details}`
+        if (data.fatal) {
+          element.dataset.error = `${data.type}: ${data.details}`
+          beacons.failed()
+        }
       })
       instance.loadSource(url)
       instance.attachMedia(video)
@@ -250,6 +260,7 @@ export function createPlayer(source: PlayerSource): Player {
       loadTiles(next.storyboardVttUrl)
     },
     destroy() {
+      beacons.stop()
       hls?.destroy()
       video.removeAttribute('src')
       video.load()
