@@ -163,6 +163,18 @@ def plain_app() -> Starlette:
     return Starlette(routes=[Route("/video/{id}", video), Route("/videos", videos)])
 
 
+def bare_beacons_app() -> Starlette:
+    """What a beacon endpoint costs with nothing behind it: the same body read and JSON
+    decoded the same way (msgspec, Streamify's own decoder), then 204."""
+    from streamify.infra.viewing.events import decode
+
+    async def beacons(request: Request) -> Response:
+        decode(await request.body())
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route("/beacons", beacons, methods=["POST"])])
+
+
 class StaticLoader:
     """Answers every key at once with a static record: no batching, no cache, no I/O."""
 

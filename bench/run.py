@@ -63,6 +63,7 @@ TIER_ENV = {
     "s": {"STREAMIFY_GRAPHQL_COMPILED_EXECUTION": "false"},
     "h": {},
     "x": {"STREAMIFY_RESPONSE_CACHE_ENABLED": "false"},
+    "k": {},
 }
 VIDEO_FIELDS = (
     "id title description tags visibility status duration createdAt updatedAt "
@@ -259,7 +260,7 @@ def start_server(
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(f"{base}/healthz" if row not in "eg" else f"{base}/graphql", timeout=1)
+            httpx.get(f"{base}/healthz" if row not in "egk" else f"{base}/graphql", timeout=1)
             return proc, base
         except httpx.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:
