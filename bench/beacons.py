@@ -143,18 +143,24 @@ def transactions(database_url: str) -> int:
     return asyncio.run(read())
 
 
-def redis_commands(settings: Settings) -> int:
-    """Commands every node has run (INFO stats), summed over a cluster's nodes."""
+def redis_commands(settings: Settings) -> tuple[int, int]:
+    """(commands every node has run, the scripts among them: each script a client sent is
+    one round trip, the commands it ran inside count too), summed over a cluster's nodes."""
     if settings.redis_mode == "cluster":
         client = redis.RedisCluster.from_url(settings.redis_url)
-        stats = client.info("stats", target_nodes=redis.RedisCluster.ALL_NODES)
-        total = sum(int(v["total_commands_processed"]) for v in stats.values())
+        infos = list(client.info("all", target_nodes=redis.RedisCluster.ALL_NODES).values())
         client.close()
-        return total
-    single = redis.Redis.from_url(settings.redis_url)
-    value = int(single.info("stats")["total_commands_processed"])
-    single.close()
-    return value
+    else:
+        single = redis.Redis.from_url(settings.redis_url)
+        infos = [single.info("all")]
+        single.close()
+    total = sum(int(i["total_commands_processed"]) for i in infos)
+    scripts = sum(
+        int(i.get(f"cmdstat_{name}", {}).get("calls", 0))
+        for i in infos
+        for name in ("evalsha", "eval")
+    )
+    return total, scripts
 
 
 def flush_redis(settings: Settings) -> None:
@@ -259,9 +265,19 @@ def stored(settings: Settings, video: str) -> tuple[int, int]:
     return asyncio.run(read())
 
 
+def flusher_lease_seconds() -> float:
+    from streamify.infra.viewing.flusher import LEASE_MS
+
+    return LEASE_MS / 1000
+
+
 def exactness(sent: Sent, seen: dict[str, float], kept: tuple[int, int]) -> dict[str, object]:
     uniques = seen["uniqueViewers"]
     return {
+        # A process killed after counting an event and before answering it: counted, never
+        # answered (the client saw the connection drop). Not a double count.
+        "watch_seconds_counted_but_unanswered": seen["watchTimeSeconds"] - sent.watched,
+        "views_counted_but_unanswered": seen["views"] - len(sent.starts),
         "sessions_answered": len(sent.starts),
         "views": seen["views"],
         "views_in_postgresql": kept[0],
@@ -290,9 +306,10 @@ def phase_throughput(
     flush_redis(settings)
     with serve(settings, workers, log, STREAMIFY_STATS_FLUSH_SECONDS="3600") as base:
         run_wrk(base, script, 1, 32)  # warm: the video's record in L1, scripts loaded
-        xacts, commands = transactions(settings.database_url), redis_commands(settings)
+        xacts, (commands, scripts) = transactions(settings.database_url), redis_commands(settings)
         out = run_wrk(base, script, seconds, 32)
-        xacts_after, commands_after = transactions(settings.database_url), redis_commands(settings)
+        xacts_after = transactions(settings.database_url)
+        commands_after, scripts_after = redis_commands(settings)
     requests, rps, p50, p99, errors = parse_wrk(out)
     _, bare_rps, bare_p50, bare_p99, _ = parse_wrk(bare_out)
     return {
@@ -306,6 +323,7 @@ def phase_throughput(
         "errors": errors,
         "beacons": requests,
         "sql_per_beacon": (xacts_after - xacts) / max(1, requests),
+        "redis_round_trips_per_beacon": (scripts_after - scripts) / max(1, requests),
         "redis_commands_per_beacon": (commands_after - commands) / max(1, requests),
     }
 
@@ -394,31 +412,29 @@ def phase_faults(settings: Settings, video: str, log: Path, work: Path) -> dict[
                 asyncio.run(_killed_while_sending(base, video, names, sent))
                 kills += 1
         if own_redis is not None:
-            names = [f"redis-{uuid.uuid4().hex[:10]}" for _ in range(600)]
             with serve(settings, 1, log, **env) as base:
-                loop = asyncio.new_event_loop()
-                try:
-
-                    async def outage() -> None:
-                        nonlocal own_redis
-                        assert own_redis is not None
-                        sending = asyncio.create_task(
-                            send_sessions([base], video, names, sent, per_second=400)
-                        )
-                        await asyncio.sleep(1.0)
-                        own_redis.kill()
-                        own_redis.wait()
-                        await asyncio.sleep(5)
-                        own_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-                        await sending
-
-                    loop.run_until_complete(outage())
-                finally:
-                    loop.close()
+                # Answered before Redis goes away: must all count.
+                before = [f"redis-before-{uuid.uuid4().hex[:10]}" for _ in range(200)]
+                asyncio.run(send_sessions([base], video, before, sent, per_second=800))
+                own_redis.kill()
+                own_redis.wait()
+                # While it is away: answered 204 and dropped (counted in the metric), so not
+                # part of what must add up.
+                lost = Sent()
+                away = [f"redis-away-{uuid.uuid4().hex[:10]}" for _ in range(200)]
+                started = time.monotonic()
+                asyncio.run(send_sessions([base], video, away, lost, per_second=800))
+                time.sleep(max(0.0, 5 - (time.monotonic() - started)))
+                own_redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+                time.sleep(3)  # the API's connections and the tier's breaker come back
+                after = [f"redis-after-{uuid.uuid4().hex[:10]}" for _ in range(200)]
+                asyncio.run(send_sessions([base], video, after, sent, per_second=800))
+                results["answered_while_redis_was_away"] = dict(lost.codes)
         with serve(settings, 1, log, **env) as base:
-            time.sleep(6)
+            # A killed flusher's record is taken over once its 30 s lease runs out.
+            time.sleep(flusher_lease_seconds() + 6)
             seen = stats_of(base, video)
-        results = exactness(sent, seen, stored(settings, video))
+        results = {**exactness(sent, seen, stored(settings, video)), **results}
         results["api_kills"] = kills
         results["redis_killed_for_5s"] = own_redis is not None
     finally:
@@ -456,6 +472,7 @@ def main() -> None:
     parser.add_argument("--redis", choices=["single", "cluster"], default="single")
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--faults", action="store_true")
+    parser.add_argument("--faults-only", action="store_true", help="skip the other phases")
     args = parser.parse_args()
     settings = bench_settings()
     ids = asyncio.run(prepare_data(settings, 100_000))
@@ -470,15 +487,16 @@ def main() -> None:
             settings = settings.model_copy(
                 update={"redis_url": cluster.url, "redis_mode": "cluster"}
             )
-        report["throughput"] = phase_throughput(
-            settings, video, args.duration, args.workers, log, work
-        )
-        print(json.dumps({"throughput": report["throughput"]}, indent=2), flush=True)
-        report["exact"] = phase_exact(settings, exact_video, args.workers, log, args.sessions)
-        print(json.dumps({"exact": report["exact"]}, indent=2), flush=True)
-        report["reads"] = phase_reads(settings, video, args.duration, args.workers, log, work)
-        print(json.dumps({"reads": report["reads"]}, indent=2), flush=True)
-        if args.faults:
+        if not args.faults_only:
+            report["throughput"] = phase_throughput(
+                settings, video, args.duration, args.workers, log, work
+            )
+            print(json.dumps({"throughput": report["throughput"]}, indent=2), flush=True)
+            report["exact"] = phase_exact(settings, exact_video, args.workers, log, args.sessions)
+            print(json.dumps({"exact": report["exact"]}, indent=2), flush=True)
+            report["reads"] = phase_reads(settings, video, args.duration, args.workers, log, work)
+            print(json.dumps({"reads": report["reads"]}, indent=2), flush=True)
+        if args.faults or args.faults_only:
             report["faults"] = phase_faults(settings, exact_video, log, work)
             print(json.dumps({"faults": report["faults"]}, indent=2), flush=True)
     name = f"beacons-{args.redis}-w{args.workers}.json"

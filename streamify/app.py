@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
@@ -136,6 +137,11 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         async with open_services(settings, loaders_factory=loaders_factory) as services:
             writer = asyncio.create_task(access_log.run()) if access_log is not None else None
+            # Everything made to start the process (modules, the schema, clients) lives as long
+            # as it: out of the collector's sight, a full collection scans only what requests
+            # made since, instead of stalling the event loop for tens of milliseconds.
+            gc.collect()
+            gc.freeze()
             try:
                 yield {"services": services}
             finally:

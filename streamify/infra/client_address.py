@@ -6,11 +6,13 @@ queries), so limits count the network, as an IPv4 address stands for one line.""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPV6_PREFIX = 64
 
 
+@functools.lru_cache(maxsize=65536)
 def limit_subject(host: str) -> str:
     """`host` as limits count it: `2001:db8:1:2::/64` for any address in that network, the
     IPv4 address of an IPv4-mapped one, anything that is not an address as it is."""

@@ -169,15 +169,14 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.stats_flushes = Counter(
-            "streamify_stats_flushes",
-            "Flushes of counted viewing deltas this process applied to PostgreSQL.",
-            registry=self.registry,
-        )
+        self._beacon_children: dict[str, Any] = {}
 
     def beacons(self, outcome: str, events: int) -> None:
         if events:
-            self.beacon_events.labels(outcome).inc(events)
+            child = self._beacon_children.get(outcome)
+            if child is None:
+                child = self._beacon_children[outcome] = self.beacon_events.labels(outcome)
+            child.inc(events)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         # labels() takes a lock and builds a key each call; the children are kept instead.

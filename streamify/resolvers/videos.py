@@ -47,7 +47,12 @@ def can_view(ctx: Context, video: Video, *, by_id: bool) -> bool:
     """Owners see their videos in every state. Others see only playable ones (READY, or
     PROCESSING with its first rungs published): PUBLIC anywhere, UNLISTED only by id, PRIVATE
     never. (Listings of others hold READY videos only: see `video_page`.)"""
-    if ctx.viewer is not None and ctx.viewer.user_id == video.owner_id:
+    return can_view_as(ctx.viewer.user_id if ctx.viewer else None, video, by_id=by_id)
+
+
+def can_view_as(viewer_id: UUID | None, video: Video, *, by_id: bool) -> bool:
+    """`can_view` for a caller known by id alone (None: anonymous)."""
+    if viewer_id is not None and viewer_id == video.owner_id:
         return True
     if not video.playable:
         return False

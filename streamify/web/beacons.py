@@ -5,12 +5,16 @@ a 415 for another content type, a 429 for an address sending too many)."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from streamify.infra.client_address import limit_subject
 from streamify.infra.viewing.events import MAX_BEACON_BYTES, BadBeacon, decode
 from streamify.resolvers.beacons import take_beacon
-from streamify.web.context import context_for, services_of
+from streamify.services import Services
+from streamify.web.context import authenticate, services_of
 
 ACCEPTED_TYPES = ("application/json", "text/plain")
 
@@ -30,9 +34,19 @@ async def beacons(request: Request) -> Response:
         raw = decode(bytes(body))
     except BadBeacon as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    ctx = await context_for(request)
-    outcome = await take_beacon(ctx, raw, user_agent=request.headers.get("user-agent", ""))
-    metrics = services_of(request).metrics
+    services = services_of(request)
+    viewer_id = await viewer_of(request, services)
+    client = request.client
+    outcome = await take_beacon(
+        services.viewing,
+        services.cache,
+        services.db,
+        raw,
+        viewer_id=viewer_id,
+        address=limit_subject(client.host) if client else "unknown",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    metrics = services.metrics
     for name, count in vars(outcome).items():
         metrics.beacons(name, count)
     if outcome.address_rate:
@@ -42,3 +56,14 @@ async def beacons(request: Request) -> Response:
             headers={"retry-after": "1"},
         )
     return Response(status_code=204)
+
+
+async def viewer_of(request: Request, services: Services) -> UUID | None:
+    """Who sent it, when it carries credentials (an owner's own views of a PRIVATE video
+    count); anonymous otherwise, refused credentials included."""
+    names = {name for name, _ in request.scope["headers"]}
+    if b"authorization" not in names and b"cookie" not in names:
+        return None
+    loaders = services.loaders_factory(services.db, services.cache)
+    viewer, _ = await authenticate(request, services, loaders)
+    return viewer.user_id if viewer is not None else None

@@ -16,6 +16,7 @@ over all the shards' slots. Per shard and video:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from collections import defaultdict
@@ -34,7 +35,7 @@ COUNT = """
 local prefix = ARGV[1]
 local now, window, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local hour, grace, slack = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-local counted = 0
+local counted = {}
 for i = 8, #ARGV, 7 do
   local video, session, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local watched, bucket = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
@@ -42,7 +43,9 @@ for i = 8, #ARGV, 7 do
   local rate = prefix .. 'rate:' .. session
   local sent = redis.call('INCR', rate)
   if sent == 1 then redis.call('EXPIRE', rate, 60) end
+  counted[#counted + 1] = 0
   if sent <= limit then
+    counted[#counted] = 1
     local state = prefix .. 's:' .. video .. ':' .. session
     local pending = prefix .. 'p:' .. video
     local first = tonumber(redis.call('HGET', state, 'f') or '0')
@@ -84,7 +87,6 @@ for i = 8, #ARGV, 7 do
     end
     redis.call('EXPIRE', state, window)
     redis.call('SADD', prefix .. 'dirty', video)
-    counted = counted + 1
   end
 end
 return counted
@@ -95,7 +97,17 @@ def shard_of(session: str, shards: int) -> int:
     return zlib.crc32(session.encode()) % shards
 
 
+Waiting = list[tuple[list[Event], "asyncio.Future[list[int]]"]]
+# Events one script counts at most (a shard's beacons that arrive together share one).
+MOST_PER_SCRIPT = 500
+
+
 class BeaconCounter:
+    """Counts beacons, one script per shard and turn of the event loop: the beacons of a shard
+    that arrive together are counted by one script (group commit), each request answered
+    once its events are counted, so a beacon costs at most one round trip, and under a flood
+    a fraction of one."""
+
     def __init__(
         self,
         client: RedisClient,
@@ -111,26 +123,53 @@ class BeaconCounter:
         self.view_window = view_window_seconds
         self.per_session = events_per_session_per_minute
         self._count = client.register_script(COUNT)
+        self._waiting: dict[int, Waiting] = {}
+        self._sending: set[asyncio.Task[None]] = set()
 
-    async def count(self, events: Sequence[Event], *, now: float | None = None) -> int:
+    async def count(self, events: Sequence[Event]) -> int:
         """Count the events; how many were counted (the rest were over a session's rate).
         Raises what the Redis client raises when Redis does not answer."""
-        moment = time.time() if now is None else now
+        loop = asyncio.get_running_loop()
         by_shard: dict[int, list[Event]] = defaultdict(list)
         for event in events:
             by_shard[shard_of(event.session, self.shards)].append(event)
-        counted = 0
+        futures = []
         for shard, batch in by_shard.items():
-            prefix = self.names.stats_shard(shard)
-            args: list[str | int] = [
-                prefix,
-                int(moment * 1000),
-                self.view_window,
-                self.per_session,
-                int(moment // 3600),
-                FIRST_SEEN_GRACE_MS,
-                SLACK_MS,
-            ]
+            future: asyncio.Future[list[int]] = loop.create_future()
+            waiting = self._waiting.setdefault(shard, [])
+            waiting.append((batch, future))
+            if len(waiting) == 1:
+                loop.call_soon(self._send_later, shard)
+            futures.append(future)
+        flags = await asyncio.gather(*futures)
+        return sum(sum(part) for part in flags)
+
+    def _send_later(self, shard: int) -> None:
+        waiting = self._waiting.pop(shard, [])
+        while waiting:
+            group: Waiting = []
+            size = 0
+            while waiting and (not group or size + len(waiting[0][0]) <= MOST_PER_SCRIPT):
+                batch, future = waiting.pop(0)
+                group.append((batch, future))
+                size += len(batch)
+            task = asyncio.create_task(self._send(shard, group))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, shard: int, group: Waiting) -> None:
+        moment = time.time()
+        prefix = self.names.stats_shard(shard)
+        args: list[str | int] = [
+            prefix,
+            int(moment * 1000),
+            self.view_window,
+            self.per_session,
+            int(moment // 3600),
+            FIRST_SEEN_GRACE_MS,
+            SLACK_MS,
+        ]
+        for batch, _ in group:
             for e in batch:
                 args += [
                     str(e.video_id),
@@ -141,7 +180,17 @@ class BeaconCounter:
                     e.rebuffer_ms,
                     e.height,
                 ]
+        try:
             # The shard's dirty set names the slot the script runs in (cluster mode); every
             # key it touches shares that slot's hash tag.
-            counted += int(await self._count(keys=[prefix + "dirty"], args=args))
-        return counted
+            flags = [int(x) for x in await self._count(keys=[prefix + "dirty"], args=args)]
+        except BaseException as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        at = 0
+        for batch, future in group:
+            if not future.done():
+                future.set_result(flags[at : at + len(batch)])
+            at += len(batch)
