@@ -239,8 +239,26 @@ async def _dev(settings: Settings, *, seed_demo: bool, host: str | None, port: i
             seeding = asyncio.create_task(_seed_demo_once(settings, 1000, state / "demo", api))
             stack.callback(seeding.cancel)
         base = f"http://{bind_host}:{bind_port}"
+        serving = asyncio.create_task(_serve(settings, bind_host, bind_port))
+        # Said once it answers: the URL printed must work when a person opens it.
+        await _until_ready(f"http://127.0.0.1:{bind_port}", serving)
         typer.echo(f"\n  Streamify is up: the web app at {base}/ and GraphiQL at {base}/graphql\n")
-        await _serve(settings, bind_host, bind_port)
+        await serving
+
+
+async def _until_ready(base: str, serving: asyncio.Task[None]) -> None:
+    """Wait until /readyz answers 200 (or the server stops: its error is raised)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+        while not serving.done():
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    await serving
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -344,9 +362,14 @@ def encoder() -> None:
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    from prefect.task_worker import StopTaskWorker
+
     from streamify.pipelines.transcode.chunk_task import serve_encoder
 
-    asyncio.run(serve_encoder(settings))
+    # Prefect's SIGTERM handler stops the task worker by raising this out of the event loop
+    # once the worker has stopped: a clean stop, not a crash to print a trace for.
+    with contextlib.suppress(StopTaskWorker):
+        asyncio.run(serve_encoder(settings))
 
 
 @cli.command()

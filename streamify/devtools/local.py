@@ -4,6 +4,7 @@ answer, otherwise start embedded ones from pip-installed packages under the stat
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -149,6 +150,19 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
         stop_process(proc)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Run in a child before it execs: it gets SIGTERM when the process that started it dies,
+    however that dies (SIGKILL, a crash, the OOM killer), and stops what it started in turn;
+    without it, `streamify dev` killed left its servers holding their ports (Linux only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def logged_server(
     args: list[str],
@@ -164,7 +178,12 @@ def logged_server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            args, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - async-signal-safe: one prctl call
         )
         try:
             deadline = time.monotonic() + timeout
@@ -213,7 +232,11 @@ def prefect_database_url(database_url: str) -> str:
 
 
 def port_free(port: int) -> bool:
+    """Nobody listens on `port`. Connections to it still closing (TIME_WAIT, for about a
+    minute after a server on it stops) do not count: the servers we start bind with
+    SO_REUSEADDR too, so a quick restart gets its port back."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

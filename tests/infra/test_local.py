@@ -278,3 +278,78 @@ async def test_dev_runs_the_whole_system_and_its_demo_plays_after_a_restart(
         assert (await _plays(url))["currentTime"] >= 1.5
     assert second["left"] == []
     assert "videos already there; not seeding" in second["out"]
+
+
+def test_a_port_whose_connections_are_still_closing_is_free() -> None:
+    """Issue 36.4: after a quick restart the Prefect UI moved to 4201, because connections to
+    4200 still closing (TIME_WAIT) made a plain bind fail for about a minute."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end of the pair waits in TIME_WAIT
+    client.close()
+    listener.close()
+    assert any(
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT
+        for c in psutil.net_connections("tcp")
+    )
+    assert port_free(port)
+    with socket.create_server(("127.0.0.1", port)):  # what a restarted server does
+        assert not port_free(port)  # someone listening is never free
+
+
+@pytest.mark.slow
+async def test_dev_says_it_is_up_once_it_answers_and_its_servers_die_with_it(
+    dev_db: str, service_urls: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 36.2 and 36.9: "Streamify is up" came about 7 s before the server listened, and
+    a `streamify dev` killed with SIGKILL left SeaweedFS, nginx, Prefect, the worker and the
+    encoders running, holding their ports."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "STREAMIFY_DATABASE_URL": dev_db,
+        "STREAMIFY_REDIS_URL": service_urls[1],
+        "STREAMIFY_CACHE_KEY_PREFIX": f"devkill{os.getpid()}:",
+        "STREAMIFY_STATE_DIR": str(tmp_path / "state"),
+        "STREAMIFY_LOCAL_S3_PORT": str(free_port()),
+        "STREAMIFY_LOCAL_CDN_PORT": str(free_port()),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamify", "dev", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    started: list[psutil.Process] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        for line in proc.stdout:
+            if "Streamify is up" in line:
+                break
+            assert time.monotonic() < deadline, "dev never said it was up"
+        else:
+            raise AssertionError("dev exited before it was up")
+        # The moment it says so, the URL answers: no retry.
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        started = psutil.Process(proc.pid).children(recursive=True)
+        assert len(started) >= 5  # local S3, its CDN, Prefect server, worker, two encoders
+        proc.kill()  # no cleanup of its own runs
+        proc.wait()
+        _, alive = psutil.wait_procs(started, timeout=20)
+        assert [" ".join(p.cmdline()[:4]) for p in alive if p.is_running()] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        for child in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()

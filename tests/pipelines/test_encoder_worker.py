@@ -13,6 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType, TaskRun
 
 from streamify.pipelines.transcode.encoder_worker import RoomFirstWorker, serve
+from tests.servers import Encoders
 
 
 @task
@@ -74,3 +75,18 @@ async def test_a_busy_encoder_leaves_the_next_run_to_one_with_room(prefect_serve
             if worker is not None:
                 worker.cancel()
                 await asyncio.gather(worker, return_exceptions=True)
+
+
+def test_an_encoder_stopped_by_sigterm_logs_no_traceback(encoders: Encoders) -> None:
+    """Issue 36.5: every clean shutdown wrote a full traceback ending in StopTaskWorker."""
+    proc = encoders.start()
+    log = encoders.logs / f"encoder-{len(encoders.procs)}.log"
+    deadline = time.monotonic() + 60
+    while "Starting task worker" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the encoder did not start"
+        time.sleep(0.2)
+    proc.terminate()
+    assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "encoder stopped" in text
+    assert "Traceback" not in text and "StopTaskWorker" not in text, text[-2000:]

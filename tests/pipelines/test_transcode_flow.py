@@ -83,6 +83,12 @@ async def test_an_upload_becomes_a_playable_hls_ladder(
     assert steps.index("PLAYABLE") < len(steps) - 1 - steps[::-1].index("ladder")
     progress = [e.progress or 0.0 for e in seen if e.step == "encode"]
     assert progress == sorted(progress) and progress[-1] == 1.0
+    # What the processing page shows under its bar says what is happening (issue 36.6).
+    encoding = [e.message for e in seen if e.step == "encode" and e.message]
+    assert encoding and encoding[-1].startswith("Encoding 240p: ")
+    assert encoding[-1].endswith(" parts") and " of " in encoding[-1]
+    playable = next(e.message for e in seen if e.step == "PLAYABLE")
+    assert playable == "Playable in 240p; encoding the other qualities"
 
     early = at_playable["video"]
     assert early["status"] == "PROCESSING" and early["playable"] is True

@@ -493,22 +493,16 @@ class Ladder:
 
     async def chunk_done(self, job: ChunkJob) -> None:
         self.done[job.group] += 1
-        if job.group == 0:
-            await report(
-                self.c,
-                UUID(self.video_id),
-                "encode",
-                progress=round(self.done[0] / self.totals[0], 3),
-            )
-            if self.done[0] == self.totals[0]:
-                self.lowest_done.set()
-        else:
-            await report(
-                self.c,
-                UUID(self.video_id),
-                "ladder",
-                progress=round(self.done[1] / self.totals[1], 3),
-            )
+        done, total = self.done[job.group], self.totals[job.group]
+        # What a person reads under the bar: "Encoding 240p: 3 of 10 parts".
+        rungs = ", ".join(rung.name for rung in job.rungs)
+        message = f"Encoding {rungs}: {done} of {total} parts"
+        step = "encode" if job.group == 0 else "ladder"
+        await report(
+            self.c, UUID(self.video_id), step, progress=round(done / total, 3), message=message
+        )
+        if job.group == 0 and done == total:
+            self.lowest_done.set()
 
     async def make_audio(self, url: str) -> None:
         if self.info.has_audio:
@@ -634,7 +628,12 @@ class Ladder:
                 if self.audio is not None:
                     extra += rendition_files(self.hls, AUDIO_FOLDER)
                 await self.publish(lowest, extra, ready=len(self.ladder) == 1)
-                await report(self.c, UUID(self.video_id), PLAYABLE, message=lowest.rung.name)
+                await report(
+                    self.c,
+                    UUID(self.video_id),
+                    PLAYABLE,
+                    message=f"Playable in {lowest.rung.name}; encoding the other qualities",
+                )
             async with steps("storyboard"):
                 await self.make_storyboard()
             async with steps("ladder"):

@@ -10,6 +10,16 @@ import { statsCard } from './stats'
 
 // Ask for fresh URLs this long before signed ones expire.
 const REFRESH_MARGIN_MS = 60_000
+// How long "Saved." and the like stay: a message belongs to its moment.
+const SUCCESS_SHOWN_MS = 6_000
+
+/** A success message in `box`, gone after a few seconds or at the page's next save. */
+function succeeded(box: HTMLElement, text: string): void {
+  for (const old of document.querySelectorAll('.success')) old.remove()
+  const message = h('p', { class: 'success' }, text)
+  box.replaceChildren(message)
+  window.setTimeout(() => message.remove(), SUCCESS_SHOWN_MS)
+}
 
 function sourceOf(video: WatchableFragment): PlayerSource | null {
   if (!video.manifest) return null
@@ -80,7 +90,7 @@ function editor(video: WatchableFragment, saved: (video: WatchableFragment) => v
           visibility: visibility.value as WatchableFragment['visibility'],
         },
       })
-      feedback.replaceChildren(h('p', { class: 'success' }, 'Saved.'))
+      succeeded(feedback, 'Saved.')
       announce('Saved')
       saved(updateVideo)
     } catch (error) {
@@ -159,7 +169,7 @@ function captionEditor(video: WatchableFragment, changed: () => Promise<void>): 
     try {
       const content = new TextDecoder('utf-8').decode(await chosen.arrayBuffer())
       const { addCaption } = await request(AddCaption, { input: { videoId: video.id, language: language.value, label: label.value, content } })
-      feedback.replaceChildren(h('p', { class: 'success' }, `Added: ${addCaption.label} (${addCaption.language}).`))
+      succeeded(feedback, `Added: ${addCaption.label} (${addCaption.language}).`)
       announce('Caption added')
       form.reset()
       await changed()
@@ -182,7 +192,12 @@ export const watchPage: Page = {
       return
     }
     if (!video) {
-      main.append(h('h1', {}, 'Video not found'), h('p', {}, 'It does not exist, or it is not yours to see.'))
+      // The same answer for everyone (whether it exists is nobody else's business), but a
+      // signed-out owner of a private video gets the way in.
+      const signIn = viewer()
+        ? null
+        : h('p', {}, 'Is it yours? ', h('a', { href: `/login?next=${encodeURIComponent(window.location.pathname)}` }, 'Log in'), ' to see it.')
+      main.append(h('h1', {}, 'Video not found'), h('p', {}, 'It does not exist, or it is not yours to see.'), signIn ?? '')
       return
     }
     const mine = viewer()?.id === video.owner?.id

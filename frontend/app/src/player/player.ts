@@ -68,6 +68,11 @@ export function createPlayer(source: PlayerSource): Player {
 
   let hls: Hls | undefined
   let tiles: Tile[] = []
+  // The viewer's choices, kept across a new source (signed URLs renewed, a caption added, a
+  // visibility change): a quality by its height (null: automatic) and captions by language
+  // ('': off). Events of an instance already replaced never touch them.
+  let chosenHeight: number | null = null
+  let chosenCaptions = ''
   const beacons = playbackBeacons(video, source.videoId)
   let renditions = [...source.renditions].sort((a, b) => b.height - a.height)
   let lengthSeconds = source.duration ?? 0
@@ -100,17 +105,24 @@ export function createPlayer(source: PlayerSource): Player {
   }
 
   function attach(url: string, resumeAt: number, resume: boolean): void {
-    hls?.destroy()
+    const previous = hls
     hls = undefined
+    previous?.destroy()
     if (Hls.isSupported()) {
       const instance = new Hls({ capLevelToPlayerSize: false })
       hls = instance
       instance.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
         qualityOptions(data.levels)
+        const kept = chosenHeight === null ? -1 : data.levels.findIndex((level) => level.height === chosenHeight)
+        if (kept >= 0) {
+          instance.currentLevel = kept
+          quality.value = String(kept)
+        }
         if (resumeAt > 0) video.currentTime = resumeAt
         if (resume) start()
       })
       instance.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+        if (instance !== hls) return
         const level = instance.levels[data.level]
         if (level) {
           levelSwitched(level.height)
@@ -118,8 +130,9 @@ export function createPlayer(source: PlayerSource): Player {
         }
       })
       instance.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+        if (instance !== hls) return
         const tracks = data.subtitleTracks
-        const chosen = element.dataset.captions ?? ''
+        const chosen = chosenCaptions
         captions.replaceChildren(
           h('option', { value: '-1' }, 'Captions off'),
           ...tracks.map((track, index) => h('option', { value: String(index), lang: track.lang ?? '', selected: track.lang === chosen }, track.name)),
@@ -130,6 +143,7 @@ export function createPlayer(source: PlayerSource): Player {
         instance.subtitleDisplay = keep >= 0
       })
       instance.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => {
+        if (instance !== hls) return
         element.dataset.captions = data.id >= 0 ? (instance.subtitleTracks[data.id]?.lang ?? '') : ''
       })
       instance.on(Hls.Events.ERROR, (_, data) => {
@@ -213,12 +227,17 @@ export function createPlayer(source: PlayerSource): Player {
   captions.addEventListener('change', () => {
     if (!hls) return
     const index = Number(captions.value)
+    chosenCaptions = index >= 0 ? (hls.subtitleTracks[index]?.lang ?? '') : ''
     hls.subtitleTrack = index
     hls.subtitleDisplay = index >= 0
-    if (index < 0) element.dataset.captions = ''
+    element.dataset.captions = chosenCaptions
   })
   quality.addEventListener('change', () => {
-    if (hls) hls.currentLevel = Number(quality.value)
+    if (!hls) return
+    const index = Number(quality.value)
+    chosenHeight = index >= 0 ? (hls.levels[index]?.height ?? null) : null
+    element.dataset.chosenHeight = chosenHeight === null ? '' : String(chosenHeight)
+    hls.currentLevel = index
   })
   mute.addEventListener('click', () => {
     video.muted = !video.muted
