@@ -362,6 +362,10 @@ def encoder() -> None:
     settings = _settings()
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    # A chunk is a background task run with no flow run: Prefect cannot send its log lines
+    # to the API and warned about it for every chunk (the flow's own lines, in the worker,
+    # go to the API as before).
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     from prefect.task_worker import StopTaskWorker
 
     from streamify.pipelines.transcode.chunk_task import serve_encoder
