@@ -49,8 +49,9 @@ ROOT = Path(__file__).resolve().parent
 
 
 @contextlib.contextmanager
-def serve(settings: Settings, workers: int, log: Path) -> Iterator[str]:
-    """`streamify serve --workers N` as an operator starts it; yields its base URL."""
+def serve(settings: Settings, workers: int, log: Path, **extra_env: str) -> Iterator[str]:
+    """`streamify serve --workers N` as an operator starts it (with `extra_env` beside its
+    services); yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -59,6 +60,7 @@ def serve(settings: Settings, workers: int, log: Path) -> Iterator[str]:
         "STREAMIFY_REDIS_MODE": settings.redis_mode,
         "STREAMIFY_CACHE_KEY_PREFIX": settings.cache_key_prefix,
         "STREAMIFY_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+        **extra_env,
     }
     with log.open("ab") as out:
         proc = subprocess.Popen(

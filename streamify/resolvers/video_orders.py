@@ -5,7 +5,6 @@ TRENDING from the Redis ranking), and how many a list holds. Every order shows w
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from uuid import UUID
 
 from streamify.domain import (
@@ -19,41 +18,11 @@ from streamify.domain import (
 from streamify.infra.redis_client import REDIS_DOWN_ERRORS
 from streamify.infra.sql import stats as stats_sql
 from streamify.resolvers.context import Context
-from streamify.resolvers.ids import decode_order_cursor, encode_order_cursor, parse_id
-from streamify.resolvers.videos import can_view
+from streamify.resolvers.ids import decode_order_cursor, encode_order_cursor
+from streamify.resolvers.videos import Listing, can_view
 
 # Trending entries read per round while looking for a page of visible videos, and rounds.
 TRENDING_ROUNDS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """Which videos a list holds for this caller."""
-
-    limit: int
-    owner_id: UUID | None
-    status: VideoStatus | None
-    visibilities: tuple[Visibility, ...]
-    empty: bool = False
-
-
-def listing_of(
-    ctx: Context, *, first: int | None, owner_id: str | None, status: VideoStatus | None
-) -> Listing:
-    settings = ctx.settings
-    limit = settings.graphql_default_page_size if first is None else first
-    if not 1 <= limit <= settings.graphql_max_page_size:
-        raise BadUserInput(f"first must be between 1 and {settings.graphql_max_page_size}.")
-    owner = parse_id(owner_id, what="ownerId") if owner_id is not None else None
-    own = owner is not None and ctx.viewer is not None and ctx.viewer.user_id == owner
-    return Listing(
-        limit=limit,
-        owner_id=owner,
-        # Others see finished videos only; owners see everything, or the status they ask for.
-        status=status if own else VideoStatus.READY,
-        visibilities=tuple(Visibility) if own else (Visibility.PUBLIC,),
-        empty=not own and status not in (None, VideoStatus.READY),
-    )
 
 
 Pairs = list[tuple[str, Video]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
 
@@ -69,6 +70,36 @@ async def video_by_id(ctx: Context, raw_id: str) -> Video | None:
     return video
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Which videos a list holds for this caller."""
+
+    limit: int
+    owner_id: UUID | None
+    status: VideoStatus | None
+    visibilities: tuple[Visibility, ...]
+    empty: bool = False
+
+
+def listing_of(
+    ctx: Context, *, first: int | None, owner_id: str | None, status: VideoStatus | None
+) -> Listing:
+    settings = ctx.settings
+    limit = settings.graphql_default_page_size if first is None else first
+    if not 1 <= limit <= settings.graphql_max_page_size:
+        raise BadUserInput(f"first must be between 1 and {settings.graphql_max_page_size}.")
+    owner = parse_id(owner_id, what="ownerId") if owner_id is not None else None
+    own = owner is not None and ctx.viewer is not None and ctx.viewer.user_id == owner
+    return Listing(
+        limit=limit,
+        owner_id=owner,
+        # Others see finished videos only; owners see everything, or the status they ask for.
+        status=status if own else VideoStatus.READY,
+        visibilities=tuple(Visibility) if own else (Visibility.PUBLIC,),
+        empty=not own and status not in (None, VideoStatus.READY),
+    )
+
+
 async def video_page(
     ctx: Context,
     *,
@@ -78,21 +109,15 @@ async def video_page(
     status: VideoStatus | None,
 ) -> tuple[list[tuple[str, Video]], bool]:
     """(cursor, video) pairs of one page, newest first, and whether more follow."""
-    settings = ctx.settings
-    limit = settings.graphql_default_page_size if first is None else first
-    if not 1 <= limit <= settings.graphql_max_page_size:
-        raise BadUserInput(f"first must be between 1 and {settings.graphql_max_page_size}.")
-    owner = parse_id(owner_id, what="ownerId") if owner_id is not None else None
-    own_listing = owner is not None and ctx.viewer is not None and ctx.viewer.user_id == owner
-    if not own_listing and status not in (None, VideoStatus.READY):
+    listing = listing_of(ctx, first=first, owner_id=owner_id, status=status)
+    if listing.empty:
         return [], False  # unfinished videos are their owner's alone
     query = PageQuery(
-        limit=limit,
+        limit=listing.limit,
         after=decode_cursor(after) if after is not None else None,
-        owner_id=owner,
-        # Others see finished videos only; owners see everything, or the status they ask for.
-        status=status if own_listing else VideoStatus.READY,
-        visibilities=tuple(Visibility) if own_listing else (Visibility.PUBLIC,),
+        owner_id=listing.owner_id,
+        status=listing.status,
+        visibilities=listing.visibilities,
     )
     page = await ctx.loaders.video_page_by_query.load(query)
     loader = ctx.loaders.video_by_id

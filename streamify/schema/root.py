@@ -52,7 +52,7 @@ class Query(UploadQuery, AccountQuery):
     ) -> VideoConnection:
         ctx = info.context
         order = domain.VideoOrder(order_by or domain.VideoOrder.NEWEST)
-        listing = video_orders.listing_of(ctx, first=first, owner_id=owner_id, status=status)
+        listing = video_resolvers.listing_of(ctx, first=first, owner_id=owner_id, status=status)
         if order is domain.VideoOrder.NEWEST:
             pairs, has_next = await video_resolvers.video_page(
                 ctx, first=first, after=after, owner_id=owner_id, status=status

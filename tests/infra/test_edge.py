@@ -74,25 +74,24 @@ async def _gql(http: httpx.AsyncClient, edge: Edge, query: str, variables: dict[
     return body["data"]
 
 
+async def _create_upload(
+    http: httpx.AsyncClient, edge: Edge, size: int, title: str
+) -> dict[str, Any]:
+    upload = {
+        "filename": "clip.mp4",
+        "contentType": "video/mp4",
+        "sizeBytes": size,
+        "title": title,
+        "description": "",
+    }
+    created: dict[str, Any] = (await _gql(http, edge, CREATE, {"input": upload}))["createUpload"]
+    return created
+
+
 async def test_a_whole_upload_goes_through_the_public_origin(edge: Edge) -> None:
     source = bytes(range(256)) * 4096  # 1 MiB, one part
     async with httpx.AsyncClient(base_url=edge.url, timeout=30) as http:
-        created = (
-            await _gql(
-                http,
-                edge,
-                CREATE,
-                {
-                    "input": {
-                        "filename": "clip.mp4",
-                        "contentType": "video/mp4",
-                        "sizeBytes": len(source),
-                        "title": "Through the edge",
-                        "description": "",
-                    }
-                },
-            )
-        )["createUpload"]
+        created = await _create_upload(http, edge, len(source), "Through the edge")
         signed = (await _gql(http, edge, SIGN, {"id": created["id"], "parts": [1]}))[
             "signUploadParts"
         ]
@@ -168,22 +167,7 @@ async def test_a_part_upload_reaches_s3_without_the_clients_amz_headers(edge: Ed
     other `x-amz-*` never does: the part is stored as the client's own bytes."""
     source = b"own bytes " * 1000
     async with httpx.AsyncClient(base_url=edge.url, timeout=30) as http:
-        created = (
-            await _gql(
-                http,
-                edge,
-                CREATE,
-                {
-                    "input": {
-                        "filename": "clip.mp4",
-                        "contentType": "video/mp4",
-                        "sizeBytes": len(source),
-                        "title": "Headers",
-                        "description": "",
-                    }
-                },
-            )
-        )["createUpload"]
+        created = await _create_upload(http, edge, len(source), "Headers")
         signed = await _gql(http, edge, SIGN, {"id": created["id"], "parts": [1]})
         url = signed["signUploadParts"][0]["url"]
         hostile = {
