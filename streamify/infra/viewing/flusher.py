@@ -37,6 +37,8 @@ from streamify.names import RedisNames
 log = logging.getLogger(__name__)
 
 LEASE_MS = 30_000
+# How often applied flush ids older than a week are deleted.
+FORGET_EVERY_SECONDS = 3600
 VIDEOS_PER_FLUSH = 500
 
 CLAIM = """
@@ -197,11 +199,14 @@ class StatsFlusher:
     async def run(self, interval: float) -> None:
         """Flush every `interval` seconds until cancelled; Redis or PostgreSQL away costs a
         round, never the deltas (they wait in Redis)."""
+        forget_at = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.flush_all()
-                await stats_sql.forget_old_flushes(self.db.pool)
+                if time.monotonic() >= forget_at:  # an hourly chore, not a statement a round
+                    await stats_sql.forget_old_flushes(self.db.pool)
+                    forget_at = time.monotonic() + FORGET_EVERY_SECONDS
             except asyncio.CancelledError:
                 raise
             except Exception:
